@@ -1,0 +1,1 @@
+//! Typed, safe wrappers around the kernel objects the bridge is made of.
