@@ -1,0 +1,187 @@
+//! Configuration from `SYNCBRIDGE_*` environment variables.
+//!
+//! Read once per process. An unknown variable or value is never fatal: it
+//! gets one clear log line and the default is used.
+
+use log::LevelFilter;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// `SYNCBRIDGE_SYNC`: which synchronization path swapchains may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// The best path the system supports (explicit → implicit → cpu).
+    Auto,
+    /// Explicit sync (DRM syncobj timelines) or fail over to the next path.
+    Explicit,
+    /// Implicit sync through the dma-buf sync_file ioctls.
+    Implicit,
+    /// A worker thread waits for the GPU before the buffer is handed over.
+    Cpu,
+}
+
+/// `SYNCBRIDGE_BUFFERS`: where swapchain images live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferMode {
+    /// dma-bufs where the system can make them, else shared memory.
+    Auto,
+    /// dma-bufs only (swapchain creation fails without them).
+    DmaBuf,
+    /// Shared memory (`wl_shm` / MIT-SHM) even where dma-bufs exist.
+    Shm,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub log_level: LevelFilter,
+    pub sync: SyncMode,
+    pub buffers: BufferMode,
+    /// `SYNCBRIDGE_STATS`: file to which each swapchain appends its frame
+    /// statistics (one JSON object per line) when it is destroyed.
+    pub stats_path: Option<PathBuf>,
+    /// Problems found while parsing, logged once the logger is up.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            log_level: LevelFilter::Warn,
+            sync: SyncMode::Auto,
+            buffers: BufferMode::Auto,
+            stats_path: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds a configuration from `(name, value)` pairs; only names that
+    /// start with `SYNCBRIDGE_` are looked at.
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut cfg = Config::default();
+        for (k, v) in vars {
+            let (key, value) = (k.as_ref(), v.as_ref());
+            let Some(name) = key.strip_prefix("SYNCBRIDGE_") else {
+                continue;
+            };
+            let mut bad = |what: &str| {
+                cfg_warning(&mut cfg.warnings, key, value, what);
+            };
+            match name {
+                "LOG" => match crate::log::parse_level(value) {
+                    Some(l) => cfg.log_level = l,
+                    None => bad("error|warn|info|debug|trace|off; using warn"),
+                },
+                "SYNC" => match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" | "" => cfg.sync = SyncMode::Auto,
+                    "explicit" => cfg.sync = SyncMode::Explicit,
+                    "implicit" => cfg.sync = SyncMode::Implicit,
+                    "cpu" => cfg.sync = SyncMode::Cpu,
+                    _ => bad("auto|explicit|implicit|cpu; using auto"),
+                },
+                "BUFFERS" => match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" | "" => cfg.buffers = BufferMode::Auto,
+                    "dmabuf" | "dma-buf" => cfg.buffers = BufferMode::DmaBuf,
+                    "shm" => cfg.buffers = BufferMode::Shm,
+                    _ => bad("auto|dmabuf|shm; using auto"),
+                },
+                "STATS" => {
+                    if value.is_empty() {
+                        bad("a file path");
+                    } else {
+                        cfg.stats_path = Some(PathBuf::from(value));
+                    }
+                }
+                _ => cfg
+                    .warnings
+                    .push(format!("unknown variable {key} ignored (known: SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)")),
+            }
+        }
+        cfg
+    }
+}
+
+fn cfg_warning(warnings: &mut Vec<String>, key: &str, value: &str, expected: &str) {
+    let shown: String = value.chars().take(64).collect();
+    warnings.push(format!(
+        "{key}={shown:?} is not understood; expected {expected}"
+    ));
+}
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// The process-wide configuration, read from the environment on first use.
+pub fn get() -> &'static Config {
+    CONFIG.get_or_init(|| {
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Config::from_vars(vars)
+    })
+}
+
+/// Logs the configuration problems once (after the logger is installed).
+pub fn report_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for w in &get().warnings {
+            log::warn!("{w}");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_variables() {
+        let c = Config::from_vars(Vec::<(String, String)>::new());
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn known_values_are_taken() {
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_SYNC", "CPU"),
+            ("SYNCBRIDGE_LOG", "debug"),
+            ("SYNCBRIDGE_BUFFERS", "shm"),
+            ("SYNCBRIDGE_STATS", "/tmp/s.jsonl"),
+            ("PATH", "/bin"),
+        ]);
+        assert_eq!(c.sync, SyncMode::Cpu);
+        assert_eq!(c.log_level, LevelFilter::Debug);
+        assert_eq!(c.buffers, BufferMode::Shm);
+        assert_eq!(
+            c.stats_path.as_deref(),
+            Some(std::path::Path::new("/tmp/s.jsonl"))
+        );
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_values_warn_and_keep_defaults() {
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_SYNC", "fastest"),
+            ("SYNCBRIDGE_LOG", "loud"),
+            ("SYNCBRIDGE_FOO", "1"),
+        ]);
+        assert_eq!(c.sync, SyncMode::Auto);
+        assert_eq!(c.log_level, LevelFilter::Warn);
+        assert_eq!(c.warnings.len(), 3);
+        assert!(c.warnings[0].contains("SYNCBRIDGE_SYNC"));
+        assert!(c.warnings[2].contains("unknown variable SYNCBRIDGE_FOO"));
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "x".repeat(10_000);
+        let c = Config::from_vars([("SYNCBRIDGE_SYNC", long.as_str())]);
+        assert!(c.warnings[0].len() < 200);
+    }
+}
