@@ -13,4 +13,5 @@ pub mod config;
 pub mod kernel;
 pub mod layer;
 pub mod log;
+pub mod sync;
 pub mod wsi;

@@ -48,6 +48,9 @@ pub struct QueueInfo {
 
 /// Extension function tables the layer uses, present when enabled.
 pub struct ExtFns {
+    /// The next layer's swapchain functions, for swapchains on surfaces the
+    /// layer does not own.
+    pub next_swapchain: ash::khr::swapchain::DeviceFn,
     pub memory_host: Option<ash::ext::external_memory_host::Device>,
     pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
     pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
@@ -223,15 +226,40 @@ pub unsafe fn create(
         )
     };
     let enabled = |name: &CStr| exts.contains(&name);
+    // ash's extension loaders look functions up through the instance's
+    // vkGetDeviceProcAddr; below a layer that is the link's, not the
+    // instance's (which the next layer may not hand out).
+    // SAFETY: only vkGetDeviceProcAddr of this loader table is ever called.
+    let loader = unsafe {
+        ash::Instance::load_with(
+            |name| {
+                if name == c"vkGetDeviceProcAddr" {
+                    next_gdpa as *const c_void
+                } else {
+                    std::ptr::null()
+                }
+            },
+            instance,
+        )
+    };
     let ext = ExtFns {
+        next_swapchain: ash::khr::swapchain::DeviceFn::load(|name| {
+            // SAFETY: looking up a function of this device in the next layer.
+            unsafe {
+                std::mem::transmute::<vk::PFN_vkVoidFunction, *const c_void>(next_gdpa(
+                    device,
+                    name.as_ptr(),
+                ))
+            }
+        }),
         memory_host: enabled(vk::EXT_EXTERNAL_MEMORY_HOST_NAME)
-            .then(|| ash::ext::external_memory_host::Device::new(&inst.fns, &fns)),
+            .then(|| ash::ext::external_memory_host::Device::new(&loader, &fns)),
         memory_fd: enabled(vk::KHR_EXTERNAL_MEMORY_FD_NAME)
-            .then(|| ash::khr::external_memory_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_memory_fd::Device::new(&loader, &fns)),
         semaphore_fd: enabled(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME)
-            .then(|| ash::khr::external_semaphore_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_semaphore_fd::Device::new(&loader, &fns)),
         fence_fd: enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME)
-            .then(|| ash::khr::external_fence_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_fence_fd::Device::new(&loader, &fns)),
     };
     let caps = probe_caps(&inst.fns, physical_device, &enabled);
     // SAFETY: a valid physical device.

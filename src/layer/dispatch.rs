@@ -55,6 +55,17 @@ impl<K: Eq + Hash + Copy, T> Registry<K, T> {
             .cloned()
     }
 
+    /// Removes and returns every entry for which `pred` holds.
+    pub fn remove_where(&self, mut pred: impl FnMut(&T) -> bool) -> Vec<Arc<T>> {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<K> = map
+            .iter()
+            .filter(|(_, v)| pred(v))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.iter().filter_map(|k| map.remove(k)).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|e| e.into_inner()).len()
     }

@@ -89,18 +89,45 @@ pub unsafe extern "system" fn vkNegotiateLoaderLayerInterfaceVersion(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             }
             n.loader_layer_interface_version = 2;
-            n.pfn_get_instance_proc_addr = Some(vkGetInstanceProcAddr);
-            n.pfn_get_device_proc_addr = Some(vkGetDeviceProcAddr);
+            // Hand out the private functions, never the exported names:
+            // inside a shared object a reference to an exported symbol binds
+            // to the first definition in the process, which is the loader's
+            // own vkGetInstanceProcAddr when the application links libvulkan.
+            n.pfn_get_instance_proc_addr = Some(get_instance_proc_addr);
+            n.pfn_get_device_proc_addr = Some(get_device_proc_addr);
             n.pfn_get_physical_device_proc_addr = None;
             vk::Result::SUCCESS
         },
     )
 }
 
+/// Exported for loaders older than layer interface 2.
+///
 /// # Safety
 /// Called through the loader with a valid instance (or null) and name.
 #[no_mangle]
 pub unsafe extern "system" fn vkGetInstanceProcAddr(
+    instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
+    // SAFETY: forwarded.
+    unsafe { get_instance_proc_addr(instance, name) }
+}
+
+/// Exported for loaders older than layer interface 2.
+///
+/// # Safety
+/// Called through the loader with a valid device and name.
+#[no_mangle]
+pub unsafe extern "system" fn vkGetDeviceProcAddr(
+    device: vk::Device,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
+    // SAFETY: forwarded.
+    unsafe { get_device_proc_addr(device, name) }
+}
+
+unsafe extern "system" fn get_instance_proc_addr(
     instance: vk::Instance,
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
@@ -129,10 +156,7 @@ pub unsafe extern "system" fn vkGetInstanceProcAddr(
     })
 }
 
-/// # Safety
-/// Called through the loader with a valid device and name.
-#[no_mangle]
-pub unsafe extern "system" fn vkGetDeviceProcAddr(
+unsafe extern "system" fn get_device_proc_addr(
     device: vk::Device,
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
@@ -164,7 +188,7 @@ macro_rules! pfn {
 
 fn global_function(name: &CStr) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
-        b"vkGetInstanceProcAddr" => pfn!(vkGetInstanceProcAddr, vk::PFN_vkGetInstanceProcAddr),
+        b"vkGetInstanceProcAddr" => pfn!(get_instance_proc_addr, vk::PFN_vkGetInstanceProcAddr),
         b"vkCreateInstance" => pfn!(create_instance, vk::PFN_vkCreateInstance),
         b"vkDestroyInstance" => pfn!(destroy_instance, vk::PFN_vkDestroyInstance),
         b"vkCreateDevice" => pfn!(create_device, vk::PFN_vkCreateDevice),
@@ -201,7 +225,7 @@ fn global_function(name: &CStr) -> vk::PFN_vkVoidFunction {
 /// submission ones where the layer has to share the application's queues.
 fn device_function(name: &CStr, wsi: bool, queue_lock: bool) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
-        b"vkGetDeviceProcAddr" => return pfn!(vkGetDeviceProcAddr, vk::PFN_vkGetDeviceProcAddr),
+        b"vkGetDeviceProcAddr" => return pfn!(get_device_proc_addr, vk::PFN_vkGetDeviceProcAddr),
         b"vkDestroyDevice" => return pfn!(destroy_device, vk::PFN_vkDestroyDevice),
         _ => {}
     }

@@ -21,6 +21,11 @@ pub struct InstanceData {
     pub active: bool,
     /// The API version the instance was created with below the layer.
     pub api_version: u32,
+    /// The next layer's surface functions, for surfaces the layer does not
+    /// own (created by the driver).
+    pub next_surface: ash::khr::surface::InstanceFn,
+    pub next_surface_caps2: ash::khr::get_surface_capabilities2::InstanceFn,
+    pub next_swapchain_instance: ash::khr::swapchain::InstanceFn,
 }
 
 pub static INSTANCES: Registry<usize, InstanceData> = Registry::new();
@@ -130,11 +135,23 @@ pub unsafe fn create(
         vk::api_version_minor(api_version),
         if active { "active" } else { "inactive" }
     );
+    let load = |name: &CStr| {
+        // SAFETY: looking up a function of this instance in the next layer.
+        unsafe {
+            std::mem::transmute::<vk::PFN_vkVoidFunction, *const std::ffi::c_void>(next_gipa(
+                instance,
+                name.as_ptr(),
+            ))
+        }
+    };
     let data = InstanceData {
         fns,
         next_gipa,
         active,
         api_version,
+        next_surface: ash::khr::surface::InstanceFn::load(load),
+        next_surface_caps2: ash::khr::get_surface_capabilities2::InstanceFn::load(load),
+        next_swapchain_instance: ash::khr::swapchain::InstanceFn::load(load),
     };
     // SAFETY: a valid dispatchable handle.
     INSTANCES.insert(unsafe { key(instance) }, Arc::new(data));

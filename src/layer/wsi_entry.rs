@@ -1,12 +1,722 @@
-//! Entry points of the surface and swapchain functions the layer implements.
+//! Entry points of the surface and swapchain functions the layer
+//! implements. Each finds the layer's state for its handles and calls into
+//! [`crate::wsi`]; handles the layer does not own go to the driver.
 
-use ash::vk;
-use std::ffi::CStr;
+use super::device::{self, DeviceData};
+use super::dispatch::fill_array;
+use super::guard::guard;
+use super::instance;
+use crate::wsi::surface::Surface;
+use crate::wsi::swapchain::Swapchain;
+use crate::wsi::wayland::WaylandSurface;
+use crate::wsi::{new_handle, SURFACES, SWAPCHAINS};
+use ash::vk::{self, Handle};
+use std::ffi::{c_void, CStr};
+use std::sync::Arc;
 
-pub fn instance_function(_name: &CStr) -> vk::PFN_vkVoidFunction {
-    None
+macro_rules! pfn {
+    ($f:expr, $t:ty) => {{
+        let f: $t = $f;
+        // SAFETY: cast to the generic pointer type, cast back by name.
+        Some(unsafe { std::mem::transmute::<$t, unsafe extern "system" fn()>(f) })
+    }};
 }
 
-pub fn device_function(_name: &CStr) -> vk::PFN_vkVoidFunction {
-    None
+pub fn instance_function(name: &CStr) -> vk::PFN_vkVoidFunction {
+    match name.to_bytes() {
+        b"vkDestroySurfaceKHR" => pfn!(destroy_surface, vk::PFN_vkDestroySurfaceKHR),
+        b"vkGetPhysicalDeviceSurfaceSupportKHR" => pfn!(
+            surface_support,
+            vk::PFN_vkGetPhysicalDeviceSurfaceSupportKHR
+        ),
+        b"vkGetPhysicalDeviceSurfaceCapabilitiesKHR" => {
+            pfn!(
+                surface_capabilities,
+                vk::PFN_vkGetPhysicalDeviceSurfaceCapabilitiesKHR
+            )
+        }
+        b"vkGetPhysicalDeviceSurfaceCapabilities2KHR" => {
+            pfn!(
+                surface_capabilities2,
+                vk::PFN_vkGetPhysicalDeviceSurfaceCapabilities2KHR
+            )
+        }
+        b"vkGetPhysicalDeviceSurfaceFormatsKHR" => pfn!(
+            surface_formats,
+            vk::PFN_vkGetPhysicalDeviceSurfaceFormatsKHR
+        ),
+        b"vkGetPhysicalDeviceSurfaceFormats2KHR" => pfn!(
+            surface_formats2,
+            vk::PFN_vkGetPhysicalDeviceSurfaceFormats2KHR
+        ),
+        b"vkGetPhysicalDeviceSurfacePresentModesKHR" => {
+            pfn!(
+                surface_present_modes,
+                vk::PFN_vkGetPhysicalDeviceSurfacePresentModesKHR
+            )
+        }
+        b"vkGetPhysicalDevicePresentRectanglesKHR" => {
+            pfn!(
+                present_rectangles,
+                vk::PFN_vkGetPhysicalDevicePresentRectanglesKHR
+            )
+        }
+        b"vkCreateWaylandSurfaceKHR" => {
+            pfn!(create_wayland_surface, vk::PFN_vkCreateWaylandSurfaceKHR)
+        }
+        b"vkGetPhysicalDeviceWaylandPresentationSupportKHR" => {
+            pfn!(
+                wayland_presentation_support,
+                vk::PFN_vkGetPhysicalDeviceWaylandPresentationSupportKHR
+            )
+        }
+        _ => None,
+    }
+}
+
+pub fn device_function(name: &CStr) -> vk::PFN_vkVoidFunction {
+    match name.to_bytes() {
+        b"vkCreateSwapchainKHR" => pfn!(create_swapchain, vk::PFN_vkCreateSwapchainKHR),
+        b"vkDestroySwapchainKHR" => pfn!(destroy_swapchain, vk::PFN_vkDestroySwapchainKHR),
+        b"vkGetSwapchainImagesKHR" => pfn!(get_swapchain_images, vk::PFN_vkGetSwapchainImagesKHR),
+        b"vkAcquireNextImageKHR" => pfn!(acquire_next_image, vk::PFN_vkAcquireNextImageKHR),
+        b"vkAcquireNextImage2KHR" => pfn!(acquire_next_image2, vk::PFN_vkAcquireNextImage2KHR),
+        b"vkQueuePresentKHR" => pfn!(queue_present, vk::PFN_vkQueuePresentKHR),
+        b"vkGetDeviceGroupPresentCapabilitiesKHR" => {
+            pfn!(
+                device_group_present_capabilities,
+                vk::PFN_vkGetDeviceGroupPresentCapabilitiesKHR
+            )
+        }
+        b"vkGetDeviceGroupSurfacePresentModesKHR" => {
+            pfn!(
+                device_group_surface_present_modes,
+                vk::PFN_vkGetDeviceGroupSurfacePresentModesKHR
+            )
+        }
+        _ => None,
+    }
+}
+
+fn surface(handle: vk::SurfaceKHR) -> Option<Arc<Surface>> {
+    SURFACES.get(handle.as_raw())
+}
+
+fn swapchain(handle: vk::SwapchainKHR) -> Option<Arc<Swapchain>> {
+    SWAPCHAINS.get(handle.as_raw())
+}
+
+fn inst_of(pd: vk::PhysicalDevice) -> Option<Arc<instance::InstanceData>> {
+    // SAFETY: a valid physical device from the application.
+    unsafe { instance::get(pd) }
+}
+
+fn dev_of<H: Handle + Copy>(h: H) -> Option<Arc<DeviceData>> {
+    // SAFETY: a valid device or queue from the application.
+    unsafe { device::get(h) }
+}
+
+// ---- surfaces ----
+
+unsafe extern "system" fn create_wayland_surface(
+    instance: vk::Instance,
+    ci: *const vk::WaylandSurfaceCreateInfoKHR<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
+    guard(
+        "vkCreateWaylandSurfaceKHR",
+        vk::Result::ERROR_OUT_OF_HOST_MEMORY,
+        || {
+            // SAFETY: the application's create info.
+            let Some(ci) = (unsafe { ci.as_ref() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            if ci.display.is_null() || ci.surface.is_null() || out.is_null() {
+                log::error!("vkCreateWaylandSurfaceKHR: null display or surface");
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            let _ = instance;
+            // SAFETY: the application's live display and surface, which the spec
+            // requires to outlive the VkSurfaceKHR.
+            let platform = unsafe { WaylandSurface::new(ci.display, ci.surface) };
+            let handle = new_handle();
+            SURFACES.insert(
+                handle,
+                Arc::new(Surface {
+                    platform: Box::new(platform),
+                }),
+            );
+            // SAFETY: checked non-null.
+            unsafe { *out = vk::SurfaceKHR::from_raw(handle) };
+            vk::Result::SUCCESS
+        },
+    )
+}
+
+unsafe extern "system" fn wayland_presentation_support(
+    _pd: vk::PhysicalDevice,
+    _queue_family: u32,
+    display: *mut c_void,
+) -> vk::Bool32 {
+    // Every queue can present: presentation needs only a queue submission.
+    guard(
+        "vkGetPhysicalDeviceWaylandPresentationSupportKHR",
+        vk::FALSE,
+        || (!display.is_null()).into(),
+    )
+}
+
+unsafe extern "system" fn destroy_surface(
+    instance: vk::Instance,
+    handle: vk::SurfaceKHR,
+    alloc: *const vk::AllocationCallbacks<'_>,
+) {
+    guard("vkDestroySurfaceKHR", (), || {
+        if handle == vk::SurfaceKHR::null() {
+            return;
+        }
+        if SURFACES.remove(handle.as_raw()).is_none() {
+            // SAFETY: a valid instance from the application.
+            if let Some(inst) = unsafe { instance::get(instance) } {
+                // SAFETY: the driver's own surface.
+                unsafe { (inst.next_surface.destroy_surface_khr)(instance, handle, alloc) };
+            }
+        }
+    })
+}
+
+unsafe extern "system" fn surface_support(
+    pd: vk::PhysicalDevice,
+    queue_family: u32,
+    handle: vk::SurfaceKHR,
+    out: *mut vk::Bool32,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfaceSupportKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            if surface(handle).is_none() {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst.next_surface.get_physical_device_surface_support_khr)(
+                        pd,
+                        queue_family,
+                        handle,
+                        out,
+                    )
+                };
+            }
+            if out.is_null() {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            // SAFETY: checked non-null.
+            unsafe { *out = vk::TRUE };
+            vk::Result::SUCCESS
+        },
+    )
+}
+
+unsafe extern "system" fn surface_capabilities(
+    pd: vk::PhysicalDevice,
+    handle: vk::SurfaceKHR,
+    out: *mut vk::SurfaceCapabilitiesKHR,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfaceCapabilitiesKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(handle) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst
+                        .next_surface
+                        .get_physical_device_surface_capabilities_khr)(
+                        pd, handle, out
+                    )
+                };
+            };
+            if out.is_null() {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            match s.capabilities(&inst, pd) {
+                Ok(c) => {
+                    // SAFETY: checked non-null.
+                    unsafe { *out = c };
+                    vk::Result::SUCCESS
+                }
+                Err(e) => e,
+            }
+        },
+    )
+}
+
+unsafe extern "system" fn surface_capabilities2(
+    pd: vk::PhysicalDevice,
+    info: *const vk::PhysicalDeviceSurfaceInfo2KHR<'_>,
+    out: *mut vk::SurfaceCapabilities2KHR<'_>,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfaceCapabilities2KHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            // SAFETY: the application's structures.
+            let (Some(info), Some(out_ref)) = (unsafe { info.as_ref() }, unsafe { out.as_mut() })
+            else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(info.surface) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst
+                        .next_surface_caps2
+                        .get_physical_device_surface_capabilities2_khr)(
+                        pd, info, out
+                    )
+                };
+            };
+            match s.capabilities(&inst, pd) {
+                Ok(c) => {
+                    out_ref.surface_capabilities = c;
+                    vk::Result::SUCCESS
+                }
+                Err(e) => e,
+            }
+        },
+    )
+}
+
+fn our_formats(
+    s: &Surface,
+    inst: &instance::InstanceData,
+    pd: vk::PhysicalDevice,
+) -> Result<Vec<vk::SurfaceFormatKHR>, vk::Result> {
+    Ok(s.formats(inst, pd)?
+        .into_iter()
+        .map(|(format, _)| vk::SurfaceFormatKHR {
+            format,
+            color_space: vk::ColorSpaceKHR::SRGB_NONLINEAR,
+        })
+        .collect())
+}
+
+unsafe extern "system" fn surface_formats(
+    pd: vk::PhysicalDevice,
+    handle: vk::SurfaceKHR,
+    count: *mut u32,
+    out: *mut vk::SurfaceFormatKHR,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfaceFormatsKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(handle) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst.next_surface.get_physical_device_surface_formats_khr)(
+                        pd, handle, count, out,
+                    )
+                };
+            };
+            match our_formats(&s, &inst, pd) {
+                // SAFETY: the application's output arrays.
+                Ok(list) => unsafe { fill_array(&list, count, out) },
+                Err(e) => e,
+            }
+        },
+    )
+}
+
+unsafe extern "system" fn surface_formats2(
+    pd: vk::PhysicalDevice,
+    info: *const vk::PhysicalDeviceSurfaceInfo2KHR<'_>,
+    count: *mut u32,
+    out: *mut vk::SurfaceFormat2KHR<'_>,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfaceFormats2KHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            // SAFETY: the application's structure.
+            let Some(info_ref) = (unsafe { info.as_ref() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(info_ref.surface) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst
+                        .next_surface_caps2
+                        .get_physical_device_surface_formats2_khr)(
+                        pd, info, count, out
+                    )
+                };
+            };
+            let list = match our_formats(&s, &inst, pd) {
+                Ok(l) => l,
+                Err(e) => return e,
+            };
+            if count.is_null() {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            if out.is_null() {
+                // SAFETY: checked non-null.
+                unsafe { *count = list.len() as u32 };
+                return vk::Result::SUCCESS;
+            }
+            // SAFETY: the application's array of *count elements; only the
+            // surfaceFormat member is written, keeping sType/pNext.
+            let n = unsafe { *count } as usize;
+            for (i, f) in list.iter().take(n).enumerate() {
+                unsafe { (*out.add(i)).surface_format = *f };
+            }
+            // SAFETY: checked non-null.
+            unsafe { *count = n.min(list.len()) as u32 };
+            if n < list.len() {
+                vk::Result::INCOMPLETE
+            } else {
+                vk::Result::SUCCESS
+            }
+        },
+    )
+}
+
+unsafe extern "system" fn surface_present_modes(
+    pd: vk::PhysicalDevice,
+    handle: vk::SurfaceKHR,
+    count: *mut u32,
+    out: *mut vk::PresentModeKHR,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDeviceSurfacePresentModesKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(handle) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst
+                        .next_surface
+                        .get_physical_device_surface_present_modes_khr)(
+                        pd, handle, count, out
+                    )
+                };
+            };
+            // SAFETY: the application's output arrays.
+            unsafe { fill_array(&s.platform.present_modes(), count, out) }
+        },
+    )
+}
+
+unsafe extern "system" fn present_rectangles(
+    pd: vk::PhysicalDevice,
+    handle: vk::SurfaceKHR,
+    count: *mut u32,
+    out: *mut vk::Rect2D,
+) -> vk::Result {
+    guard(
+        "vkGetPhysicalDevicePresentRectanglesKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            let Some(inst) = inst_of(pd) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(handle) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (inst
+                        .next_swapchain_instance
+                        .get_physical_device_present_rectangles_khr)(
+                        pd, handle, count, out
+                    )
+                };
+            };
+            let extent = match s.platform.current_extent() {
+                Ok(e) => e.unwrap_or(vk::Extent2D {
+                    width: u32::MAX,
+                    height: u32::MAX,
+                }),
+                Err(e) => return e,
+            };
+            let rect = vk::Rect2D {
+                offset: vk::Offset2D::default(),
+                extent,
+            };
+            // SAFETY: the application's output arrays.
+            unsafe { fill_array(&[rect], count, out) }
+        },
+    )
+}
+
+// ---- swapchains ----
+
+unsafe extern "system" fn create_swapchain(
+    device: vk::Device,
+    ci: *const vk::SwapchainCreateInfoKHR<'_>,
+    alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::SwapchainKHR,
+) -> vk::Result {
+    guard(
+        "vkCreateSwapchainKHR",
+        vk::Result::ERROR_INITIALIZATION_FAILED,
+        || {
+            let Some(dev) = dev_of(device) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            // SAFETY: the application's create info.
+            let (Some(ci_ref), false) = (unsafe { ci.as_ref() }, out.is_null()) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            let Some(s) = surface(ci_ref.surface) else {
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (dev.ext.next_swapchain.create_swapchain_khr)(device, ci, alloc, out)
+                };
+            };
+            let old = swapchain(ci_ref.old_swapchain);
+            match Swapchain::create(dev, s, ci_ref, old.as_deref()) {
+                Ok(sc) => {
+                    let handle = new_handle();
+                    SWAPCHAINS.insert(handle, Arc::new(sc));
+                    // SAFETY: checked non-null.
+                    unsafe { *out = vk::SwapchainKHR::from_raw(handle) };
+                    vk::Result::SUCCESS
+                }
+                Err(e) => e,
+            }
+        },
+    )
+}
+
+unsafe extern "system" fn destroy_swapchain(
+    device: vk::Device,
+    handle: vk::SwapchainKHR,
+    alloc: *const vk::AllocationCallbacks<'_>,
+) {
+    guard("vkDestroySwapchainKHR", (), || {
+        if handle == vk::SwapchainKHR::null() {
+            return;
+        }
+        if SWAPCHAINS.remove(handle.as_raw()).is_none() {
+            if let Some(dev) = dev_of(device) {
+                // SAFETY: the driver's swapchain, forwarded.
+                unsafe { (dev.ext.next_swapchain.destroy_swapchain_khr)(device, handle, alloc) };
+            }
+        }
+    })
+}
+
+unsafe extern "system" fn get_swapchain_images(
+    device: vk::Device,
+    handle: vk::SwapchainKHR,
+    count: *mut u32,
+    out: *mut vk::Image,
+) -> vk::Result {
+    guard(
+        "vkGetSwapchainImagesKHR",
+        vk::Result::ERROR_INITIALIZATION_FAILED,
+        || {
+            let Some(sc) = swapchain(handle) else {
+                let Some(dev) = dev_of(device) else {
+                    return vk::Result::ERROR_INITIALIZATION_FAILED;
+                };
+                // SAFETY: the driver's swapchain, forwarded.
+                return unsafe {
+                    (dev.ext.next_swapchain.get_swapchain_images_khr)(device, handle, count, out)
+                };
+            };
+            let images: Vec<vk::Image> = sc.images.iter().map(|i| i.image).collect();
+            // SAFETY: the application's output arrays.
+            unsafe { fill_array(&images, count, out) }
+        },
+    )
+}
+
+unsafe extern "system" fn acquire_next_image(
+    device: vk::Device,
+    handle: vk::SwapchainKHR,
+    timeout: u64,
+    semaphore: vk::Semaphore,
+    fence: vk::Fence,
+    index: *mut u32,
+) -> vk::Result {
+    guard(
+        "vkAcquireNextImageKHR",
+        vk::Result::ERROR_DEVICE_LOST,
+        || {
+            let Some(sc) = swapchain(handle) else {
+                let Some(dev) = dev_of(device) else {
+                    return vk::Result::ERROR_DEVICE_LOST;
+                };
+                // SAFETY: the driver's swapchain, forwarded.
+                return unsafe {
+                    (dev.ext.next_swapchain.acquire_next_image_khr)(
+                        device, handle, timeout, semaphore, fence, index,
+                    )
+                };
+            };
+            // SAFETY: the application's output.
+            let Some(index) = (unsafe { index.as_mut() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            sc.acquire(timeout, semaphore, fence, index)
+        },
+    )
+}
+
+unsafe extern "system" fn acquire_next_image2(
+    device: vk::Device,
+    info: *const vk::AcquireNextImageInfoKHR<'_>,
+    index: *mut u32,
+) -> vk::Result {
+    guard(
+        "vkAcquireNextImage2KHR",
+        vk::Result::ERROR_DEVICE_LOST,
+        || {
+            // SAFETY: the application's structure.
+            let Some(i) = (unsafe { info.as_ref() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            if swapchain(i.swapchain).is_none() {
+                let Some(dev) = dev_of(device) else {
+                    return vk::Result::ERROR_DEVICE_LOST;
+                };
+                // SAFETY: the driver's swapchain, forwarded.
+                return unsafe {
+                    (dev.ext.next_swapchain.acquire_next_image2_khr)(device, info, index)
+                };
+            }
+            // SAFETY: forwarded application arguments.
+            unsafe {
+                acquire_next_image(device, i.swapchain, i.timeout, i.semaphore, i.fence, index)
+            }
+        },
+    )
+}
+
+unsafe extern "system" fn queue_present(
+    queue: vk::Queue,
+    info: *const vk::PresentInfoKHR<'_>,
+) -> vk::Result {
+    guard("vkQueuePresentKHR", vk::Result::ERROR_DEVICE_LOST, || {
+        let Some(dev) = dev_of(queue) else {
+            return vk::Result::ERROR_DEVICE_LOST;
+        };
+        // SAFETY: the application's structure.
+        let Some(pi) = (unsafe { info.as_ref() }) else {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        };
+        let n = pi.swapchain_count as usize;
+        // SAFETY: the application's arrays of the given lengths.
+        let (handles, indices) = unsafe {
+            (
+                std::slice::from_raw_parts(pi.p_swapchains, n),
+                std::slice::from_raw_parts(pi.p_image_indices, n),
+            )
+        };
+        let ours: Vec<Option<Arc<Swapchain>>> = handles.iter().map(|h| swapchain(*h)).collect();
+        if ours.iter().all(Option::is_none) {
+            // SAFETY: the driver's swapchains, forwarded.
+            return unsafe { (dev.ext.next_swapchain.queue_present_khr)(queue, info) };
+        }
+        if ours.iter().any(Option::is_none) {
+            log::error!("vkQueuePresentKHR: mixing the layer's swapchains with the driver's in one call is not supported");
+            return vk::Result::ERROR_SURFACE_LOST_KHR;
+        }
+        let waits: &[vk::Semaphore] = if pi.wait_semaphore_count == 0
+            || pi.p_wait_semaphores.is_null()
+        {
+            &[]
+        } else {
+            // SAFETY: the application's array of the given length.
+            unsafe {
+                std::slice::from_raw_parts(pi.p_wait_semaphores, pi.wait_semaphore_count as usize)
+            }
+        };
+        let mut worst = vk::Result::SUCCESS;
+        for (i, (sc, index)) in ours.iter().zip(indices).enumerate() {
+            let sc = sc.as_ref().expect("all ours");
+            // The application's semaphores are waited on once, by the first
+            // swapchain's submission; later ones follow it on the queue.
+            let r = sc.present(queue, *index, if i == 0 { waits } else { &[] });
+            if !pi.p_results.is_null() {
+                // SAFETY: the application's results array of length n.
+                unsafe { *pi.p_results.add(i) = r };
+            }
+            if r.as_raw() < 0 && (worst.as_raw() >= 0)
+                || (r == vk::Result::SUBOPTIMAL_KHR && worst == vk::Result::SUCCESS)
+            {
+                worst = r;
+            }
+        }
+        worst
+    })
+}
+
+unsafe extern "system" fn device_group_present_capabilities(
+    _device: vk::Device,
+    out: *mut vk::DeviceGroupPresentCapabilitiesKHR<'_>,
+) -> vk::Result {
+    guard(
+        "vkGetDeviceGroupPresentCapabilitiesKHR",
+        vk::Result::ERROR_INITIALIZATION_FAILED,
+        || {
+            // SAFETY: the application's structure.
+            let Some(out) = (unsafe { out.as_mut() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            out.present_mask = [0; vk::MAX_DEVICE_GROUP_SIZE];
+            out.present_mask[0] = 1;
+            out.modes = vk::DeviceGroupPresentModeFlagsKHR::LOCAL;
+            vk::Result::SUCCESS
+        },
+    )
+}
+
+unsafe extern "system" fn device_group_surface_present_modes(
+    device: vk::Device,
+    handle: vk::SurfaceKHR,
+    out: *mut vk::DeviceGroupPresentModeFlagsKHR,
+) -> vk::Result {
+    guard(
+        "vkGetDeviceGroupSurfacePresentModesKHR",
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        || {
+            if surface(handle).is_none() {
+                let Some(dev) = dev_of(device) else {
+                    return vk::Result::ERROR_INITIALIZATION_FAILED;
+                };
+                // SAFETY: the driver's surface, forwarded.
+                return unsafe {
+                    (dev.ext
+                        .next_swapchain
+                        .get_device_group_surface_present_modes_khr)(
+                        device, handle, out
+                    )
+                };
+            }
+            // SAFETY: the application's output.
+            let Some(out) = (unsafe { out.as_mut() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            *out = vk::DeviceGroupPresentModeFlagsKHR::LOCAL;
+            vk::Result::SUCCESS
+        },
+    )
 }

@@ -1,0 +1,313 @@
+//! The sync bridge: every synchronization decision the layer makes, in one
+//! place.
+//!
+//! A presented image must not be read by the window system before the
+//! application's rendering into it is done, and an acquired image must not be
+//! written by the application before the window system is done reading it.
+//! Vulkan expresses both with semaphores and fences (explicit sync); the
+//! Linux window systems expect either fences attached to the dma-buf
+//! (implicit sync) or, where they speak it, DRM syncobj timeline points
+//! (explicit sync).
+//!
+//! [`plan`] picks, per swapchain, how each direction is bridged, preferring
+//! the path that keeps the CPU out of the loop:
+//!
+//! | present side ([`PresentSync`]) | needs |
+//! |---|---|
+//! | `ExplicitSyncobj`: the render semaphore's sync_file becomes the acquire point of a `wp_linux_drm_syncobj_v1` timeline | SYNC_FD export, a syncobj device, the protocol |
+//! | `ImplicitSyncFile`: the render semaphore's sync_file is imported into the dma-buf as a write fence (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`) | SYNC_FD export, the kernel ioctls, dma-buf images |
+//! | `ImplicitSoftFence`: a userspace-signalled kernel fence is imported into the dma-buf now and signalled by a worker thread when the GPU is done | the kernel ioctls, a soft-fence source, dma-buf images |
+//! | `WorkerWait`: a worker thread waits for the GPU, then hands the buffer over | nothing |
+//!
+//! | acquire side ([`AcquireSync`]) | needs |
+//! |---|---|
+//! | `ImportSyncFile`: the released buffer's fences, exported as a sync_file, are imported into the app's semaphore/fence | SYNC_FD import, dma-buf images, the kernel ioctls |
+//! | `QueueSignal`: the layer waits (off the app thread) until the buffer is idle, then signals the app's semaphore/fence with an empty submission | nothing |
+
+use crate::config::{BufferMode, Config, SyncMode};
+use crate::layer::device::DeviceCaps;
+use std::fmt;
+
+/// Where swapchain images live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferKind {
+    /// dma-bufs the window system imports (linux-dmabuf, DRI3).
+    DmaBuf,
+    /// Shared memory (`wl_shm`, MIT-SHM): the window system copies.
+    Shm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresentSync {
+    ExplicitSyncobj,
+    ImplicitSyncFile,
+    ImplicitSoftFence,
+    WorkerWait,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcquireSync {
+    ImportSyncFile,
+    QueueSignal,
+}
+
+/// What the window system, the kernel and the driver offer: the inputs of
+/// [`plan`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Offer {
+    /// The window system accepts dma-bufs of a format the layer can make.
+    pub server_dma_buf: bool,
+    /// The window system accepts shared-memory buffers.
+    pub server_shm: bool,
+    /// The window system speaks explicit sync (`wp_linux_drm_syncobj_v1`,
+    /// DRI3 1.4).
+    pub server_explicit: bool,
+    /// The layer can make dma-bufs the driver can render into.
+    pub dma_buf_alloc: bool,
+    /// The kernel has the dma-buf sync_file ioctls.
+    pub kernel_sync_file: bool,
+    /// A DRM device with syncobj timelines is open.
+    pub kernel_syncobj: bool,
+    /// A userspace-signalled kernel fence source (vgem) is available.
+    pub kernel_soft_fence: bool,
+}
+
+/// The synchronization plan of one swapchain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub buffers: BufferKind,
+    pub present: PresentSync,
+    pub acquire: AcquireSync,
+    /// Why this plan, for the log and for `syncbridge-info`.
+    pub reason: String,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} buffers, present {:?}, acquire {:?} ({})",
+            self.buffers, self.present, self.acquire, self.reason
+        )
+    }
+}
+
+impl PresentSync {
+    /// A short stable name for logs, statistics and tests.
+    pub fn name(self) -> &'static str {
+        match self {
+            PresentSync::ExplicitSyncobj => "explicit",
+            PresentSync::ImplicitSyncFile => "implicit",
+            PresentSync::ImplicitSoftFence => "implicit-soft-fence",
+            PresentSync::WorkerWait => "worker-wait",
+        }
+    }
+}
+
+/// Picks how a swapchain synchronizes. Returns `None` when nothing the
+/// window system accepts can be made (the caller reports
+/// `VK_ERROR_INITIALIZATION_FAILED`).
+pub fn plan(cfg: &Config, caps: &DeviceCaps, offer: &Offer) -> Option<Plan> {
+    let mut why = Vec::new();
+    let dma_buf_possible = offer.server_dma_buf && offer.dma_buf_alloc;
+    let buffers = match cfg.buffers {
+        BufferMode::Shm if offer.server_shm => BufferKind::Shm,
+        BufferMode::DmaBuf if dma_buf_possible => BufferKind::DmaBuf,
+        BufferMode::DmaBuf => return None,
+        _ if dma_buf_possible => BufferKind::DmaBuf,
+        _ if offer.server_shm => {
+            why.push(if !offer.server_dma_buf {
+                "the window system takes no dma-bufs"
+            } else {
+                "no dma-buf can be allocated for the driver"
+            });
+            BufferKind::Shm
+        }
+        _ => return None,
+    };
+
+    let dma = buffers == BufferKind::DmaBuf;
+    let explicit_ok =
+        dma && offer.server_explicit && offer.kernel_syncobj && caps.semaphore_sync_fd_export;
+    let implicit_ok = dma && offer.kernel_sync_file && caps.semaphore_sync_fd_export;
+    let soft_ok = dma && offer.kernel_sync_file && offer.kernel_soft_fence;
+    let wanted = cfg.sync;
+    let present = match wanted {
+        SyncMode::Auto | SyncMode::Explicit if explicit_ok => PresentSync::ExplicitSyncobj,
+        SyncMode::Auto | SyncMode::Explicit | SyncMode::Implicit if implicit_ok => {
+            PresentSync::ImplicitSyncFile
+        }
+        SyncMode::Auto | SyncMode::Explicit | SyncMode::Implicit if soft_ok => {
+            why.push("the driver cannot export a semaphore as a sync_file; a worker thread signals a kernel fence");
+            PresentSync::ImplicitSoftFence
+        }
+        _ => {
+            if wanted == SyncMode::Cpu {
+                why.push("SYNCBRIDGE_SYNC=cpu");
+            } else if !dma {
+                why.push("shared-memory buffers carry no fences");
+            } else if !offer.kernel_sync_file {
+                why.push("the kernel lacks DMA_BUF_IOCTL_IMPORT_SYNC_FILE");
+            } else {
+                why.push("no way to turn the GPU's completion into a kernel fence");
+            }
+            PresentSync::WorkerWait
+        }
+    };
+    if wanted == SyncMode::Explicit && present != PresentSync::ExplicitSyncobj {
+        why.push("explicit sync was asked for but is not available");
+    }
+    let acquire = if dma
+        && offer.kernel_sync_file
+        && caps.semaphore_sync_fd_import
+        && caps.fence_sync_fd_import
+        && wanted != SyncMode::Cpu
+    {
+        AcquireSync::ImportSyncFile
+    } else {
+        AcquireSync::QueueSignal
+    };
+    if why.is_empty() {
+        why.push("best path available");
+    }
+    Some(Plan {
+        buffers,
+        present,
+        acquire,
+        reason: why.join("; "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_caps() -> DeviceCaps {
+        DeviceCaps {
+            host_memory_import: Some(4096),
+            dma_buf_memory: true,
+            drm_format_modifiers: true,
+            semaphore_sync_fd_export: true,
+            semaphore_sync_fd_import: true,
+            fence_sync_fd_import: true,
+        }
+    }
+
+    fn full_offer() -> Offer {
+        Offer {
+            server_dma_buf: true,
+            server_shm: true,
+            server_explicit: true,
+            dma_buf_alloc: true,
+            kernel_sync_file: true,
+            kernel_syncobj: true,
+            kernel_soft_fence: true,
+        }
+    }
+
+    #[test]
+    fn everything_available_goes_explicit() {
+        let p = plan(&Config::default(), &full_caps(), &full_offer()).unwrap();
+        assert_eq!(
+            (p.buffers, p.present, p.acquire),
+            (
+                BufferKind::DmaBuf,
+                PresentSync::ExplicitSyncobj,
+                AcquireSync::ImportSyncFile
+            )
+        );
+    }
+
+    #[test]
+    fn falls_back_explicit_implicit_soft_worker() {
+        let cfg = Config::default();
+        let mut offer = full_offer();
+        offer.server_explicit = false;
+        assert_eq!(
+            plan(&cfg, &full_caps(), &offer).unwrap().present,
+            PresentSync::ImplicitSyncFile
+        );
+        let mut caps = full_caps();
+        caps.semaphore_sync_fd_export = false;
+        assert_eq!(
+            plan(&cfg, &caps, &offer).unwrap().present,
+            PresentSync::ImplicitSoftFence
+        );
+        offer.kernel_soft_fence = false;
+        assert_eq!(
+            plan(&cfg, &caps, &offer).unwrap().present,
+            PresentSync::WorkerWait
+        );
+        offer.kernel_sync_file = false;
+        let p = plan(&cfg, &full_caps(), &offer).unwrap();
+        assert_eq!(
+            (p.present, p.acquire),
+            (PresentSync::WorkerWait, AcquireSync::QueueSignal)
+        );
+        assert!(p.reason.contains("IMPORT_SYNC_FILE"));
+    }
+
+    #[test]
+    fn no_dma_buf_server_means_shm_and_worker() {
+        let mut offer = full_offer();
+        offer.server_dma_buf = false;
+        let p = plan(&Config::default(), &full_caps(), &offer).unwrap();
+        assert_eq!(
+            (p.buffers, p.present, p.acquire),
+            (
+                BufferKind::Shm,
+                PresentSync::WorkerWait,
+                AcquireSync::QueueSignal
+            )
+        );
+        assert!(p.reason.contains("no dma-bufs"));
+    }
+
+    #[test]
+    fn forced_modes_are_honoured() {
+        let cfg = Config {
+            sync: SyncMode::Cpu,
+            ..Config::default()
+        };
+        let p = plan(&cfg, &full_caps(), &full_offer()).unwrap();
+        assert_eq!(
+            (p.present, p.acquire),
+            (PresentSync::WorkerWait, AcquireSync::QueueSignal)
+        );
+        let cfg = Config {
+            sync: SyncMode::Implicit,
+            ..Config::default()
+        };
+        assert_eq!(
+            plan(&cfg, &full_caps(), &full_offer()).unwrap().present,
+            PresentSync::ImplicitSyncFile
+        );
+        let cfg = Config {
+            buffers: BufferMode::Shm,
+            ..Config::default()
+        };
+        assert_eq!(
+            plan(&cfg, &full_caps(), &full_offer()).unwrap().buffers,
+            BufferKind::Shm
+        );
+    }
+
+    #[test]
+    fn nothing_acceptable_is_none() {
+        let offer = Offer {
+            server_shm: false,
+            server_dma_buf: false,
+            ..full_offer()
+        };
+        assert!(plan(&Config::default(), &full_caps(), &offer).is_none());
+        let cfg = Config {
+            buffers: BufferMode::DmaBuf,
+            ..Config::default()
+        };
+        let offer = Offer {
+            server_dma_buf: false,
+            ..full_offer()
+        };
+        assert!(plan(&cfg, &full_caps(), &offer).is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! What a window-system backend provides to the platform-neutral core.
+
+use super::image::SwapImage;
+use crate::sync::Offer;
+use ash::vk;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+/// A window-system surface (`VkSurfaceKHR`) on one platform.
+pub trait PlatformSurface: Send + Sync {
+    /// `"wayland"`, `"xcb"`, …
+    fn platform(&self) -> &'static str;
+    /// The window's current size; `None` where the swapchain defines it
+    /// (Wayland).
+    fn current_extent(&self) -> Result<Option<vk::Extent2D>, vk::Result>;
+    /// Formats the window system can show, as Vulkan formats with the DRM
+    /// fourcc each maps to.
+    fn formats(&self) -> Result<Vec<(vk::Format, u32)>, vk::Result>;
+    fn present_modes(&self) -> Vec<vk::PresentModeKHR>;
+    fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR;
+    /// What the window system accepts, for the sync plan.
+    fn offer(&self) -> Result<Offer, vk::Result>;
+    /// Starts presenting to this surface for a new swapchain.
+    fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result>;
+}
+
+/// What a backend is created for.
+#[derive(Clone, Debug)]
+pub struct BackendParams {
+    pub extent: vk::Extent2D,
+    pub format: vk::Format,
+    pub fourcc: u32,
+    pub present_mode: vk::PresentModeKHR,
+    pub opaque: bool,
+    pub buffers: crate::sync::BufferKind,
+}
+
+/// Something the window system told the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendEvent {
+    /// The window system no longer reads image `index`.
+    Released(usize),
+    /// The frame presented last is on screen (or was skipped by the server);
+    /// FIFO may present the next one.
+    FrameDone,
+    /// The surface changed so that the swapchain should be recreated.
+    Suboptimal,
+    /// The swapchain no longer matches the surface.
+    OutOfDate,
+    /// The connection or window is gone.
+    Lost,
+}
+
+/// One swapchain's connection to the window system, driven by the
+/// swapchain's presenter thread only.
+pub trait Backend: Send {
+    /// Makes the window-system buffer for each image, in order.
+    fn import_images(&mut self, images: &[SwapImage]) -> Result<(), vk::Result>;
+    /// Shows image `index` (whose rendering is complete, or whose fence the
+    /// window system honours). `want_frame_event` asks for a
+    /// [`BackendEvent::FrameDone`] when it is on screen.
+    fn present(&mut self, index: usize, want_frame_event: bool) -> Result<(), vk::Result>;
+    /// Waits until a window-system event arrives, `wake` becomes readable,
+    /// or `deadline` passes, and reports what happened into `events`.
+    fn dispatch(
+        &mut self,
+        wake: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        events: &mut Vec<BackendEvent>,
+    ) -> Result<(), vk::Result>;
+    /// How long to wait for a frame event before presenting anyway (a
+    /// hidden window gets no frame events; the application must not hang).
+    fn frame_event_timeout(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+}

@@ -1,0 +1,690 @@
+//! The platform-neutral swapchain core.
+//!
+//! An image moves `Free → Acquired → Presenting → Free`. The application
+//! thread only ever does non-blocking work in `vkQueuePresentKHR`: it
+//! submits a batch that waits for the application's semaphores and signals
+//! the image's fence, and hands the frame on. Two threads per swapchain do
+//! the rest:
+//!
+//! - the GPU waiter learns when each presented frame's rendering is
+//!   complete (waiting on its fence, with a timeout on every wait) and
+//!   passes it to the presenter;
+//! - the presenter owns the window-system connection: it shows frames
+//!   according to the present mode, and turns the window system's events
+//!   (buffer released, frame shown, window gone) into image and swapchain
+//!   state that `vkAcquireNextImageKHR` waits on.
+
+use super::image::{ImageParams, SwapImage};
+use super::platform::{Backend, BackendEvent, BackendParams};
+use super::stats::Stats;
+use super::surface::{Surface, MAX_IMAGE_COUNT};
+use crate::layer::device::DeviceData;
+use crate::sync::{self, AcquireSync, Plan};
+use ash::vk;
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The longest single wait on a GPU fence before the waiter looks up to
+/// see whether the swapchain is being destroyed.
+const FENCE_POLL: Duration = Duration::from_millis(100);
+/// How long a swapchain being destroyed waits for outstanding GPU work.
+const DESTROY_FENCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ImageState {
+    Free,
+    Acquired,
+    Presenting,
+}
+
+struct State {
+    images: Vec<ImageState>,
+    /// Free images in the order they were released.
+    free: VecDeque<usize>,
+    /// Fences submitted and not yet seen signalled.
+    fence_pending: Vec<bool>,
+    /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
+    status: vk::Result,
+    retired: bool,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    cond: Condvar,
+    wake: OwnedFd,
+    shutdown: AtomicBool,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn release(&self, index: usize) {
+        let mut st = self.lock();
+        if st.images[index] == ImageState::Presenting {
+            st.images[index] = ImageState::Free;
+            st.free.push_back(index);
+            self.cond.notify_all();
+        }
+    }
+
+    /// Records a problem; the worst one wins and errors are sticky.
+    fn set_status(&self, status: vk::Result) {
+        let mut st = self.lock();
+        let rank = |r: vk::Result| match r {
+            vk::Result::SUCCESS => 0,
+            vk::Result::SUBOPTIMAL_KHR => 1,
+            vk::Result::ERROR_OUT_OF_DATE_KHR => 2,
+            _ => 3,
+        };
+        if rank(status) > rank(st.status) {
+            if status.as_raw() < 0 {
+                log::warn!("swapchain: {status:?}");
+            }
+            st.status = status;
+            self.cond.notify_all();
+        }
+    }
+
+    fn wake(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn drain_wake(&self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.wake, &mut buf);
+    }
+
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A presented frame on its way to the GPU waiter.
+struct InFlight {
+    index: usize,
+    fence: vk::Fence,
+}
+
+pub struct Swapchain {
+    pub dev: Arc<DeviceData>,
+    pub surface: Arc<Surface>,
+    pub images: Vec<SwapImage>,
+    pub plan: Plan,
+    pub present_mode: vk::PresentModeKHR,
+    pub extent: vk::Extent2D,
+    pub format: vk::Format,
+    shared: Arc<Shared>,
+    to_waiter: Mutex<Option<Sender<InFlight>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Checks a create info against what the surface offers.
+fn validate(
+    dev: &DeviceData,
+    surface: &Surface,
+    ci: &vk::SwapchainCreateInfoKHR,
+) -> Result<u32, vk::Result> {
+    let formats = surface.formats(&dev.instance, dev.physical_device)?;
+    let Some(&(_, fourcc)) = formats.iter().find(|(f, _)| *f == ci.image_format) else {
+        log::error!(
+            "vkCreateSwapchainKHR: format {:?} is not offered by this surface",
+            ci.image_format
+        );
+        return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
+    };
+    if !surface.platform.present_modes().contains(&ci.present_mode) {
+        log::error!(
+            "vkCreateSwapchainKHR: present mode {:?} is not offered",
+            ci.present_mode
+        );
+        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+    }
+    if ci.image_extent.width == 0 || ci.image_extent.height == 0 || ci.image_array_layers != 1 {
+        log::error!(
+            "vkCreateSwapchainKHR: bad extent {:?} or array layers {}",
+            ci.image_extent,
+            ci.image_array_layers
+        );
+        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+    }
+    if let Some(cur) = surface.platform.current_extent()? {
+        if cur != ci.image_extent {
+            // The window changed size since the application asked.
+            return Err(vk::Result::ERROR_OUT_OF_DATE_KHR);
+        }
+    }
+    Ok(fourcc)
+}
+
+impl Swapchain {
+    pub fn create(
+        dev: Arc<DeviceData>,
+        surface: Arc<Surface>,
+        ci: &vk::SwapchainCreateInfoKHR,
+        old: Option<&Swapchain>,
+    ) -> Result<Swapchain, vk::Result> {
+        if let Some(old) = old {
+            // Whatever happens next, the old swapchain is retired.
+            old.retire();
+        }
+        let fourcc = validate(&dev, &surface, ci)?;
+        let offer = surface.platform.offer()?;
+        let Some(plan) = sync::plan(crate::config::get(), &dev.caps, &offer) else {
+            log::error!(
+                "vkCreateSwapchainKHR: the window system accepts no buffer the layer can make"
+            );
+            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+        };
+        log::info!(
+            "swapchain {}x{} {:?} {:?} on {}: {plan}",
+            ci.image_extent.width,
+            ci.image_extent.height,
+            ci.image_format,
+            ci.present_mode,
+            surface.platform.platform()
+        );
+        let count = ci
+            .min_image_count
+            .clamp(super::surface::MIN_IMAGE_COUNT, MAX_IMAGE_COUNT) as usize;
+        let queue_families = if ci.image_sharing_mode == vk::SharingMode::CONCURRENT
+            && !ci.p_queue_family_indices.is_null()
+        {
+            // SAFETY: the application's array of the given length.
+            unsafe {
+                std::slice::from_raw_parts(
+                    ci.p_queue_family_indices,
+                    ci.queue_family_index_count as usize,
+                )
+            }
+            .to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut flags = vk::ImageCreateFlags::empty();
+        if ci
+            .flags
+            .contains(vk::SwapchainCreateFlagsKHR::MUTABLE_FORMAT)
+        {
+            flags |= vk::ImageCreateFlags::MUTABLE_FORMAT;
+        }
+        let params = ImageParams {
+            format: ci.image_format,
+            extent: ci.image_extent,
+            usage: ci.image_usage,
+            flags,
+            sharing_mode: ci.image_sharing_mode,
+            queue_families,
+        };
+        let mut images = Vec::with_capacity(count);
+        for i in 0..count {
+            match SwapImage::new_shm(&dev, &params, i) {
+                Ok(img) => images.push(img),
+                Err(e) => {
+                    images
+                        .into_iter()
+                        .for_each(|img: SwapImage| img.destroy(&dev));
+                    return Err(e);
+                }
+            }
+        }
+        let backend_params = BackendParams {
+            extent: ci.image_extent,
+            format: ci.image_format,
+            fourcc,
+            present_mode: ci.present_mode,
+            opaque: ci.composite_alpha == vk::CompositeAlphaFlagsKHR::OPAQUE,
+            buffers: plan.buffers,
+        };
+        let backend = surface
+            .platform
+            .create_backend(&backend_params)
+            .and_then(|mut b| b.import_images(&images).map(|_| b));
+        let backend = match backend {
+            Ok(b) => b,
+            Err(e) => {
+                images.into_iter().for_each(|img| img.destroy(&dev));
+                return Err(e);
+            }
+        };
+        let wake = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+        .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                images: vec![ImageState::Free; count],
+                free: (0..count).collect(),
+                fence_pending: vec![false; count],
+                status: vk::Result::SUCCESS,
+                retired: false,
+            }),
+            cond: Condvar::new(),
+            wake,
+            shutdown: AtomicBool::new(false),
+            stats: Mutex::new(Stats::default()),
+        });
+        let (to_waiter, waiter_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        {
+            let (dev, shared) = (dev.clone(), shared.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("syncbridge-gpu".into())
+                    .spawn(move || gpu_wait_loop(&dev, &waiter_rx, &ready_tx, &shared))
+                    .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
+            );
+        }
+        {
+            let shared = shared.clone();
+            let mode = ci.present_mode;
+            threads.push(
+                std::thread::Builder::new()
+                    .name("syncbridge-present".into())
+                    .spawn(move || present_loop(backend, &ready_rx, &shared, mode))
+                    .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
+            );
+        }
+        Ok(Swapchain {
+            dev,
+            surface,
+            images,
+            plan,
+            present_mode: ci.present_mode,
+            extent: ci.image_extent,
+            format: ci.image_format,
+            shared,
+            to_waiter: Mutex::new(Some(to_waiter)),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Marks the swapchain as replaced (`oldSwapchain`): it hands out no more
+    /// images and shows no more frames.
+    pub fn retire(&self) {
+        let mut st = self.shared.lock();
+        st.retired = true;
+        self.shared.cond.notify_all();
+        drop(st);
+        self.shared.wake();
+    }
+
+    /// `vkAcquireNextImageKHR`. Waits at most `timeout_ns` for a free image
+    /// (the only wait the API allows on this call), then signals the
+    /// application's semaphore and/or fence without waiting.
+    pub fn acquire(
+        &self,
+        timeout_ns: u64,
+        semaphore: vk::Semaphore,
+        fence: vk::Fence,
+        out: &mut u32,
+    ) -> vk::Result {
+        let deadline =
+            (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns));
+        let (index, status) = {
+            let mut st = self.shared.lock();
+            loop {
+                if st.retired {
+                    return vk::Result::ERROR_OUT_OF_DATE_KHR;
+                }
+                if st.status.as_raw() < 0 {
+                    return st.status;
+                }
+                if let Some(i) = st.free.pop_front() {
+                    st.images[i] = ImageState::Acquired;
+                    break (i, st.status);
+                }
+                match deadline {
+                    None => st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return if timeout_ns == 0 {
+                                vk::Result::NOT_READY
+                            } else {
+                                vk::Result::TIMEOUT
+                            };
+                        }
+                        st = self
+                            .shared
+                            .cond
+                            .wait_timeout(st, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+            }
+        };
+        if let Err(e) = self.signal_acquire(semaphore, fence) {
+            let mut st = self.shared.lock();
+            st.images[index] = ImageState::Free;
+            st.free.push_front(index);
+            return e;
+        }
+        *out = index as u32;
+        status
+    }
+
+    /// Makes the application's acquire semaphore/fence signal once the
+    /// image is idle. Images are only free once the window system released
+    /// them, so the signal can be immediate.
+    fn signal_acquire(&self, semaphore: vk::Semaphore, fence: vk::Fence) -> Result<(), vk::Result> {
+        if semaphore == vk::Semaphore::null() && fence == vk::Fence::null() {
+            return Ok(());
+        }
+        match self.plan.acquire {
+            AcquireSync::ImportSyncFile | AcquireSync::QueueSignal => {
+                let q = self
+                    .dev
+                    .queues
+                    .first()
+                    .ok_or(vk::Result::ERROR_DEVICE_LOST)?;
+                let sems = [semaphore];
+                let submit = vk::SubmitInfo::default().signal_semaphores(
+                    if semaphore == vk::Semaphore::null() {
+                        &[]
+                    } else {
+                        &sems
+                    },
+                );
+                let _held = q.lock.lock().unwrap_or_else(|e| e.into_inner());
+                // SAFETY: the queue is held under the shared lock; the
+                // semaphore and fence are the application's, unsignalled
+                // as the API requires.
+                unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) }
+            }
+        }
+    }
+
+    /// `vkQueuePresentKHR` for one swapchain. `wait` holds the application's
+    /// semaphores for the first swapchain of the call and is empty after.
+    pub fn present(&self, queue: vk::Queue, index: u32, wait: &[vk::Semaphore]) -> vk::Result {
+        let i = index as usize;
+        {
+            let mut st = self.shared.lock();
+            if st.images.get(i) != Some(&ImageState::Acquired) {
+                log::error!("vkQueuePresentKHR: image {index} is not acquired");
+                return vk::Result::ERROR_UNKNOWN;
+            }
+            st.images[i] = ImageState::Presenting;
+            st.fence_pending[i] = true;
+        }
+        let img = &self.images[i];
+        let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
+        let fences = [img.render_done];
+        let submit = vk::SubmitInfo::default()
+            .wait_semaphores(wait)
+            .wait_dst_stage_mask(&stages);
+        let res = {
+            let _held = self
+                .dev
+                .queue(queue)
+                .map(|q| q.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            // SAFETY: the fence is the layer's, not in use (the image was
+            // acquired, so its last frame's fence has been seen signalled);
+            // the queue is externally synchronized by the application and
+            // the shared lock.
+            unsafe {
+                self.dev
+                    .fns
+                    .reset_fences(&fences)
+                    .and_then(|_| self.dev.fns.queue_submit(queue, &[submit], img.render_done))
+            }
+        };
+        if let Err(e) = res {
+            let mut st = self.shared.lock();
+            st.images[i] = ImageState::Acquired;
+            st.fence_pending[i] = false;
+            return e;
+        }
+        let sent = self
+            .to_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|tx| {
+                tx.send(InFlight {
+                    index: i,
+                    fence: img.render_done,
+                })
+            });
+        if !matches!(sent, Some(Ok(()))) {
+            return vk::Result::ERROR_SURFACE_LOST_KHR;
+        }
+        let st = self.shared.lock();
+        if st.retired {
+            vk::Result::ERROR_OUT_OF_DATE_KHR
+        } else {
+            st.status
+        }
+    }
+
+    /// The current status (`vkGetSwapchainStatusKHR`).
+    pub fn status(&self) -> vk::Result {
+        let st = self.shared.lock();
+        if st.retired {
+            vk::Result::ERROR_OUT_OF_DATE_KHR
+        } else {
+            st.status
+        }
+    }
+
+    /// Frame statistics so far (tests, diagnostics).
+    pub fn frames_presented(&self) -> u64 {
+        self.shared.stats().presented
+    }
+}
+
+impl Drop for Swapchain {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.to_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.shared.wake();
+        self.shared.cond.notify_all();
+        for t in self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = t.join();
+        }
+        // The GPU may still be running frames presented just before: wait
+        // (bounded) before their memory goes away.
+        let pending: Vec<vk::Fence> = {
+            let st = self.shared.lock();
+            self.images
+                .iter()
+                .zip(&st.fence_pending)
+                .filter(|(_, p)| **p)
+                .map(|(img, _)| img.render_done)
+                .collect()
+        };
+        if !pending.is_empty() {
+            // SAFETY: the layer's own fences.
+            let r = unsafe {
+                self.dev.fns.wait_for_fences(
+                    &pending,
+                    true,
+                    DESTROY_FENCE_TIMEOUT.as_nanos() as u64,
+                )
+            };
+            if r.is_err() {
+                log::warn!("swapchain destroyed while the GPU was still rendering to it ({r:?})");
+            }
+        }
+        let stats = self.shared.stats();
+        stats.write_out(&[
+            ("platform", self.surface.platform.platform().to_string()),
+            ("present_mode", format!("{:?}", self.present_mode)),
+            ("sync", self.plan.present.name().to_string()),
+            ("buffers", format!("{:?}", self.plan.buffers)),
+            (
+                "extent",
+                format!("{}x{}", self.extent.width, self.extent.height),
+            ),
+        ]);
+        drop(stats);
+        for img in self.images.drain(..) {
+            img.destroy(&self.dev);
+        }
+    }
+}
+
+fn gpu_wait_loop(
+    dev: &DeviceData,
+    rx: &Receiver<InFlight>,
+    ready: &Sender<usize>,
+    shared: &Shared,
+) {
+    while let Ok(frame) = rx.recv() {
+        let started = Instant::now();
+        loop {
+            // SAFETY: the layer's own fence, submitted by present().
+            let r = unsafe {
+                dev.fns
+                    .wait_for_fences(&[frame.fence], true, FENCE_POLL.as_nanos() as u64)
+            };
+            match r {
+                Ok(()) => {
+                    shared.lock().fence_pending[frame.index] = false;
+                    let _ = ready.send(frame.index);
+                    shared.wake();
+                    break;
+                }
+                Err(vk::Result::TIMEOUT) => {
+                    if shared.shutdown.load(Ordering::SeqCst)
+                        && started.elapsed() > DESTROY_FENCE_TIMEOUT
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    shared.set_status(if e == vk::Result::ERROR_DEVICE_LOST {
+                        e
+                    } else {
+                        vk::Result::ERROR_SURFACE_LOST_KHR
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn present_loop(
+    mut backend: Box<dyn Backend>,
+    ready: &Receiver<usize>,
+    shared: &Shared,
+    mode: vk::PresentModeKHR,
+) {
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    let mut frame_pending: Option<Instant> = None;
+    let mut shown_at: Vec<Option<Instant>> = Vec::new();
+    let mut events = Vec::new();
+    let fifo = matches!(
+        mode,
+        vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+    );
+    let timeout = backend.frame_event_timeout();
+    loop {
+        queue.extend(ready.try_iter());
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        if frame_pending.is_some_and(|t| now - t >= timeout) {
+            frame_pending = None;
+            shared.stats().frame_event_timeouts += 1;
+        }
+        if shared.lock().retired {
+            // Frames presented to a retired swapchain are not shown.
+            queue.drain(..).for_each(|i| shared.release(i));
+        }
+        let mut to_show = Vec::new();
+        if mode == vk::PresentModeKHR::IMMEDIATE {
+            to_show.extend(queue.drain(..));
+        } else if frame_pending.is_none() {
+            if !fifo {
+                // MAILBOX: only the newest frame is shown.
+                while queue.len() > 1 {
+                    let old = queue.pop_front().expect("non-empty");
+                    shared.stats().skipped += 1;
+                    shared.release(old);
+                }
+            }
+            to_show.extend(queue.pop_front());
+        }
+        for i in to_show {
+            let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
+            match backend.present(i, want_frame) {
+                Ok(()) => {
+                    if shown_at.len() <= i {
+                        shown_at.resize(i + 1, None);
+                    }
+                    shown_at[i] = Some(now);
+                    shared.stats().on_present(now);
+                    if want_frame {
+                        frame_pending = Some(now);
+                    }
+                }
+                Err(e) => {
+                    shared.set_status(e);
+                    shared.release(i);
+                }
+            }
+        }
+        events.clear();
+        let deadline = frame_pending.map(|t| t + timeout);
+        let res = backend.dispatch(shared.wake.as_fd(), deadline, &mut events);
+        shared.drain_wake();
+        for ev in events.drain(..) {
+            match ev {
+                BackendEvent::Released(i) => {
+                    if let Some(t) = shown_at.get_mut(i).and_then(Option::take) {
+                        shared.stats().on_release(t.elapsed());
+                    }
+                    shared.release(i);
+                }
+                BackendEvent::FrameDone => frame_pending = None,
+                BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
+                BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),
+                BackendEvent::Lost => shared.set_status(vk::Result::ERROR_SURFACE_LOST_KHR),
+            }
+        }
+        if let Err(e) = res {
+            shared.set_status(e);
+            // The connection is gone: nothing more will be shown. Wait for
+            // destruction without spinning.
+            while !shared.shutdown.load(Ordering::SeqCst) {
+                let fd = shared.wake.as_fd();
+                let mut pfd = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let _ = rustix::event::poll(
+                    &mut pfd,
+                    Some(&rustix::time::Timespec {
+                        tv_sec: 1,
+                        tv_nsec: 0,
+                    }),
+                );
+                shared.drain_wake();
+                let _ = ready.try_iter().count();
+            }
+            return;
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The Wayland backend: `VK_KHR_wayland_surface` on the application's own
+//! `wl_display` and `wl_surface`.
+
+mod backend;
+pub mod conn;
+pub mod formats;
+
+use super::platform::{Backend, BackendParams, PlatformSurface};
+use crate::sync::Offer;
+use ash::vk;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use wayland_client::protocol::{wl_callback, wl_registry, wl_shm};
+use wayland_client::{Connection, Dispatch, QueueHandle};
+
+/// How long the layer waits for the compositor to answer a round trip.
+pub const ROUNDTRIP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A global the compositor advertises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    pub name: u32,
+    pub interface: String,
+    pub version: u32,
+}
+
+/// What the compositor offers, probed once per surface.
+#[derive(Clone, Debug, Default)]
+pub struct Globals {
+    pub list: Vec<Global>,
+    pub shm_formats: Vec<u32>,
+}
+
+impl Globals {
+    pub fn get(&self, interface: &str) -> Option<&Global> {
+        self.list.iter().find(|g| g.interface == interface)
+    }
+}
+
+#[derive(Default)]
+struct Probe {
+    globals: Globals,
+    done: bool,
+}
+
+impl Dispatch<wl_registry::WlRegistry, ()> for Probe {
+    fn event(
+        s: &mut Self,
+        _: &wl_registry::WlRegistry,
+        ev: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            name,
+            interface,
+            version,
+        } = ev
+        {
+            s.globals.list.push(Global {
+                name,
+                interface,
+                version,
+            });
+        }
+    }
+}
+
+impl Dispatch<wl_shm::WlShm, ()> for Probe {
+    fn event(
+        s: &mut Self,
+        _: &wl_shm::WlShm,
+        ev: wl_shm::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_shm::Event::Format { format } = ev {
+            s.globals.shm_formats.push(u32::from(format));
+        }
+    }
+}
+
+impl Dispatch<wl_callback::WlCallback, ()> for Probe {
+    fn event(
+        s: &mut Self,
+        _: &wl_callback::WlCallback,
+        ev: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = ev {
+            s.done = true;
+        }
+    }
+}
+
+/// Asks the compositor for its globals and `wl_shm` formats (two round
+/// trips on the layer's own queue, each bounded by [`ROUNDTRIP_TIMEOUT`]).
+pub fn probe_globals(conn: &Connection) -> Result<Globals, vk::Result> {
+    let mut queue = conn.new_event_queue::<Probe>();
+    let qh = queue.handle();
+    let display = conn.display();
+    let registry = display.get_registry(&qh, ());
+    let mut probe = Probe::default();
+    let deadline = Instant::now() + ROUNDTRIP_TIMEOUT;
+    display.sync(&qh, ());
+    wait_done(&mut queue, &mut probe, deadline)?;
+    if let Some(g) = probe.globals.get("wl_shm").cloned() {
+        let _shm: wl_shm::WlShm = registry.bind(g.name, g.version.min(1), &qh, ());
+        probe.done = false;
+        display.sync(&qh, ());
+        wait_done(&mut queue, &mut probe, deadline)?;
+    }
+    Ok(probe.globals)
+}
+
+fn wait_done(
+    queue: &mut wayland_client::EventQueue<Probe>,
+    probe: &mut Probe,
+    deadline: Instant,
+) -> Result<(), vk::Result> {
+    match conn::dispatch_until(queue, probe, None, Some(deadline), |p| p.done)? {
+        conn::Woken::Done => Ok(()),
+        _ => {
+            log::warn!("the compositor did not answer within {ROUNDTRIP_TIMEOUT:?}");
+            Err(vk::Result::ERROR_SURFACE_LOST_KHR)
+        }
+    }
+}
+
+/// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
+pub struct WaylandSurface {
+    display: usize,
+    surface: usize,
+    globals: Mutex<Option<Globals>>,
+}
+
+impl WaylandSurface {
+    /// # Safety
+    /// `display` and `surface` must be the application's live objects and
+    /// outlive the `VkSurfaceKHR`, as the Vulkan spec requires.
+    pub unsafe fn new(display: *mut std::ffi::c_void, surface: *mut std::ffi::c_void) -> Self {
+        Self {
+            display: display as usize,
+            surface: surface as usize,
+            globals: Mutex::new(None),
+        }
+    }
+
+    fn globals(&self) -> Result<Globals, vk::Result> {
+        let mut cached = self.globals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = cached.as_ref() {
+            return Ok(g.clone());
+        }
+        // SAFETY: the display outlives the surface (Vulkan's rule).
+        let conn = unsafe { conn::connect(self.display as *mut _) };
+        let g = probe_globals(&conn)?;
+        log::debug!(
+            "wayland globals: {:?}",
+            g.list.iter().map(|g| &g.interface).collect::<Vec<_>>()
+        );
+        *cached = Some(g.clone());
+        Ok(g)
+    }
+}
+
+impl PlatformSurface for WaylandSurface {
+    fn platform(&self) -> &'static str {
+        "wayland"
+    }
+
+    fn current_extent(&self) -> Result<Option<vk::Extent2D>, vk::Result> {
+        // On Wayland the swapchain defines the surface size.
+        Ok(None)
+    }
+
+    fn formats(&self) -> Result<Vec<(vk::Format, u32)>, vk::Result> {
+        Ok(formats::vk_formats_for_shm(&self.globals()?.shm_formats))
+    }
+
+    fn present_modes(&self) -> Vec<vk::PresentModeKHR> {
+        vec![
+            vk::PresentModeKHR::FIFO,
+            vk::PresentModeKHR::MAILBOX,
+            vk::PresentModeKHR::IMMEDIATE,
+        ]
+    }
+
+    fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR {
+        vk::CompositeAlphaFlagsKHR::OPAQUE
+            | vk::CompositeAlphaFlagsKHR::PRE_MULTIPLIED
+            | vk::CompositeAlphaFlagsKHR::INHERIT
+    }
+
+    fn offer(&self) -> Result<Offer, vk::Result> {
+        let g = self.globals()?;
+        Ok(Offer {
+            server_shm: g.get("wl_shm").is_some(),
+            server_dma_buf: false,
+            server_explicit: g.get("wp_linux_drm_syncobj_manager_v1").is_some(),
+            ..Offer::default()
+        })
+    }
+
+    fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result> {
+        let globals = self.globals()?;
+        // SAFETY: the display and surface outlive the VkSurfaceKHR, which
+        // outlives its swapchains.
+        let b = unsafe {
+            backend::WaylandBackend::new(
+                self.display as *mut _,
+                self.surface as *mut _,
+                &globals,
+                params,
+            )
+        }?;
+        Ok(Box::new(b))
+    }
+}
