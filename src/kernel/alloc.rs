@@ -25,7 +25,11 @@ pub enum DmaBufSource {
 }
 
 /// The allocating sources, in the order [`DmaBuf::allocate`] tries them.
-pub const ALLOC_ORDER: [DmaBufSource; 3] = [DmaBufSource::SystemHeap, DmaBufSource::Udmabuf, DmaBufSource::Vgem];
+pub const ALLOC_ORDER: [DmaBufSource; 3] = [
+    DmaBufSource::SystemHeap,
+    DmaBufSource::Udmabuf,
+    DmaBufSource::Vgem,
+];
 
 const PAGE: u64 = 4096;
 
@@ -55,7 +59,9 @@ impl DmaBuf {
             DmaBufSource::SystemHeap => heap_alloc(size)?,
             DmaBufSource::Udmabuf => udmabuf_alloc(size)?,
             DmaBufSource::Vgem => return Vgem::shared()?.create_dma_buf(size),
-            DmaBufSource::Imported => return Err(KernelError::InvalidArgument("Imported is not an allocator")),
+            DmaBufSource::Imported => {
+                return Err(KernelError::InvalidArgument("Imported is not an allocator"))
+            }
         };
         Ok(DmaBuf::from_fd_with_source(fd, source))
     }
@@ -64,9 +70,9 @@ impl DmaBuf {
 fn open_dev(path: &str, what: &'static str) -> Result<OwnedFd> {
     match rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => Ok(fd),
-        Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NODEV) | Err(rustix::io::Errno::NXIO) => {
-            Err(KernelError::Unsupported(what))
-        }
+        Err(rustix::io::Errno::NOENT)
+        | Err(rustix::io::Errno::NODEV)
+        | Err(rustix::io::Errno::NXIO) => Err(KernelError::Unsupported(what)),
         Err(e) => Err(e.into()),
     }
 }
@@ -88,7 +94,10 @@ fn heap_alloc(size: u64) -> Result<OwnedFd> {
 
 fn udmabuf_alloc(size: u64) -> Result<OwnedFd> {
     let dev = open_dev("/dev/udmabuf", "no /dev/udmabuf")?;
-    let memfd = rustix::fs::memfd_create("syncbridge-udmabuf", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    let memfd = rustix::fs::memfd_create(
+        "syncbridge-udmabuf",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
     rustix::fs::ftruncate(&memfd, size)?;
     rustix::fs::fcntl_add_seals(&memfd, SealFlags::SHRINK)?;
     use std::os::fd::AsRawFd;
@@ -121,7 +130,10 @@ unsafe impl rustix::ioctl::Ioctl for UdmabufCreateIoctl<'_> {
     fn as_ptr(&mut self) -> *mut std::ffi::c_void {
         (self.0 as *mut sys::UdmabufCreate).cast()
     }
-    unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
+    unsafe fn output_from_ptr(
+        out: rustix::ioctl::IoctlOutput,
+        _: *mut std::ffi::c_void,
+    ) -> rustix::io::Result<i32> {
         Ok(out)
     }
 }
@@ -131,6 +143,9 @@ unsafe impl rustix::ioctl::Ioctl for UdmabufCreateIoctl<'_> {
 pub fn available_sources() -> &'static [DmaBufSource] {
     static AVAILABLE: OnceLock<Vec<DmaBufSource>> = OnceLock::new();
     AVAILABLE.get_or_init(|| {
-        ALLOC_ORDER.into_iter().filter(|s| DmaBuf::allocate_from(*s, PAGE).is_ok()).collect()
+        ALLOC_ORDER
+            .into_iter()
+            .filter(|s| DmaBuf::allocate_from(*s, PAGE).is_ok())
+            .collect()
     })
 }

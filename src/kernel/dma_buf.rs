@@ -59,7 +59,10 @@ impl DmaBuf {
     /// compositor). It is not checked: on another kind of fd the dma-buf
     /// ioctls fail with `KernelError::Unsupported` (`ENOTTY`).
     pub fn from_fd(fd: OwnedFd) -> Self {
-        DmaBuf { fd, source: DmaBufSource::Imported }
+        DmaBuf {
+            fd,
+            source: DmaBufSource::Imported,
+        }
     }
 
     pub(crate) fn from_fd_with_source(fd: OwnedFd, source: DmaBufSource) -> Self {
@@ -78,7 +81,13 @@ impl DmaBuf {
 
     /// Duplicate the fd (same buffer).
     pub fn try_clone(&self) -> Result<Self> {
-        Ok(DmaBuf { fd: self.fd.try_clone().map_err(super::sync_file::io_to_kernel)?, source: self.source })
+        Ok(DmaBuf {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(super::sync_file::io_to_kernel)?,
+            source: self.source,
+        })
     }
 
     /// Size in bytes (`lseek(SEEK_END)`, which dma-bufs support).
@@ -102,8 +111,10 @@ impl DmaBuf {
         let mut arg = sys::DmaBufSyncFile { flags, fd: -1 };
         // SAFETY: DMA_BUF_IOCTL_EXPORT_SYNC_FILE takes a
         // `struct dma_buf_export_sync_file`.
-        unsafe { sys::ioctl::<{ sys::DMA_BUF_IOCTL_EXPORT_SYNC_FILE }, _>(self.fd.as_fd(), &mut arg) }
-            .map_err(|e| KernelError::from_ioctl(e, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE"))?;
+        unsafe {
+            sys::ioctl::<{ sys::DMA_BUF_IOCTL_EXPORT_SYNC_FILE }, _>(self.fd.as_fd(), &mut arg)
+        }
+        .map_err(|e| KernelError::from_ioctl(e, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE"))?;
         // SAFETY: on success the kernel installed a new fd that we now own.
         Ok(SyncFile::Fd(unsafe { OwnedFd::from_raw_fd(arg.fd) }))
     }
@@ -121,11 +132,16 @@ impl DmaBuf {
     /// Import with raw flags and fd (for tests of the kernel's checks).
     #[doc(hidden)]
     pub fn import_sync_file_raw(&self, flags: u32, sync_file: BorrowedFd<'_>) -> Result<()> {
-        let mut arg = sys::DmaBufSyncFile { flags, fd: sync_file.as_raw_fd() };
+        let mut arg = sys::DmaBufSyncFile {
+            flags,
+            fd: sync_file.as_raw_fd(),
+        };
         // SAFETY: DMA_BUF_IOCTL_IMPORT_SYNC_FILE takes a
         // `struct dma_buf_import_sync_file`; the kernel only reads it.
-        unsafe { sys::ioctl::<{ sys::DMA_BUF_IOCTL_IMPORT_SYNC_FILE }, _>(self.fd.as_fd(), &mut arg) }
-            .map_err(|e| KernelError::from_ioctl(e, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE"))
+        unsafe {
+            sys::ioctl::<{ sys::DMA_BUF_IOCTL_IMPORT_SYNC_FILE }, _>(self.fd.as_fd(), &mut arg)
+        }
+        .map_err(|e| KernelError::from_ioctl(e, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE"))
     }
 
     /// Poll the dma-buf fd itself: `Read` is ready when no writer is
@@ -154,7 +170,8 @@ impl DmaBuf {
             )
         }
         .map_err(|e| KernelError::from_ioctl(e, "mmap of the dma-buf"))?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(KernelError::Io(rustix::io::Errno::FAULT))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or(KernelError::Io(rustix::io::Errno::FAULT))?;
         Ok(Mapping { ptr, len })
     }
 

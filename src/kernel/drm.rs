@@ -21,12 +21,19 @@ pub struct DrmNodeInfo {
 pub fn list_drm_nodes() -> Vec<DrmNodeInfo> {
     node_paths()
         .into_iter()
-        .filter_map(|path| DrmDevice::open(&path).ok().map(|d| DrmNodeInfo { path, driver: d.driver }))
+        .filter_map(|path| {
+            DrmDevice::open(&path).ok().map(|d| DrmNodeInfo {
+                path,
+                driver: d.driver,
+            })
+        })
         .collect()
 }
 
 fn node_paths() -> Vec<PathBuf> {
-    let Ok(dir) = std::fs::read_dir("/dev/dri") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/dev/dri") else {
+        return Vec::new();
+    };
     let mut paths: Vec<PathBuf> = dir
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -37,9 +44,16 @@ fn node_paths() -> Vec<PathBuf> {
         .collect();
     // card* before renderD*, then by number.
     paths.sort_by_key(|p| {
-        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+        let n = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
         let render = n.starts_with("renderD");
-        let num: u32 = n.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
+        let num: u32 = n
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0);
         (render, num)
     });
     paths
@@ -57,7 +71,11 @@ impl DrmDevice {
     pub fn open(path: &Path) -> Result<Self> {
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
         let driver = driver_name(fd.as_fd())?;
-        Ok(DrmDevice { fd, path: path.to_owned(), driver })
+        Ok(DrmDevice {
+            fd,
+            path: path.to_owned(),
+            driver,
+        })
     }
 
     /// The first node whose driver is `driver`; render nodes first when
@@ -71,12 +89,17 @@ impl DrmDevice {
             .iter()
             .filter_map(|p| DrmDevice::open(p).ok())
             .find(|d| d.driver == driver)
-            .ok_or(KernelError::Unsupported("no DRM node with the wanted driver"))
+            .ok_or(KernelError::Unsupported(
+                "no DRM node with the wanted driver",
+            ))
     }
 
     /// Every node that opens, in discovery order.
     pub fn open_all() -> Vec<DrmDevice> {
-        node_paths().iter().filter_map(|p| DrmDevice::open(p).ok()).collect()
+        node_paths()
+            .iter()
+            .filter_map(|p| DrmDevice::open(p).ok())
+            .collect()
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -84,7 +107,10 @@ impl DrmDevice {
     }
 
     pub fn get_cap(&self, capability: u64) -> Result<u64> {
-        let mut arg = sys::DrmGetCap { capability, value: 0 };
+        let mut arg = sys::DrmGetCap {
+            capability,
+            value: 0,
+        };
         // SAFETY: DRM_IOCTL_GET_CAP takes a `struct drm_get_cap`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_GET_CAP }, _>(self.fd(), &mut arg) }
             .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_GET_CAP"))?;
@@ -93,7 +119,12 @@ impl DrmDevice {
 
     /// A dumb buffer; returns (GEM handle, size in bytes).
     pub fn create_dumb(&self, width: u32, height: u32, bpp: u32) -> Result<(u32, u64)> {
-        let mut arg = sys::DrmModeCreateDumb { width, height, bpp, ..Default::default() };
+        let mut arg = sys::DrmModeCreateDumb {
+            width,
+            height,
+            bpp,
+            ..Default::default()
+        };
         // SAFETY: DRM_IOCTL_MODE_CREATE_DUMB takes a `struct drm_mode_create_dumb`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_MODE_CREATE_DUMB }, _>(self.fd(), &mut arg) }
             .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_MODE_CREATE_DUMB"))?;
@@ -103,14 +134,20 @@ impl DrmDevice {
     pub fn gem_close(&self, handle: u32) {
         let mut arg = sys::DrmGemClose { handle, pad: 0 };
         // SAFETY: DRM_IOCTL_GEM_CLOSE takes a `struct drm_gem_close`.
-        if let Err(e) = unsafe { sys::ioctl::<{ sys::DRM_IOCTL_GEM_CLOSE }, _>(self.fd(), &mut arg) } {
+        if let Err(e) =
+            unsafe { sys::ioctl::<{ sys::DRM_IOCTL_GEM_CLOSE }, _>(self.fd(), &mut arg) }
+        {
             log::warn!("DRM_IOCTL_GEM_CLOSE({handle}) failed: {e}");
         }
     }
 
     /// PRIME export of a GEM handle as a dma-buf fd (read-write).
     pub fn prime_export(&self, handle: u32) -> Result<OwnedFd> {
-        let mut arg = sys::DrmPrimeHandle { handle, flags: sys::DRM_CLOEXEC | sys::DRM_RDWR, fd: -1 };
+        let mut arg = sys::DrmPrimeHandle {
+            handle,
+            flags: sys::DRM_CLOEXEC | sys::DRM_RDWR,
+            fd: -1,
+        };
         // SAFETY: DRM_IOCTL_PRIME_HANDLE_TO_FD takes a `struct drm_prime_handle`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_PRIME_HANDLE_TO_FD }, _>(self.fd(), &mut arg) }
             .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_PRIME_HANDLE_TO_FD"))?;

@@ -48,7 +48,9 @@ impl KernelError {
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KernelError::Unsupported(what) => write!(f, "not supported by this kernel or machine: {what}"),
+            KernelError::Unsupported(what) => {
+                write!(f, "not supported by this kernel or machine: {what}")
+            }
             KernelError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             KernelError::InvalidFd => f.write_str("invalid file descriptor"),
             KernelError::Timeout => f.write_str("timed out"),

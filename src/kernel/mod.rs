@@ -11,8 +11,8 @@ mod drm;
 pub mod error;
 pub mod soft_fence;
 pub mod sync_file;
-mod sys;
 pub mod syncobj;
+mod sys;
 pub mod vgem;
 
 pub use alloc::DmaBufSource;
@@ -23,3 +23,6 @@ pub use soft_fence::SoftFence;
 pub use sync_file::{FenceInfo, FenceStatus, SyncFile, SyncFileInfo};
 pub use syncobj::{Syncobj, SyncobjDevice};
 pub use vgem::{Vgem, VgemBo, VgemFence};
+
+#[cfg(test)]
+mod tests;

@@ -186,7 +186,11 @@ impl SyncFile {
     pub fn info(&self) -> Result<SyncFileInfo> {
         let fd = match self {
             SyncFile::Signaled => {
-                return Ok(SyncFileInfo { name: "signaled".into(), status: FenceStatus::Signaled, fences: Vec::new() })
+                return Ok(SyncFileInfo {
+                    name: "signaled".into(),
+                    status: FenceStatus::Signaled,
+                    fences: Vec::new(),
+                })
             }
             SyncFile::Fd(fd) => fd.as_fd(),
         };
@@ -248,7 +252,10 @@ pub(crate) fn poll_fd(fd: BorrowedFd<'_>, events: PollFlags, timeout: Duration) 
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => timeout,
         };
-        let ts = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 });
+        let ts = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX / 2,
+            tv_nsec: 0,
+        });
         let mut fds = [PollFd::new(&fd, events)];
         match poll(&mut fds, Some(&ts)) {
             Ok(0) => return Ok(false),

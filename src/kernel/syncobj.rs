@@ -30,9 +30,11 @@ impl SyncobjDevice {
         let mut devs = DrmDevice::open_all();
         devs.sort_by_key(|d| !d.path.to_string_lossy().contains("renderD"));
         devs.into_iter()
-            .find(|d| has_timeline(d))
+            .find(has_timeline)
             .map(|dev| Arc::new(SyncobjDevice { dev }))
-            .ok_or(KernelError::Unsupported("no DRM node with timeline syncobjs"))
+            .ok_or(KernelError::Unsupported(
+                "no DRM node with timeline syncobjs",
+            ))
     }
 
     /// Open a given node; `Unsupported` if it lacks timeline syncobjs.
@@ -41,7 +43,9 @@ impl SyncobjDevice {
         if has_timeline(&dev) {
             Ok(Arc::new(SyncobjDevice { dev }))
         } else {
-            Err(KernelError::Unsupported("DRM node without timeline syncobjs"))
+            Err(KernelError::Unsupported(
+                "DRM node without timeline syncobjs",
+            ))
         }
     }
 
@@ -63,31 +67,49 @@ impl SyncobjDevice {
     pub fn create(self: &Arc<Self>, signaled: bool) -> Result<Syncobj> {
         let mut arg = sys::DrmSyncobjCreate {
             handle: 0,
-            flags: if signaled { sys::DRM_SYNCOBJ_CREATE_SIGNALED } else { 0 },
+            flags: if signaled {
+                sys::DRM_SYNCOBJ_CREATE_SIGNALED
+            } else {
+                0
+            },
         };
         // SAFETY: DRM_IOCTL_SYNCOBJ_CREATE takes a `struct drm_syncobj_create`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_CREATE }, _>(self.dev.fd(), &mut arg) }
             .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_CREATE"))?;
-        Ok(Syncobj { dev: Arc::clone(self), handle: arg.handle })
+        Ok(Syncobj {
+            dev: Arc::clone(self),
+            handle: arg.handle,
+        })
     }
 
     /// Import a syncobj fd (as sent with `wp_linux_drm_syncobj_v1`).
     pub fn import(self: &Arc<Self>, fd: BorrowedFd<'_>) -> Result<Syncobj> {
         let handle = self.fd_to_handle(fd, 0)?;
-        Ok(Syncobj { dev: Arc::clone(self), handle })
+        Ok(Syncobj {
+            dev: Arc::clone(self),
+            handle,
+        })
     }
 
     fn fd_to_handle(&self, fd: BorrowedFd<'_>, flags: u32) -> Result<u32> {
-        let mut arg = sys::DrmSyncobjHandle { handle: 0, flags, fd: fd.as_raw_fd(), pad: 0 };
+        let mut arg = sys::DrmSyncobjHandle {
+            handle: 0,
+            flags,
+            fd: fd.as_raw_fd(),
+            pad: 0,
+        };
         // SAFETY: DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE takes a `struct drm_syncobj_handle`.
-        unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(self.dev.fd(), &mut arg) }
-            .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE"))?;
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(self.dev.fd(), &mut arg)
+        }
+        .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE"))?;
         Ok(arg.handle)
     }
 }
 
 fn has_timeline(d: &DrmDevice) -> bool {
-    d.get_cap(sys::DRM_CAP_SYNCOBJ).unwrap_or(0) != 0 && d.get_cap(sys::DRM_CAP_SYNCOBJ_TIMELINE).unwrap_or(0) != 0
+    d.get_cap(sys::DRM_CAP_SYNCOBJ).unwrap_or(0) != 0
+        && d.get_cap(sys::DRM_CAP_SYNCOBJ_TIMELINE).unwrap_or(0) != 0
 }
 
 /// Is there a node with timeline syncobjs (cached)?
@@ -117,7 +139,12 @@ impl Syncobj {
     }
 
     fn handle_to_fd(&self, handle: u32, flags: u32) -> Result<OwnedFd> {
-        let mut arg = sys::DrmSyncobjHandle { handle, flags, fd: -1, pad: 0 };
+        let mut arg = sys::DrmSyncobjHandle {
+            handle,
+            flags,
+            fd: -1,
+            pad: 0,
+        };
         // SAFETY: DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD takes a `struct drm_syncobj_handle`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD }, _>(self.fd(), &mut arg) }
             .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD"))?;
@@ -125,7 +152,12 @@ impl Syncobj {
         Ok(unsafe { OwnedFd::from_raw_fd(arg.fd) })
     }
 
-    fn timeline_array<const OP: rustix::ioctl::Opcode>(&self, point: u64, flags: u32, what: &'static str) -> Result<u64> {
+    fn timeline_array<const OP: rustix::ioctl::Opcode>(
+        &self,
+        point: u64,
+        flags: u32,
+        what: &'static str,
+    ) -> Result<u64> {
         let handles = [self.handle];
         let mut points = [point];
         let mut arg = sys::DrmSyncobjTimelineArray {
@@ -137,15 +169,20 @@ impl Syncobj {
         // SAFETY: OP is TIMELINE_SIGNAL or QUERY, both taking a
         // `struct drm_syncobj_timeline_array`; `handles`/`points` point at one
         // element each and outlive the call.
-        unsafe { sys::ioctl::<OP, _>(self.fd(), &mut arg) }.map_err(|e| KernelError::from_ioctl(e, what))?;
+        unsafe { sys::ioctl::<OP, _>(self.fd(), &mut arg) }
+            .map_err(|e| KernelError::from_ioctl(e, what))?;
         Ok(points[0])
     }
 
     /// Signal timeline point `point` from the CPU (`point` 0: the binary
     /// payload).
     pub fn signal(&self, point: u64) -> Result<()> {
-        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL }>(point, 0, "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL")
-            .map(|_| ())
+        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL }>(
+            point,
+            0,
+            "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL",
+        )
+        .map(|_| ())
     }
 
     /// The last signaled timeline point.
@@ -156,7 +193,11 @@ impl Syncobj {
     /// Reset the binary payload to unsignaled.
     pub fn reset(&self) -> Result<()> {
         let handles = [self.handle];
-        let mut arg = sys::DrmSyncobjArray { handles: handles.as_ptr() as u64, count_handles: 1, pad: 0 };
+        let mut arg = sys::DrmSyncobjArray {
+            handles: handles.as_ptr() as u64,
+            count_handles: 1,
+            pad: 0,
+        };
         // SAFETY: DRM_IOCTL_SYNCOBJ_RESET takes a `struct drm_syncobj_array`
         // whose `handles` points at one handle that outlives the call.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_RESET }, _>(self.fd(), &mut arg) }
@@ -166,16 +207,28 @@ impl Syncobj {
     /// `DRM_IOCTL_SYNCOBJ_TRANSFER`: make `dst_point` of `self` carry the
     /// fence of `src_point` of `src` (point 0 = binary payload). Both must
     /// be on the same device.
-    pub fn transfer_from(&self, dst_point: u64, src: &Syncobj, src_point: u64, wait_for_submit: bool) -> Result<()> {
+    pub fn transfer_from(
+        &self,
+        dst_point: u64,
+        src: &Syncobj,
+        src_point: u64,
+        wait_for_submit: bool,
+    ) -> Result<()> {
         if !Arc::ptr_eq(&self.dev, &src.dev) {
-            return Err(KernelError::InvalidArgument("syncobjs of different devices"));
+            return Err(KernelError::InvalidArgument(
+                "syncobjs of different devices",
+            ));
         }
         let mut arg = sys::DrmSyncobjTransfer {
             src_handle: src.handle,
             dst_handle: self.handle,
             src_point,
             dst_point,
-            flags: if wait_for_submit { sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT } else { 0 },
+            flags: if wait_for_submit {
+                sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT
+            } else {
+                0
+            },
             pad: 0,
         };
         // SAFETY: DRM_IOCTL_SYNCOBJ_TRANSFER takes a `struct drm_syncobj_transfer`.
@@ -187,7 +240,9 @@ impl Syncobj {
     /// payload). Done as Mesa does: import into a temporary binary syncobj,
     /// then transfer. The signaled form signals the point.
     pub fn import_sync_file(&self, point: u64, sync_file: &SyncFile) -> Result<()> {
-        let Some(fd) = sync_file.as_fd() else { return self.signal(point) };
+        let Some(fd) = sync_file.as_fd() else {
+            return self.signal(point);
+        };
         let tmp = self.dev.create(false)?;
         let mut arg = sys::DrmSyncobjHandle {
             handle: tmp.handle,
@@ -197,7 +252,9 @@ impl Syncobj {
         };
         // SAFETY: DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE takes a `struct drm_syncobj_handle`.
         unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(self.fd(), &mut arg) }
-            .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE(IMPORT_SYNC_FILE)"))?;
+            .map_err(|e| {
+                KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE(IMPORT_SYNC_FILE)")
+            })?;
         self.transfer_from(point, &tmp, 0, false)
     }
 
@@ -208,7 +265,10 @@ impl Syncobj {
     pub fn export_sync_file(&self, point: u64) -> Result<SyncFile> {
         let tmp = self.dev.create(false)?;
         tmp.transfer_from(0, self, point, false)?;
-        let fd = tmp.handle_to_fd(tmp.handle, sys::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE)?;
+        let fd = tmp.handle_to_fd(
+            tmp.handle,
+            sys::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE,
+        )?;
         Ok(SyncFile::Fd(fd))
     }
 
@@ -216,7 +276,15 @@ impl Syncobj {
     /// wait for a fence to appear instead of failing). `Ok(false)` on
     /// timeout.
     pub fn wait(&self, point: u64, timeout: Duration, wait_for_submit: bool) -> Result<bool> {
-        self.wait_flags(point, timeout, if wait_for_submit { sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT } else { 0 })
+        self.wait_flags(
+            point,
+            timeout,
+            if wait_for_submit {
+                sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT
+            } else {
+                0
+            },
+        )
     }
 
     /// Wait up to `timeout` for a fence to be *submitted* for `point` (it
@@ -225,7 +293,8 @@ impl Syncobj {
         self.wait_flags(
             point,
             timeout,
-            sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT | sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
+            sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT
+                | sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
         )
     }
 
@@ -246,10 +315,15 @@ impl Syncobj {
         // SAFETY: DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT takes a
         // `struct drm_syncobj_timeline_wait`; `handles`/`points` point at one
         // element each and outlive the call.
-        match unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT }, _>(self.fd(), &mut arg) } {
+        match unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT }, _>(self.fd(), &mut arg)
+        } {
             Ok(()) => Ok(true),
             Err(Errno::TIME) | Err(Errno::TIMEDOUT) => Ok(false),
-            Err(e) => Err(KernelError::from_ioctl(e, "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT")),
+            Err(e) => Err(KernelError::from_ioctl(
+                e,
+                "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT",
+            )),
         }
     }
 
@@ -261,7 +335,11 @@ impl Syncobj {
         let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
         let mut arg = sys::DrmSyncobjEventfd {
             handle: self.handle,
-            flags: if available { sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE } else { 0 },
+            flags: if available {
+                sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE
+            } else {
+                0
+            },
             point,
             fd: efd.as_fd().as_raw_fd(),
             pad: 0,
@@ -275,9 +353,14 @@ impl Syncobj {
 
 impl Drop for Syncobj {
     fn drop(&mut self) {
-        let mut arg = sys::DrmSyncobjDestroy { handle: self.handle, pad: 0 };
+        let mut arg = sys::DrmSyncobjDestroy {
+            handle: self.handle,
+            pad: 0,
+        };
         // SAFETY: DRM_IOCTL_SYNCOBJ_DESTROY takes a `struct drm_syncobj_destroy`.
-        if let Err(e) = unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_DESTROY }, _>(self.fd(), &mut arg) } {
+        if let Err(e) =
+            unsafe { sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_DESTROY }, _>(self.fd(), &mut arg) }
+        {
             log::warn!("DRM_IOCTL_SYNCOBJ_DESTROY({}) failed: {e}", self.handle);
         }
     }

@@ -20,19 +20,13 @@ pub struct SyncMergeData {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct SyncFenceInfo {
     pub obj_name: [u8; 32],
     pub driver_name: [u8; 32],
     pub status: i32,
     pub flags: u32,
     pub timestamp_ns: u64,
-}
-
-impl Default for SyncFenceInfo {
-    fn default() -> Self {
-        SyncFenceInfo { obj_name: [0; 32], driver_name: [0; 32], status: 0, flags: 0, timestamp_ns: 0 }
-    }
 }
 
 #[repr(C)]
@@ -269,7 +263,8 @@ pub struct DrmVgemFenceSignal {
     pub flags: u32,
 }
 const DRM_COMMAND_BASE: u8 = 0x40;
-pub const DRM_IOCTL_VGEM_FENCE_ATTACH: Opcode = drm_iowr::<DrmVgemFenceAttach>(DRM_COMMAND_BASE + 1);
+pub const DRM_IOCTL_VGEM_FENCE_ATTACH: Opcode =
+    drm_iowr::<DrmVgemFenceAttach>(DRM_COMMAND_BASE + 1);
 pub const DRM_IOCTL_VGEM_FENCE_SIGNAL: Opcode = drm_iow::<DrmVgemFenceSignal>(DRM_COMMAND_BASE + 2);
 
 // The UAPI sizes, as the kernel headers define them.

@@ -55,9 +55,14 @@ impl Vgem {
     /// A vgem buffer object of at least `size` bytes.
     pub fn create_bo(self: &Arc<Self>, size: u64) -> Result<VgemBo> {
         let width = size.max(4).div_ceil(4);
-        let width = u32::try_from(width).map_err(|_| KernelError::InvalidArgument("vgem buffer too large"))?;
+        let width = u32::try_from(width)
+            .map_err(|_| KernelError::InvalidArgument("vgem buffer too large"))?;
         let (handle, size) = self.dev.create_dumb(width, 1, 32)?;
-        Ok(VgemBo { vgem: Arc::clone(self), handle, size })
+        Ok(VgemBo {
+            vgem: Arc::clone(self),
+            handle,
+            size,
+        })
     }
 
     /// A vgem buffer exported as a dma-buf (the GEM handle is closed; the
@@ -72,7 +77,9 @@ impl Vgem {
     pub fn fence_signal(&self, fence: u32) -> Result<bool> {
         let mut arg = sys::DrmVgemFenceSignal { fence, flags: 0 };
         // SAFETY: DRM_IOCTL_VGEM_FENCE_SIGNAL takes a `struct drm_vgem_fence_signal`.
-        match unsafe { sys::ioctl::<{ sys::DRM_IOCTL_VGEM_FENCE_SIGNAL }, _>(self.dev.fd(), &mut arg) } {
+        match unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_VGEM_FENCE_SIGNAL }, _>(self.dev.fd(), &mut arg)
+        } {
             Ok(()) => Ok(true),
             Err(Errno::TIMEDOUT) | Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(KernelError::from_ioctl(e, "DRM_IOCTL_VGEM_FENCE_SIGNAL")),
@@ -99,7 +106,10 @@ impl VgemBo {
 
     /// PRIME export as a dma-buf (shares the buffer's implicit fences).
     pub fn export(&self) -> Result<DmaBuf> {
-        Ok(DmaBuf::from_fd_with_source(self.vgem.dev.prime_export(self.handle)?, DmaBufSource::Vgem))
+        Ok(DmaBuf::from_fd_with_source(
+            self.vgem.dev.prime_export(self.handle)?,
+            DmaBufSource::Vgem,
+        ))
     }
 
     /// `DRM_IOCTL_VGEM_FENCE_ATTACH`: attach a new unsignaled fence to the
@@ -113,9 +123,15 @@ impl VgemBo {
             ..Default::default()
         };
         // SAFETY: DRM_IOCTL_VGEM_FENCE_ATTACH takes a `struct drm_vgem_fence_attach`.
-        unsafe { sys::ioctl::<{ sys::DRM_IOCTL_VGEM_FENCE_ATTACH }, _>(self.vgem.dev.fd(), &mut arg) }
-            .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_VGEM_FENCE_ATTACH"))?;
-        Ok(VgemFence { vgem: Arc::clone(&self.vgem), id: arg.out_fence, done: AtomicBool::new(false) })
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_VGEM_FENCE_ATTACH }, _>(self.vgem.dev.fd(), &mut arg)
+        }
+        .map_err(|e| KernelError::from_ioctl(e, "DRM_IOCTL_VGEM_FENCE_ATTACH"))?;
+        Ok(VgemFence {
+            vgem: Arc::clone(&self.vgem),
+            id: arg.out_fence,
+            done: AtomicBool::new(false),
+        })
     }
 }
 
