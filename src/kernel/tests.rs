@@ -1,7 +1,7 @@
 //! Host unit tests: everything that needs no dma-buf. They hold on any
 //! kernel (the host has no DRM, no dma-buf source).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use rustix::fs::MemfdFlags;
