@@ -497,11 +497,13 @@ fn syncobj_probe_and_use() {
     assert!(!obj.wait(2, Duration::from_millis(50), false).unwrap());
     match obj.eventfd(2, false) {
         Ok(efd) => {
+            eprintln!("DRM_IOCTL_SYNCOBJ_EVENTFD: supported");
             soft.signal().unwrap();
             let e = SyncFile::from_fd(efd);
             assert!(e.wait(SOON).unwrap());
         }
         Err(e) => {
+            eprintln!("DRM_IOCTL_SYNCOBJ_EVENTFD: {e}");
             assert!(e.is_unsupported());
             soft.signal().unwrap();
         }

@@ -25,7 +25,7 @@ MODULES="${SYNCBRIDGE_GUEST_MODULES:-vgem}"
 QEMU_OPTS=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --virtio-gpu) QEMU_OPTS=(--qemu-opts "-device virtio-gpu-pci"); MODULES="$MODULES virtio_gpu"; shift ;;
+        --virtio-gpu) QEMU_OPTS=("--qemu-opts=-device virtio-gpu-pci"); MODULES="$MODULES virtio_gpu"; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
