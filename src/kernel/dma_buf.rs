@@ -157,22 +157,8 @@ impl DmaBuf {
         if len == 0 {
             return Err(KernelError::InvalidArgument("mmap of an empty dma-buf"));
         }
-        // SAFETY: a fresh shared mapping at an address the kernel picks; no
-        // existing memory is affected.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &self.fd,
-                0,
-            )
-        }
-        .map_err(|e| KernelError::from_ioctl(e, "mmap of the dma-buf"))?;
-        let ptr =
-            NonNull::new(ptr.cast::<u8>()).ok_or(KernelError::Io(rustix::io::Errno::FAULT))?;
-        Ok(Mapping { ptr, len })
+        Mapping::new(self.fd.as_fd(), len)
+            .map_err(|e| KernelError::from_ioctl(e, "mmap of the dma-buf"))
     }
 
     /// `DMA_BUF_IOCTL_SYNC` START: begin CPU access (cache coherency and
@@ -242,6 +228,25 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
+    /// Maps the first `len` bytes of `fd` (a dma-buf or a memfd) shared,
+    /// for reading and writing.
+    pub fn new(fd: BorrowedFd<'_>, len: usize) -> rustix::io::Result<Mapping> {
+        // SAFETY: a fresh shared mapping at an address the kernel picks; no
+        // existing memory is affected.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(rustix::io::Errno::FAULT)?;
+        Ok(Mapping { ptr, len })
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -268,7 +273,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping made in `DmaBuf::mmap`,
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `Mapping::new`,
         // and no slice of it outlives `self`.
         if let Err(e) = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) } {
             log::warn!("munmap of a dma-buf mapping failed: {e}");

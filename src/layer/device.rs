@@ -78,13 +78,6 @@ impl DeviceData {
     pub fn queue(&self, queue: vk::Queue) -> Option<&QueueInfo> {
         self.queues.iter().find(|q| q.queue == queue)
     }
-
-    /// Gives an object the layer created below the loader (a command buffer)
-    /// the loader's dispatch pointer.
-    pub fn set_loader_data(&self, object: *mut c_void) -> vk::Result {
-        // SAFETY: the callback is the loader's, for this device.
-        unsafe { (self.set_loader_data)(self.fns.handle(), object) }
-    }
 }
 
 pub static DEVICES: Registry<usize, DeviceData> = Registry::new();

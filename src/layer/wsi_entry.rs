@@ -45,10 +45,12 @@ pub fn instance_function(name: &CStr) -> vk::PFN_vkVoidFunction {
             surface_formats,
             vk::PFN_vkGetPhysicalDeviceSurfaceFormatsKHR
         ),
-        b"vkGetPhysicalDeviceSurfaceFormats2KHR" => pfn!(
-            surface_formats2,
-            vk::PFN_vkGetPhysicalDeviceSurfaceFormats2KHR
-        ),
+        b"vkGetPhysicalDeviceSurfaceFormats2KHR" => {
+            pfn!(
+                surface_formats2,
+                vk::PFN_vkGetPhysicalDeviceSurfaceFormats2KHR
+            )
+        }
         b"vkGetPhysicalDeviceSurfacePresentModesKHR" => {
             pfn!(
                 surface_present_modes,
@@ -636,7 +638,9 @@ unsafe extern "system" fn queue_present(
             return unsafe { (dev.ext.next_swapchain.queue_present_khr)(queue, info) };
         }
         if ours.iter().any(Option::is_none) {
-            log::error!("vkQueuePresentKHR: mixing the layer's swapchains with the driver's in one call is not supported");
+            log::error!(
+                "vkQueuePresentKHR: mixing the layer's swapchains with the driver's in one call is not supported"
+            );
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
         let waits: &[vk::Semaphore] = if pi.wait_semaphore_count == 0

@@ -104,6 +104,21 @@ impl PresentSync {
     }
 }
 
+/// Fills in what this process can do (allocation, kernel fences) for a
+/// window system that takes dma-bufs. Probes are cached process-wide.
+pub fn complete_offer(offer: &mut Offer, caps: &DeviceCaps) {
+    use crate::kernel;
+    if !offer.server_dma_buf {
+        return;
+    }
+    offer.dma_buf_alloc =
+        caps.host_memory_import.is_some() && !kernel::alloc::available_sources().is_empty();
+    offer.kernel_sync_file =
+        kernel::dma_buf::sync_file_support() == kernel::SyncFileSupport::Supported;
+    offer.kernel_soft_fence = kernel::SoftFence::is_available();
+    offer.kernel_syncobj = kernel::SyncobjDevice::shared().is_ok();
+}
+
 /// Picks how a swapchain synchronizes. Returns `None` when nothing the
 /// window system accepts can be made (the caller reports
 /// `VK_ERROR_INITIALIZATION_FAILED`).

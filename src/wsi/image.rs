@@ -6,25 +6,65 @@
 //! what the compositor shows: no copy on either side.
 
 use super::shm::{Mapping, ShmFile};
+use crate::kernel::DmaBuf;
 use crate::layer::device::DeviceData;
+use crate::sync::BufferKind;
 use ash::vk;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// Where an image's pixels live.
 pub enum Backing {
     Shm(ShmFile),
+    /// A dma-buf (dma-heap, udmabuf or vgem) mapped into the layer.
+    DmaBuf {
+        buf: DmaBuf,
+        map: Mapping,
+    },
 }
 
 impl Backing {
     pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Backing::Shm(s) => s.fd(),
+            Backing::DmaBuf { buf, .. } => buf.as_fd(),
         }
     }
 
     pub fn mapping(&self) -> &Mapping {
         match self {
             Backing::Shm(s) => s.mapping(),
+            Backing::DmaBuf { map, .. } => map,
+        }
+    }
+
+    pub fn dma_buf(&self) -> Option<&DmaBuf> {
+        match self {
+            Backing::DmaBuf { buf, .. } => Some(buf),
+            Backing::Shm(_) => None,
+        }
+    }
+
+    fn allocate(kind: BufferKind, index: usize, size: u64) -> Result<Self, vk::Result> {
+        match kind {
+            BufferKind::Shm => {
+                let shm = ShmFile::new(&format!("syncbridge-image-{index}"), size as usize)
+                    .map_err(|e| {
+                        log::error!("cannot create shared memory of {size} bytes: {e}");
+                        vk::Result::ERROR_OUT_OF_HOST_MEMORY
+                    })?;
+                Ok(Backing::Shm(shm))
+            }
+            BufferKind::DmaBuf => {
+                let buf = DmaBuf::allocate(size).map_err(|e| {
+                    log::error!("cannot allocate a dma-buf of {size} bytes: {e}");
+                    vk::Result::ERROR_OUT_OF_DEVICE_MEMORY
+                })?;
+                let map = buf.mmap().map_err(|e| {
+                    log::error!("cannot map the dma-buf: {e}");
+                    vk::Result::ERROR_MEMORY_MAP_FAILED
+                })?;
+                Ok(Backing::DmaBuf { buf, map })
+            }
         }
     }
 }
@@ -129,8 +169,14 @@ pub fn host_image_supported_pd(
 }
 
 impl SwapImage {
-    /// Creates a linear image whose memory is a new memfd.
-    pub fn new_shm(dev: &DeviceData, p: &ImageParams, index: usize) -> Result<Self, vk::Result> {
+    /// Creates a linear image whose memory is a new buffer of `kind` (a
+    /// memfd or a dma-buf), imported as host memory.
+    pub fn new(
+        dev: &DeviceData,
+        p: &ImageParams,
+        kind: BufferKind,
+        index: usize,
+    ) -> Result<Self, vk::Result> {
         let Some(align) = dev.caps.host_memory_import else {
             log::error!(
                 "the device cannot import host memory: no shared-memory swapchain images possible"
@@ -154,12 +200,14 @@ impl SwapImage {
         // SAFETY: a live linear image.
         let sl = unsafe { d.get_image_subresource_layout(image, sub) };
         let size = round_up(req.size.max(sl.offset + sl.size), align.max(req.alignment));
-        let shm =
-            ShmFile::new(&format!("syncbridge-image-{index}"), size as usize).map_err(|e| {
-                log::error!("cannot create shared memory of {size} bytes: {e}");
-                vk::Result::ERROR_OUT_OF_HOST_MEMORY
-            })?;
-        let memory = import_host_memory(dev, shm.mapping(), size, req.memory_type_bits)?;
+        let backing = Backing::allocate(kind, index, size)?;
+        if (backing.mapping().len() as u64) < size {
+            log::error!(
+                "the buffer allocated for image {index} is smaller than the {size} bytes it needs"
+            );
+            return Err(vk::Result::ERROR_OUT_OF_DEVICE_MEMORY);
+        }
+        let memory = import_host_memory(dev, backing.mapping(), size, req.memory_type_bits)?;
         guard.memory = memory;
         // SAFETY: the memory is large enough and of an allowed type.
         unsafe { d.bind_image_memory(image, memory, 0) }?;
@@ -177,7 +225,7 @@ impl SwapImage {
                 size: sl.size,
             },
             extent: p.extent,
-            backing: Backing::Shm(shm),
+            backing,
         })
     }
 
@@ -218,12 +266,13 @@ fn import_host_memory(
     }
     .result()?;
     let bits = type_bits & props.memory_type_bits;
-    let type_index = (0..dev.memory_properties.memory_type_count)
-        .find(|i| bits & (1 << i) != 0)
-        .ok_or_else(|| {
-            log::error!("no memory type can import host memory for this image (image {type_bits:#x}, host {:#x})", props.memory_type_bits);
-            vk::Result::ERROR_INITIALIZATION_FAILED
-        })?;
+    let type_index = (0..dev.memory_properties.memory_type_count).find(|i| bits & (1 << i) != 0).ok_or_else(|| {
+        log::error!(
+            "no memory type can import host memory for this image (image {type_bits:#x}, host {:#x})",
+            props.memory_type_bits
+        );
+        vk::Result::ERROR_INITIALIZATION_FAILED
+    })?;
     let mut import = vk::ImportMemoryHostPointerInfoEXT::default()
         .handle_type(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT)
         .host_pointer(map.as_ptr().cast());

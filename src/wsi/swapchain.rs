@@ -18,8 +18,9 @@ use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
 use super::surface::{Surface, MAX_IMAGE_COUNT};
+use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
 use crate::layer::device::DeviceData;
-use crate::sync::{self, AcquireSync, Plan};
+use crate::sync::{self, AcquireSync, Plan, PresentSync};
 use ash::vk;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
@@ -111,6 +112,12 @@ impl Shared {
 struct InFlight {
     index: usize,
     fence: vk::Fence,
+    /// The kernel fence the window system already waits on, signalled by
+    /// the waiter when the GPU is done ([`PresentSync::ImplicitSoftFence`]).
+    soft_fence: Option<SoftFence>,
+    /// The frame went to the presenter at present time (its fence travels
+    /// with the buffer); the waiter only tracks completion.
+    sent_early: bool,
 }
 
 pub struct Swapchain {
@@ -123,6 +130,7 @@ pub struct Swapchain {
     pub format: vk::Format,
     shared: Arc<Shared>,
     to_waiter: Mutex<Option<Sender<InFlight>>>,
+    to_presenter: Mutex<Sender<usize>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -176,7 +184,8 @@ impl Swapchain {
             old.retire();
         }
         let fourcc = validate(&dev, &surface, ci)?;
-        let offer = surface.platform.offer()?;
+        let mut offer = surface.platform.offer()?;
+        sync::complete_offer(&mut offer, &dev.caps);
         let Some(plan) = sync::plan(crate::config::get(), &dev.caps, &offer) else {
             log::error!(
                 "vkCreateSwapchainKHR: the window system accepts no buffer the layer can make"
@@ -225,7 +234,7 @@ impl Swapchain {
         };
         let mut images = Vec::with_capacity(count);
         for i in 0..count {
-            match SwapImage::new_shm(&dev, &params, i) {
+            match SwapImage::new(&dev, &params, plan.buffers, i) {
                 Ok(img) => images.push(img),
                 Err(e) => {
                     images
@@ -275,6 +284,17 @@ impl Swapchain {
         let (to_waiter, waiter_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut threads = Vec::new();
+        let to_presenter = ready_tx.clone();
+        // The presenter checks a released dma-buf for pending fences (a
+        // compositor's GPU may still read it) before the image is reused.
+        let idle_check: Vec<Option<DmaBuf>> = if plan.acquire == AcquireSync::QueueSignal {
+            images
+                .iter()
+                .map(|i| i.backing.dma_buf().and_then(|b| b.try_clone().ok()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         {
             let (dev, shared) = (dev.clone(), shared.clone());
             threads.push(
@@ -290,7 +310,7 @@ impl Swapchain {
             threads.push(
                 std::thread::Builder::new()
                     .name("syncbridge-present".into())
-                    .spawn(move || present_loop(backend, &ready_rx, &shared, mode))
+                    .spawn(move || present_loop(backend, &ready_rx, &shared, mode, idle_check))
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );
         }
@@ -304,6 +324,7 @@ impl Swapchain {
             format: ci.image_format,
             shared,
             to_waiter: Mutex::new(Some(to_waiter)),
+            to_presenter: Mutex::new(to_presenter),
             threads: Mutex::new(threads),
         })
     }
@@ -364,7 +385,7 @@ impl Swapchain {
                 }
             }
         };
-        if let Err(e) = self.signal_acquire(semaphore, fence) {
+        if let Err(e) = self.signal_acquire(index, semaphore, fence) {
             let mut st = self.shared.lock();
             st.images[index] = ImageState::Free;
             st.free.push_front(index);
@@ -377,12 +398,18 @@ impl Swapchain {
     /// Makes the application's acquire semaphore/fence signal once the
     /// image is idle. Images are only free once the window system released
     /// them, so the signal can be immediate.
-    fn signal_acquire(&self, semaphore: vk::Semaphore, fence: vk::Fence) -> Result<(), vk::Result> {
+    fn signal_acquire(
+        &self,
+        index: usize,
+        semaphore: vk::Semaphore,
+        fence: vk::Fence,
+    ) -> Result<(), vk::Result> {
         if semaphore == vk::Semaphore::null() && fence == vk::Fence::null() {
             return Ok(());
         }
         match self.plan.acquire {
-            AcquireSync::ImportSyncFile | AcquireSync::QueueSignal => {
+            AcquireSync::ImportSyncFile => self.import_release_fences(index, semaphore, fence),
+            AcquireSync::QueueSignal => {
                 let q = self
                     .dev
                     .queues
@@ -401,6 +428,87 @@ impl Swapchain {
                 // semaphore and fence are the application's, unsignalled
                 // as the API requires.
                 unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) }
+            }
+        }
+    }
+
+    /// The GPU, not the CPU, waits for the window system: the fences still
+    /// on the released dma-buf (a compositor's reads) become the payload of
+    /// the application's semaphore and fence.
+    fn import_release_fences(
+        &self,
+        index: usize,
+        semaphore: vk::Semaphore,
+        fence: vk::Fence,
+    ) -> Result<(), vk::Result> {
+        let buf = self.images[index]
+            .backing
+            .dma_buf()
+            .ok_or(vk::Result::ERROR_UNKNOWN)?;
+        let export = || {
+            buf.export_sync_file(SyncAccess::Write).map_err(|e| {
+                log::warn!("exporting the release fences of image {index}: {e}");
+                vk::Result::ERROR_SURFACE_LOST_KHR
+            })
+        };
+        if semaphore != vk::Semaphore::null() {
+            let ext = self
+                .dev
+                .ext
+                .semaphore_fd
+                .as_ref()
+                .ok_or(vk::Result::ERROR_UNKNOWN)?;
+            let sf = export()?;
+            let info = vk::ImportSemaphoreFdInfoKHR::default()
+                .semaphore(semaphore)
+                .flags(vk::SemaphoreImportFlags::TEMPORARY)
+                .handle_type(vk::ExternalSemaphoreHandleTypeFlags::SYNC_FD)
+                .fd(sf.as_raw_fd());
+            // SAFETY: on success the driver owns the fd, so it is released
+            // from the SyncFile only then.
+            unsafe { ext.import_semaphore_fd(&info) }?;
+            let _ = sf.into_raw_fd();
+        }
+        if fence != vk::Fence::null() {
+            let ext = self
+                .dev
+                .ext
+                .fence_fd
+                .as_ref()
+                .ok_or(vk::Result::ERROR_UNKNOWN)?;
+            let sf = export()?;
+            let info = vk::ImportFenceFdInfoKHR::default()
+                .fence(fence)
+                .flags(vk::FenceImportFlags::TEMPORARY)
+                .handle_type(vk::ExternalFenceHandleTypeFlags::SYNC_FD)
+                .fd(sf.as_raw_fd());
+            // SAFETY: as above.
+            unsafe { ext.import_fence_fd(&info) }?;
+            let _ = sf.into_raw_fd();
+        }
+        Ok(())
+    }
+
+    /// The render-complete fence of a frame as a kernel fence on its
+    /// dma-buf, for the implicit paths. `None` means the frame goes the
+    /// worker-wait way (no such path, or it failed just now).
+    fn attach_render_fence(&self, index: usize) -> Option<SoftFence> {
+        if self.plan.present != PresentSync::ImplicitSoftFence {
+            return None;
+        }
+        let buf = self.images[index].backing.dma_buf()?;
+        let attach = || -> crate::kernel::Result<SoftFence> {
+            let soft = SoftFence::new()?;
+            buf.import_sync_file(SyncAccess::Write, &soft.sync_file()?)?;
+            Ok(soft)
+        };
+        match attach() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                crate::warn_once!(
+                    "cannot attach a kernel fence to a swapchain dma-buf ({e}); waiting on a worker thread"
+                );
+                None
             }
         }
     }
@@ -446,17 +554,30 @@ impl Swapchain {
             st.fence_pending[i] = false;
             return e;
         }
+        let soft_fence = self.attach_render_fence(i);
+        let sent_early = soft_fence.is_some();
+        if sent_early {
+            // The window system gets the buffer now; the kernel fence in it
+            // keeps readers out until the GPU is done.
+            let _ = self
+                .to_presenter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(i);
+            self.shared.wake();
+        }
+        let frame = InFlight {
+            index: i,
+            fence: img.render_done,
+            soft_fence,
+            sent_early,
+        };
         let sent = self
             .to_waiter
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|tx| {
-                tx.send(InFlight {
-                    index: i,
-                    fence: img.render_done,
-                })
-            });
+            .map(|tx| tx.send(frame));
         if !matches!(sent, Some(Ok(()))) {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
@@ -559,9 +680,16 @@ fn gpu_wait_loop(
             };
             match r {
                 Ok(()) => {
+                    if let Some(soft) = &frame.soft_fence {
+                        if let Err(e) = soft.signal() {
+                            log::warn!("signalling the render fence of image {}: {e}", frame.index);
+                        }
+                    }
                     shared.lock().fence_pending[frame.index] = false;
-                    let _ = ready.send(frame.index);
-                    shared.wake();
+                    if !frame.sent_early {
+                        let _ = ready.send(frame.index);
+                        shared.wake();
+                    }
                     break;
                 }
                 Err(vk::Result::TIMEOUT) => {
@@ -584,13 +712,26 @@ fn gpu_wait_loop(
     }
 }
 
+/// How often a released dma-buf whose fences are still pending is looked at
+/// again.
+const IDLE_POLL: Duration = Duration::from_millis(1);
+
 fn present_loop(
     mut backend: Box<dyn Backend>,
     ready: &Receiver<usize>,
     shared: &Shared,
     mode: vk::PresentModeKHR,
+    idle_check: Vec<Option<DmaBuf>>,
 ) {
     let mut queue: VecDeque<usize> = VecDeque::new();
+    // Released images whose dma-buf still has fences (readers) pending.
+    let mut not_idle: Vec<usize> = Vec::new();
+    let is_idle = |i: usize| match idle_check.get(i).and_then(Option::as_ref) {
+        Some(buf) => buf
+            .poll_ready(SyncAccess::Write, Duration::ZERO)
+            .unwrap_or(true),
+        None => true,
+    };
     let mut frame_pending: Option<Instant> = None;
     let mut shown_at: Vec<Option<Instant>> = Vec::new();
     let mut events = Vec::new();
@@ -646,8 +787,19 @@ fn present_loop(
                 }
             }
         }
+        not_idle.retain(|&i| {
+            let idle = is_idle(i);
+            if idle {
+                shared.release(i);
+            }
+            !idle
+        });
         events.clear();
-        let deadline = frame_pending.map(|t| t + timeout);
+        let mut deadline = frame_pending.map(|t| t + timeout);
+        if !not_idle.is_empty() {
+            let soon = Instant::now() + IDLE_POLL;
+            deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+        }
         let res = backend.dispatch(shared.wake.as_fd(), deadline, &mut events);
         shared.drain_wake();
         for ev in events.drain(..) {
@@ -656,7 +808,11 @@ fn present_loop(
                     if let Some(t) = shown_at.get_mut(i).and_then(Option::take) {
                         shared.stats().on_release(t.elapsed());
                     }
-                    shared.release(i);
+                    if is_idle(i) {
+                        shared.release(i);
+                    } else {
+                        not_idle.push(i);
+                    }
                 }
                 BackendEvent::FrameDone => frame_pending = None,
                 BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),

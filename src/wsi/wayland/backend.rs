@@ -13,6 +13,9 @@ use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
 
 #[derive(Default)]
 pub(super) struct State {
@@ -73,6 +76,34 @@ impl Dispatch<wl_shm::WlShm, ()> for State {
     }
 }
 
+impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        _: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
+    fn event(
+        s: &mut Self,
+        _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
+        ev: zwp_linux_buffer_params_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_linux_buffer_params_v1::Event::Failed = ev {
+            log::error!("the compositor refused a swapchain dma-buf");
+            s.events.push(BackendEvent::Lost);
+        }
+    }
+}
+
 impl Dispatch<wl_shm_pool::WlShmPool, ()> for State {
     fn event(
         _: &mut Self,
@@ -90,6 +121,7 @@ pub(super) struct WaylandBackend {
     state: State,
     surface: wl_surface::WlSurface,
     shm: Option<wl_shm::WlShm>,
+    dmabuf: Option<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
     buffers: Vec<(wl_buffer::WlBuffer, Option<wl_shm_pool::WlShmPool>)>,
     params: BackendParams,
     // Keeps the layer's queue alive as long as the objects on it.
@@ -112,20 +144,41 @@ impl WaylandBackend {
         let queue = conn.new_event_queue::<State>();
         let qh = queue.handle();
         let registry = conn.display().get_registry(&qh, ());
-        let shm = match params.buffers {
+        let (mut shm, mut dmabuf) = (None, None);
+        match params.buffers {
             BufferKind::Shm => {
                 let g = globals
                     .get("wl_shm")
                     .ok_or(vk::Result::ERROR_SURFACE_LOST_KHR)?;
-                Some(registry.bind::<wl_shm::WlShm, _, _>(g.name, g.version.min(1), &qh, ()))
+                shm = Some(registry.bind::<wl_shm::WlShm, _, _>(g.name, g.version.min(1), &qh, ()));
             }
-            BufferKind::DmaBuf => None,
-        };
+            BufferKind::DmaBuf => {
+                let g = globals
+                    .get("zwp_linux_dmabuf_v1")
+                    .ok_or(vk::Result::ERROR_SURFACE_LOST_KHR)?;
+                if g.version < 2 {
+                    log::error!(
+                        "zwp_linux_dmabuf_v1 version {} lacks create_immed",
+                        g.version
+                    );
+                    return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+                }
+                dmabuf = Some(
+                    registry.bind::<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, _, _>(
+                        g.name,
+                        g.version.min(3),
+                        &qh,
+                        (),
+                    ),
+                );
+            }
+        }
         Ok(Self {
             queue,
             state: State::default(),
             surface,
             shm,
+            dmabuf,
             buffers: Vec::new(),
             params: params.clone(),
             _conn: conn,
@@ -136,14 +189,42 @@ impl WaylandBackend {
 impl Backend for WaylandBackend {
     fn import_images(&mut self, images: &[SwapImage]) -> Result<(), vk::Result> {
         let qh = self.queue.handle();
-        let Some(shm) = &self.shm else {
-            log::error!("no buffer path for this swapchain");
-            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-        };
         let drm = if self.params.opaque {
             formats::opaque(self.params.fourcc)
         } else {
             self.params.fourcc
+        };
+        if let Some(dmabuf) = &self.dmabuf {
+            for (i, img) in images.iter().enumerate() {
+                let params = dmabuf.create_params(&qh, ());
+                let modifier = super::MOD_LINEAR;
+                params.add(
+                    img.backing.fd(),
+                    0,
+                    img.layout.offset as u32,
+                    img.layout.stride,
+                    (modifier >> 32) as u32,
+                    modifier as u32,
+                );
+                let buffer = params.create_immed(
+                    img.extent.width as i32,
+                    img.extent.height as i32,
+                    drm,
+                    zwp_linux_buffer_params_v1::Flags::empty(),
+                    &qh,
+                    i,
+                );
+                params.destroy();
+                self.buffers.push((buffer, None));
+            }
+            return self
+                .queue
+                .flush()
+                .map_err(|_| vk::Result::ERROR_SURFACE_LOST_KHR);
+        }
+        let Some(shm) = &self.shm else {
+            log::error!("no buffer path for this swapchain");
+            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
         };
         for (i, img) in images.iter().enumerate() {
             let size = img.backing.mapping().len() as i32;

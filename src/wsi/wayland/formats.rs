@@ -43,6 +43,12 @@ pub fn opaque(drm: u32) -> u32 {
 /// offering `shm_codes` can show, in the order the layer prefers them.
 pub fn vk_formats_for_shm(shm_codes: &[u32]) -> Vec<(vk::Format, u32)> {
     let drm: Vec<u32> = shm_codes.iter().map(|c| drm_from_shm(*c)).collect();
+    vk_formats_for_drm(&drm)
+}
+
+/// Vulkan formats (with the alpha fourcc each maps to) for a list of DRM
+/// fourccs; a format is offered when both its alpha and opaque variants are.
+pub fn vk_formats_for_drm(drm: &[u32]) -> Vec<(vk::Format, u32)> {
     let mut out = Vec::new();
     if drm.contains(&DRM_FORMAT_ARGB8888) && drm.contains(&DRM_FORMAT_XRGB8888) {
         out.push((vk::Format::B8G8R8A8_UNORM, DRM_FORMAT_ARGB8888));

@@ -11,7 +11,12 @@ use ash::vk;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use wayland_client::protocol::{wl_callback, wl_registry, wl_shm};
+use wayland_client::Proxy;
 use wayland_client::{Connection, Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1;
+
+/// `DRM_FORMAT_MOD_LINEAR`: the only layout the layer's dma-bufs have.
+pub const MOD_LINEAR: u64 = 0;
 
 /// How long the layer waits for the compositor to answer a round trip.
 pub const ROUNDTRIP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +34,8 @@ pub struct Global {
 pub struct Globals {
     pub list: Vec<Global>,
     pub shm_formats: Vec<u32>,
+    /// `(fourcc, modifier)` pairs `zwp_linux_dmabuf_v1` accepts.
+    pub dmabuf_formats: Vec<(u32, u64)>,
 }
 
 impl Globals {
@@ -82,6 +89,34 @@ impl Dispatch<wl_shm::WlShm, ()> for Probe {
     }
 }
 
+impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for Probe {
+    fn event(
+        s: &mut Self,
+        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        ev: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            zwp_linux_dmabuf_v1::Event::Modifier {
+                format,
+                modifier_hi,
+                modifier_lo,
+            } => {
+                s.globals
+                    .dmabuf_formats
+                    .push((format, (modifier_hi as u64) << 32 | modifier_lo as u64));
+            }
+            // Before version 3 every advertised format takes the linear layout.
+            zwp_linux_dmabuf_v1::Event::Format { format } => {
+                s.globals.dmabuf_formats.push((format, MOD_LINEAR))
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Dispatch<wl_callback::WlCallback, ()> for Probe {
     fn event(
         s: &mut Self,
@@ -108,11 +143,30 @@ pub fn probe_globals(conn: &Connection) -> Result<Globals, vk::Result> {
     let deadline = Instant::now() + ROUNDTRIP_TIMEOUT;
     display.sync(&qh, ());
     wait_done(&mut queue, &mut probe, deadline)?;
-    if let Some(g) = probe.globals.get("wl_shm").cloned() {
-        let _shm: wl_shm::WlShm = registry.bind(g.name, g.version.min(1), &qh, ());
+    let shm = probe.globals.get("wl_shm").cloned();
+    let dmabuf = probe.globals.get("zwp_linux_dmabuf_v1").cloned();
+    if let Some(g) = &shm {
+        let _: wl_shm::WlShm = registry.bind(g.name, g.version.min(1), &qh, ());
+    }
+    // Version 3 lists formats with modifiers; version 4 replaces that with
+    // feedback objects, which a linear-only client does not need.
+    let dmabuf = dmabuf.map(|g| {
+        registry.bind::<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, _, _>(
+            g.name,
+            g.version.min(3),
+            &qh,
+            (),
+        )
+    });
+    if shm.is_some() || dmabuf.is_some() {
         probe.done = false;
         display.sync(&qh, ());
         wait_done(&mut queue, &mut probe, deadline)?;
+    }
+    if let Some(d) = dmabuf {
+        if d.version() >= 2 {
+            d.destroy();
+        }
     }
     Ok(probe.globals)
 }
@@ -129,6 +183,15 @@ fn wait_done(
             Err(vk::Result::ERROR_SURFACE_LOST_KHR)
         }
     }
+}
+
+/// The fourccs the compositor takes as linear dma-bufs.
+fn linear_formats(g: &Globals) -> Vec<u32> {
+    g.dmabuf_formats
+        .iter()
+        .filter(|(_, m)| *m == MOD_LINEAR)
+        .map(|(f, _)| *f)
+        .collect()
 }
 
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
@@ -178,7 +241,14 @@ impl PlatformSurface for WaylandSurface {
     }
 
     fn formats(&self) -> Result<Vec<(vk::Format, u32)>, vk::Result> {
-        Ok(formats::vk_formats_for_shm(&self.globals()?.shm_formats))
+        let g = self.globals()?;
+        let mut list = formats::vk_formats_for_shm(&g.shm_formats);
+        for f in formats::vk_formats_for_drm(&linear_formats(&g)) {
+            if !list.contains(&f) {
+                list.push(f);
+            }
+        }
+        Ok(list)
     }
 
     fn present_modes(&self) -> Vec<vk::PresentModeKHR> {
@@ -199,8 +269,10 @@ impl PlatformSurface for WaylandSurface {
         let g = self.globals()?;
         Ok(Offer {
             server_shm: g.get("wl_shm").is_some(),
-            server_dma_buf: false,
-            server_explicit: g.get("wp_linux_drm_syncobj_manager_v1").is_some(),
+            server_dma_buf: !linear_formats(&g).is_empty(),
+            // wp_linux_drm_syncobj_v1 needs SYNC_FD export from the driver
+            // and is not wired into this backend yet.
+            server_explicit: false,
             ..Offer::default()
         })
     }
