@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Runs vkcube through the syncbridge layer on a headless compositor and
+# leaves a screenshot and a frame-statistics report in out/demo/.
+#
+#   demos/run.sh [--x11] [--frames N] [--out DIR]
+#
+#   (default)  weston, headless (pixman renderer), vkcube-wayland
+#   --x11      Xvfb, vkcube (XCB)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+platform=wayland
+frames=600
+out="$here/out/demo"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --x11) platform=x11 ;;
+        --wayland) platform=wayland ;;
+        --frames) frames=$2; shift ;;
+        --out) out=$2; shift ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+need=(vkcube vkcube-wayland weston weston-screenshooter Xvfb import python3 cargo)
+missing=0
+for t in "${need[@]}"; do command -v "$t" >/dev/null 2>&1 || missing=1; done
+[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing=1
+if [ $missing = 1 ]; then
+    echo "demo: installing what is missing (tests/install-deps.sh)"
+    "$here/tests/install-deps.sh"
+fi
+
+mkdir -p "$out"
+rm -f "$out"/stats.jsonl "$out"/screenshot.png "$out"/report.txt "$out"/layer.log
+echo "demo: building the layer (release)"
+(cd "$here" && cargo build --release --quiet)
+lib="$here/target/release/libVkLayer_syncbridge.so"
+mkdir -p "$out/layers"
+sed "s|@LIBRARY_PATH@|$lib|" "$here/manifest/VkLayer_syncbridge.json.in" > "$out/layers/VkLayer_syncbridge.json"
+
+run=$(mktemp -d)
+chmod 700 "$run"
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$run"
+}
+trap cleanup EXIT
+
+export VK_LAYER_PATH="$out/layers"
+export VK_INSTANCE_LAYERS=VK_LAYER_SYNCBRIDGE_wsi
+export SYNCBRIDGE_STATS="$out/stats.jsonl"
+export SYNCBRIDGE_LOG=${SYNCBRIDGE_LOG:-info}
+unset DISPLAY WAYLAND_DISPLAY
+
+if [ $platform = wayland ]; then
+    XDG_RUNTIME_DIR=$run weston --backend=headless-backend.so --use-pixman --width=640 --height=480 \
+        --idle-time=0 --debug --socket=wl-demo >"$out/compositor.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do [ -S "$run/wl-demo" ] && break; sleep 0.1; done
+    [ -S "$run/wl-demo" ] || { echo "demo: weston did not start (see $out/compositor.log)" >&2; exit 1; }
+    export XDG_RUNTIME_DIR=$run WAYLAND_DISPLAY=wl-demo
+    app=(vkcube-wayland --c "$frames")
+    shoot() { (cd "$run" && weston-screenshooter >/dev/null 2>&1 && mv "$run"/wayland-screenshot-*.png "$out/screenshot.png"); }
+    compositor="weston $(weston --version 2>/dev/null | awk '{print $2}') headless (pixman)"
+else
+    exec 3< <(Xvfb -displayfd 1 -screen 0 640x480x24 -nolisten tcp 2>"$out/compositor.log")
+    server_pid=$!
+    read -r -t 30 dpy <&3 || { echo "demo: Xvfb did not start" >&2; exit 1; }
+    export DISPLAY=":$dpy"
+    app=(vkcube --c "$frames")
+    shoot() { import -display "$DISPLAY" -window root "png:$out/screenshot.png" 2>/dev/null; }
+    compositor="Xvfb $(Xvfb -version 2>&1 | awk '/X.Org X Server/ {print $4}')"
+fi
+
+echo "demo: ${app[*]} through VK_LAYER_SYNCBRIDGE_wsi on $compositor"
+start=$(date +%s.%N)
+"${app[@]}" >"$out/app.log" 2>"$out/layer.log" &
+app_pid=$!
+shot_taken=0
+while kill -0 "$app_pid" 2>/dev/null; do
+    now=$(date +%s.%N)
+    el=$(python3 -c "print(f'{$now-$start:.1f}')")
+    printf '\rdemo: running %5ss' "$el"
+    if [ $shot_taken = 0 ] && python3 -c "import sys; sys.exit(0 if $now-$start > 2.5 else 1)"; then
+        shoot && shot_taken=1 || shot_taken=2
+    fi
+    sleep 0.25
+done
+printf '\n'
+wait "$app_pid" || { echo "demo: the application failed; see $out/layer.log" >&2; exit 1; }
+[ -s "$out/stats.jsonl" ] || { echo "demo: no statistics were written (was the layer loaded?)" >&2; exit 1; }
+
+python3 - "$out" "$compositor" "${app[*]}" <<'PY' | tee "$out/report.txt"
+import json, sys, os
+out, compositor, app = sys.argv[1:4]
+print(f"syncbridge demo: {app}")
+print(f"  window system : {compositor}")
+for i, line in enumerate(open(os.path.join(out, "stats.jsonl"))):
+    s = json.loads(line)
+    lat = s["release_latency_us"]
+    fmt = lambda v: "n/a" if v is None else f"{v/1000:.2f} ms"
+    print(f"  swapchain {i}   : {s['extent']} on {s['platform']}, {s['present_mode']}, "
+          f"{s['buffers']} buffers, sync path {s['sync']}")
+    print(f"    frames presented  : {s['frames_presented']} (skipped {s['frames_skipped']})")
+    print(f"    frames per second : {s['fps']:.1f}")
+    print(f"    present-to-release: p50 {fmt(lat['p50'])}, p90 {fmt(lat['p90'])}, p99 {fmt(lat['p99'])}")
+shot = os.path.join(out, "screenshot.png")
+print(f"  screenshot    : {shot if os.path.exists(shot) else 'not taken'}")
+print(f"  layer log     : {os.path.join(out, 'layer.log')}")
+PY

@@ -1,0 +1,696 @@
+//! A small Vulkan client that drives a swapchain through scenarios the
+//! integration tests need (acquire timeouts, recreation, destruction with
+//! frames in flight, known colours). It opens its own Wayland window and
+//! goes through the real loader, so the layer under test is whatever the
+//! environment enables (`VK_INSTANCE_LAYERS`, `VK_LAYER_PATH`).
+//!
+//! `wsi_probe <scenario> [--frames N] [--mode fifo|mailbox|immediate]
+//!  [--color R,G,B] [--size WxH] [--validation]`
+//!
+//! Prints `probe: key=value` lines and exits non-zero on failure.
+
+use ash::vk;
+use std::time::{Duration, Instant};
+use wayland_client::protocol::{wl_compositor, wl_registry, wl_surface};
+use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+
+#[derive(Default)]
+struct Win {
+    compositor: Option<wl_compositor::WlCompositor>,
+    wm: Option<xdg_wm_base::XdgWmBase>,
+    configured: bool,
+}
+
+impl Dispatch<wl_registry::WlRegistry, ()> for Win {
+    fn event(
+        s: &mut Self,
+        r: &wl_registry::WlRegistry,
+        ev: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            name,
+            interface,
+            version,
+        } = ev
+        {
+            match interface.as_str() {
+                "wl_compositor" => s.compositor = Some(r.bind(name, version.min(4), qh, ())),
+                "xdg_wm_base" => s.wm = Some(r.bind(name, version.min(3), qh, ())),
+                _ => {}
+            }
+        }
+    }
+}
+impl Dispatch<wl_compositor::WlCompositor, ()> for Win {
+    fn event(
+        _: &mut Self,
+        _: &wl_compositor::WlCompositor,
+        _: wl_compositor::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+impl Dispatch<wl_surface::WlSurface, ()> for Win {
+    fn event(
+        _: &mut Self,
+        _: &wl_surface::WlSurface,
+        _: wl_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Win {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        ev: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = ev {
+            wm.pong(serial);
+        }
+    }
+}
+impl Dispatch<xdg_surface::XdgSurface, ()> for Win {
+    fn event(
+        s: &mut Self,
+        x: &xdg_surface::XdgSurface,
+        ev: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = ev {
+            x.ack_configure(serial);
+            s.configured = true;
+        }
+    }
+}
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Win {
+    fn event(
+        _: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        _: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+struct Opts {
+    scenario: String,
+    frames: u32,
+    mode: vk::PresentModeKHR,
+    color: [f32; 3],
+    size: (u32, u32),
+    validation: bool,
+}
+
+fn parse() -> Opts {
+    let mut a = std::env::args().skip(1);
+    let mut o = Opts {
+        scenario: a.next().unwrap_or_else(|| "frames".into()),
+        frames: 60,
+        mode: vk::PresentModeKHR::FIFO,
+        color: [1.0, 0.0, 0.0],
+        size: (320, 240),
+        validation: false,
+    };
+    while let Some(k) = a.next() {
+        match k.as_str() {
+            "--frames" => o.frames = a.next().and_then(|v| v.parse().ok()).expect("--frames N"),
+            "--mode" => {
+                o.mode = match a.next().as_deref() {
+                    Some("mailbox") => vk::PresentModeKHR::MAILBOX,
+                    Some("immediate") => vk::PresentModeKHR::IMMEDIATE,
+                    _ => vk::PresentModeKHR::FIFO,
+                }
+            }
+            "--color" => {
+                let v: Vec<f32> = a
+                    .next()
+                    .expect("--color R,G,B")
+                    .split(',')
+                    .map(|x| x.parse().expect("number"))
+                    .collect();
+                o.color = [v[0], v[1], v[2]];
+            }
+            "--size" => {
+                let v: Vec<u32> = a
+                    .next()
+                    .expect("--size WxH")
+                    .split('x')
+                    .map(|x| x.parse().expect("number"))
+                    .collect();
+                o.size = (v[0], v[1]);
+            }
+            "--validation" => o.validation = true,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+unsafe extern "system" fn on_message(
+    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    ty: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
+    user: *mut std::ffi::c_void,
+) -> vk::Bool32 {
+    // The loader's own notices (GENERAL) are not findings.
+    let finding = ty.intersects(
+        vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+            | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+    );
+    if finding
+        && severity.intersects(
+            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+        )
+    {
+        // SAFETY: the callback data is valid for the call; user points to
+        // the counter owned by main.
+        unsafe {
+            let msg = (*data)
+                .message_as_c_str()
+                .unwrap_or_default()
+                .to_string_lossy();
+            println!("probe: validation_message={msg}");
+            *(user as *mut u32) += 1;
+        }
+    }
+    vk::FALSE
+}
+
+struct Gpu {
+    entry: ash::Entry,
+    instance: ash::Instance,
+    pd: vk::PhysicalDevice,
+    device: ash::Device,
+    queue: vk::Queue,
+    surface_fn: ash::khr::surface::Instance,
+    swapchain_fn: ash::khr::swapchain::Device,
+    surface: vk::SurfaceKHR,
+    pool: vk::CommandPool,
+}
+
+struct Chain {
+    handle: vk::SwapchainKHR,
+    images: Vec<vk::Image>,
+    extent: vk::Extent2D,
+    cmds: Vec<vk::CommandBuffer>,
+}
+
+fn main() {
+    let o = parse();
+    let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
+    let mut q: EventQueue<Win> = conn.new_event_queue();
+    let qh = q.handle();
+    let _reg = conn.display().get_registry(&qh, ());
+    let mut win = Win::default();
+    q.roundtrip(&mut win).expect("roundtrip");
+    let wl_surface = win
+        .compositor
+        .as_ref()
+        .expect("wl_compositor")
+        .create_surface(&qh, ());
+    let xdg = win
+        .wm
+        .as_ref()
+        .expect("xdg_wm_base")
+        .get_xdg_surface(&wl_surface, &qh, ());
+    let top = xdg.get_toplevel(&qh, ());
+    top.set_title("syncbridge probe".into());
+    wl_surface.commit();
+    while !win.configured {
+        q.blocking_dispatch(&mut win).expect("dispatch");
+    }
+
+    let mut messages = 0u32;
+    // SAFETY: plain Vulkan setup against the real loader.
+    let gpu = unsafe { setup(&conn, &wl_surface, o.validation, &mut messages) };
+    let t0 = Instant::now();
+    // SAFETY: scenarios use valid handles created above.
+    let ok = unsafe { run(&o, &gpu, &mut q, &mut win) };
+    println!("probe: seconds={:.3}", t0.elapsed().as_secs_f64());
+    // SAFETY: teardown in reverse order; the scenario left the device idle
+    // unless it tests the opposite.
+    unsafe {
+        if o.scenario != "destroy-in-flight" {
+            gpu.device.device_wait_idle().expect("idle");
+        }
+        gpu.device.destroy_command_pool(gpu.pool, None);
+        gpu.device.destroy_device(None);
+        gpu.surface_fn.destroy_surface(gpu.surface, None);
+        gpu.instance.destroy_instance(None);
+    }
+    let _ = &gpu.entry;
+    println!("probe: validation_messages={messages}");
+    println!("probe: result={}", if ok { "ok" } else { "fail" });
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+unsafe fn setup(
+    conn: &Connection,
+    surface: &wl_surface::WlSurface,
+    validation: bool,
+    counter: &mut u32,
+) -> Gpu {
+    let entry = unsafe { ash::Entry::load() }.expect("libvulkan");
+    let mut exts = vec![
+        vk::KHR_SURFACE_NAME.as_ptr(),
+        vk::KHR_WAYLAND_SURFACE_NAME.as_ptr(),
+    ];
+    let mut layers = vec![];
+    if validation {
+        exts.push(vk::EXT_DEBUG_UTILS_NAME.as_ptr());
+        // PROBE_VALIDATION_IN_ENV: validation is enabled by the environment
+        // (to place it above the layer under test); only listen here.
+        if std::env::var_os("PROBE_VALIDATION_IN_ENV").is_none() {
+            layers.push(c"VK_LAYER_KHRONOS_validation".as_ptr());
+        }
+    }
+    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+    let mut dbg = vk::DebugUtilsMessengerCreateInfoEXT::default()
+        .message_severity(
+            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+        )
+        .message_type(
+            vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+                | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+        )
+        .pfn_user_callback(Some(on_message))
+        .user_data(counter as *mut u32 as *mut _);
+    let mut ci = vk::InstanceCreateInfo::default()
+        .application_info(&app)
+        .enabled_extension_names(&exts)
+        .enabled_layer_names(&layers);
+    if validation {
+        ci = ci.push_next(&mut dbg);
+    }
+    let instance = unsafe { entry.create_instance(&ci, None) }.expect("instance");
+    let pd = unsafe { instance.enumerate_physical_devices() }.expect("devices")[0];
+    let surface_fn = ash::khr::surface::Instance::new(&entry, &instance);
+    let wl_fn = ash::khr::wayland_surface::Instance::new(&entry, &instance);
+    let display = conn.backend().display_ptr();
+    let sci = vk::WaylandSurfaceCreateInfoKHR::default()
+        .display(display.cast())
+        .surface(surface.id().as_ptr().cast());
+    let vk_surface = unsafe { wl_fn.create_wayland_surface(&sci, None) }.expect("surface");
+    assert!(
+        unsafe { surface_fn.get_physical_device_surface_support(pd, 0, vk_surface) }
+            .expect("support")
+    );
+    let prio = [1.0];
+    let qci = [vk::DeviceQueueCreateInfo::default()
+        .queue_family_index(0)
+        .queue_priorities(&prio)];
+    let dexts = [vk::KHR_SWAPCHAIN_NAME.as_ptr()];
+    let dci = vk::DeviceCreateInfo::default()
+        .queue_create_infos(&qci)
+        .enabled_extension_names(&dexts);
+    let device = unsafe { instance.create_device(pd, &dci, None) }.expect("device");
+    let queue = unsafe { device.get_device_queue(0, 0) };
+    let swapchain_fn = ash::khr::swapchain::Device::new(&instance, &device);
+    let pool = unsafe {
+        device.create_command_pool(
+            &vk::CommandPoolCreateInfo::default()
+                .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
+            None,
+        )
+    }
+    .expect("pool");
+    Gpu {
+        entry,
+        instance,
+        pd,
+        device,
+        queue,
+        surface_fn,
+        swapchain_fn,
+        surface: vk_surface,
+        pool,
+    }
+}
+
+unsafe fn create_chain(
+    g: &Gpu,
+    o: &Opts,
+    size: (u32, u32),
+    old: vk::SwapchainKHR,
+) -> Result<Chain, vk::Result> {
+    let caps = unsafe {
+        g.surface_fn
+            .get_physical_device_surface_capabilities(g.pd, g.surface)
+    }?;
+    let formats = unsafe {
+        g.surface_fn
+            .get_physical_device_surface_formats(g.pd, g.surface)
+    }?;
+    let format = formats
+        .iter()
+        .find(|f| f.format == vk::Format::B8G8R8A8_UNORM)
+        .copied()
+        .unwrap_or(formats[0]);
+    let extent = vk::Extent2D {
+        width: size.0,
+        height: size.1,
+    };
+    let ci = vk::SwapchainCreateInfoKHR::default()
+        .surface(g.surface)
+        .min_image_count(caps.min_image_count)
+        .image_format(format.format)
+        .image_color_space(format.color_space)
+        .image_extent(extent)
+        .image_array_layers(1)
+        .image_usage(vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST)
+        .pre_transform(vk::SurfaceTransformFlagsKHR::IDENTITY)
+        .composite_alpha(vk::CompositeAlphaFlagsKHR::OPAQUE)
+        .present_mode(o.mode)
+        .clipped(true)
+        .old_swapchain(old);
+    let handle = unsafe { g.swapchain_fn.create_swapchain(&ci, None) }?;
+    let images = unsafe { g.swapchain_fn.get_swapchain_images(handle) }?;
+    let cmds = unsafe {
+        g.device.allocate_command_buffers(
+            &vk::CommandBufferAllocateInfo::default()
+                .command_pool(g.pool)
+                .command_buffer_count(images.len() as u32),
+        )
+    }?;
+    Ok(Chain {
+        handle,
+        images,
+        extent,
+        cmds,
+    })
+}
+
+unsafe fn record_clear(g: &Gpu, c: &Chain, i: usize, color: [f32; 3]) {
+    let d = &g.device;
+    let cb = c.cmds[i];
+    let range = vk::ImageSubresourceRange::default()
+        .aspect_mask(vk::ImageAspectFlags::COLOR)
+        .level_count(1)
+        .layer_count(1);
+    let barrier = |old, new, src, dst| {
+        vk::ImageMemoryBarrier::default()
+            .old_layout(old)
+            .new_layout(new)
+            .src_access_mask(src)
+            .dst_access_mask(dst)
+            .image(c.images[i])
+            .subresource_range(range)
+            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+    };
+    unsafe {
+        d.reset_command_buffer(cb, vk::CommandBufferResetFlags::empty())
+            .expect("reset");
+        d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
+            .expect("begin");
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TOP_OF_PIPE,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[barrier(
+                vk::ImageLayout::UNDEFINED,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                vk::AccessFlags::empty(),
+                vk::AccessFlags::TRANSFER_WRITE,
+            )],
+        );
+        let v = vk::ClearColorValue {
+            float32: [color[0], color[1], color[2], 1.0],
+        };
+        d.cmd_clear_color_image(
+            cb,
+            c.images[i],
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+            &v,
+            &[range],
+        );
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[barrier(
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                vk::ImageLayout::PRESENT_SRC_KHR,
+                vk::AccessFlags::TRANSFER_WRITE,
+                vk::AccessFlags::empty(),
+            )],
+        );
+        d.end_command_buffer(cb).expect("end");
+    }
+}
+
+/// Per-frame synchronization objects.
+struct FrameSync {
+    acquired: vk::Semaphore,
+    rendered: vk::Semaphore,
+    done: vk::Fence,
+}
+
+unsafe fn frame_sync(g: &Gpu) -> FrameSync {
+    let d = &g.device;
+    unsafe {
+        FrameSync {
+            acquired: d
+                .create_semaphore(&vk::SemaphoreCreateInfo::default(), None)
+                .expect("sem"),
+            rendered: d
+                .create_semaphore(&vk::SemaphoreCreateInfo::default(), None)
+                .expect("sem"),
+            done: d
+                .create_fence(
+                    &vk::FenceCreateInfo::default().flags(vk::FenceCreateFlags::SIGNALED),
+                    None,
+                )
+                .expect("fence"),
+        }
+    }
+}
+
+unsafe fn destroy_sync(g: &Gpu, s: FrameSync) {
+    unsafe {
+        g.device.destroy_semaphore(s.acquired, None);
+        g.device.destroy_semaphore(s.rendered, None);
+        g.device.destroy_fence(s.done, None);
+    }
+}
+
+/// Acquires, clears and presents one frame. Returns the present result.
+unsafe fn one_frame(
+    g: &Gpu,
+    c: &Chain,
+    s: &FrameSync,
+    color: [f32; 3],
+) -> Result<vk::Result, vk::Result> {
+    let d = &g.device;
+    unsafe {
+        d.wait_for_fences(&[s.done], true, 5_000_000_000)?;
+        let (i, _sub) = g.swapchain_fn.acquire_next_image(
+            c.handle,
+            5_000_000_000,
+            s.acquired,
+            vk::Fence::null(),
+        )?;
+        d.reset_fences(&[s.done])?;
+        record_clear(g, c, i as usize, color);
+        let waits = [s.acquired];
+        let stages = [vk::PipelineStageFlags::TRANSFER];
+        let cbs = [c.cmds[i as usize]];
+        let sigs = [s.rendered];
+        let submit = vk::SubmitInfo::default()
+            .wait_semaphores(&waits)
+            .wait_dst_stage_mask(&stages)
+            .command_buffers(&cbs)
+            .signal_semaphores(&sigs);
+        d.queue_submit(g.queue, &[submit], s.done)?;
+        let chains = [c.handle];
+        let idx = [i];
+        let pi = vk::PresentInfoKHR::default()
+            .wait_semaphores(&sigs)
+            .swapchains(&chains)
+            .image_indices(&idx);
+        match g.swapchain_fn.queue_present(g.queue, &pi) {
+            Ok(false) => Ok(vk::Result::SUCCESS),
+            Ok(true) => Ok(vk::Result::SUBOPTIMAL_KHR),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn pump(q: &mut EventQueue<Win>, w: &mut Win) {
+    let _ = q.dispatch_pending(w);
+    let _ = q.flush();
+}
+
+unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+    match o.scenario.as_str() {
+        // Present N frames of one colour; report the rate.
+        "frames" => unsafe {
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            println!("probe: images={}", c.images.len());
+            let s = frame_sync(g);
+            let t = Instant::now();
+            for _ in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, o.color) {
+                    println!("probe: error={e:?}");
+                    return false;
+                }
+                pump(q, w);
+            }
+            g.device.device_wait_idle().expect("idle");
+            println!(
+                "probe: fps={:.1}",
+                o.frames as f64 / t.elapsed().as_secs_f64()
+            );
+            // Leave the last frame up for a screenshot.
+            std::thread::sleep(Duration::from_millis(
+                std::env::var("PROBE_HOLD_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            ));
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            true
+        },
+        // Acquire every image without presenting: timeout 0 answers
+        // NOT_READY at once, a finite timeout answers TIMEOUT after it.
+        "acquire-timeouts" => unsafe {
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let mut ok = true;
+            let mut fences = Vec::new();
+            for _ in 0..c.images.len() {
+                let f = g
+                    .device
+                    .create_fence(&vk::FenceCreateInfo::default(), None)
+                    .expect("fence");
+                match g
+                    .swapchain_fn
+                    .acquire_next_image(c.handle, 0, vk::Semaphore::null(), f)
+                {
+                    Ok(_) => {}
+                    Err(e) => {
+                        println!("probe: unexpected={e:?}");
+                        ok = false;
+                    }
+                }
+                fences.push(f);
+            }
+            // The acquire fences signal without any presentation.
+            let r = g.device.wait_for_fences(&fences, true, 2_000_000_000);
+            println!("probe: acquire_fences={r:?}");
+            ok &= r.is_ok();
+            let t = Instant::now();
+            let r0 = g.swapchain_fn.acquire_next_image(
+                c.handle,
+                0,
+                vk::Semaphore::null(),
+                vk::Fence::null(),
+            );
+            println!(
+                "probe: timeout0={:?} micros={}",
+                r0.err(),
+                t.elapsed().as_micros()
+            );
+            ok &=
+                r0.err() == Some(vk::Result::NOT_READY) && t.elapsed() < Duration::from_millis(50);
+            let t = Instant::now();
+            let r1 = g.swapchain_fn.acquire_next_image(
+                c.handle,
+                100_000_000,
+                vk::Semaphore::null(),
+                vk::Fence::null(),
+            );
+            let ms = t.elapsed().as_millis();
+            println!("probe: timeout100ms={:?} millis={ms}", r1.err());
+            ok &= r1.err() == Some(vk::Result::TIMEOUT) && (90..1000).contains(&ms);
+            for f in fences {
+                g.device.destroy_fence(f, None);
+            }
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            ok
+        },
+        // Recreate the swapchain with oldSwapchain and a new size every
+        // frame; the retired one answers OUT_OF_DATE.
+        "recreate" => unsafe {
+            let s = frame_sync(g);
+            let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let mut ok = true;
+            for n in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, o.color) {
+                    println!("probe: error={e:?} frame={n}");
+                    ok = false;
+                    break;
+                }
+                pump(q, w);
+                let size = (o.size.0 + (n % 7) * 16, o.size.1 + (n % 5) * 16);
+                let new = create_chain(g, o, size, c.handle).expect("recreate");
+                let old_acquire = g.swapchain_fn.acquire_next_image(
+                    c.handle,
+                    0,
+                    vk::Semaphore::null(),
+                    vk::Fence::null(),
+                );
+                if old_acquire.err() != Some(vk::Result::ERROR_OUT_OF_DATE_KHR) {
+                    println!("probe: retired_acquire={old_acquire:?}");
+                    ok = false;
+                }
+                g.device
+                    .wait_for_fences(&[s.done], true, 5_000_000_000)
+                    .expect("wait");
+                g.device.free_command_buffers(g.pool, &c.cmds);
+                g.swapchain_fn.destroy_swapchain(c.handle, None);
+                c = new;
+                let _ = c.extent;
+            }
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!("probe: recreated={}", o.frames);
+            ok
+        },
+        // Present frames and destroy the swapchain right away, with the
+        // GPU and the compositor still holding them.
+        "destroy-in-flight" => unsafe {
+            let s = frame_sync(g);
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            for _ in 0..o.frames {
+                let _ = one_frame(g, &c, &s, o.color).expect("frame");
+            }
+            let t = Instant::now();
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!("probe: destroy_millis={}", t.elapsed().as_millis());
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            true
+        },
+        other => {
+            println!("probe: unknown scenario {other}");
+            false
+        }
+    }
+}

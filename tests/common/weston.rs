@@ -1,0 +1,89 @@
+//! A headless weston (pixman renderer, so screenshots work) on a private
+//! socket and runtime directory, killed on drop.
+
+use super::TempDir;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Weston {
+    child: Option<Child>,
+    pub runtime_dir: TempDir,
+    pub socket: String,
+}
+
+impl Weston {
+    pub fn start() -> Self {
+        let runtime_dir = TempDir::new("weston");
+        // libwayland refuses runtime directories others can read.
+        std::fs::set_permissions(runtime_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod runtime dir");
+        let socket = "wl-test".to_string();
+        let child = Command::new("weston")
+            .args([
+                "--backend=headless-backend.so",
+                "--use-pixman",
+                "--width=640",
+                "--height=480",
+                "--idle-time=0",
+                // Allows weston-screenshooter.
+                "--debug",
+                &format!("--socket={socket}"),
+            ])
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start weston (package weston; run tests/install-deps.sh)");
+        let w = Self { child: Some(child), runtime_dir, socket };
+        let sock = w.runtime_dir.path().join(&w.socket);
+        let start = Instant::now();
+        while !sock.exists() {
+            assert!(start.elapsed() < Duration::from_secs(30), "weston did not create its socket within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The shell client starts after the socket appears; give it a moment
+        // so the first window is not raced by the desktop surface.
+        std::thread::sleep(Duration::from_millis(300));
+        w
+    }
+
+    /// Points `cmd` at this compositor.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("XDG_RUNTIME_DIR", self.runtime_dir.path()).env("WAYLAND_DISPLAY", &self.socket);
+    }
+
+    /// Kills the compositor now (for tests of a compositor going away).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Takes a screenshot of the whole output into `dir`; returns the PNG.
+    pub fn screenshot(&self, dir: &Path) -> PathBuf {
+        let before: Vec<PathBuf> = pngs(dir);
+        let mut cmd = Command::new("weston-screenshooter");
+        self.env(&mut cmd);
+        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let out = super::run(cmd, Duration::from_secs(20));
+        assert!(out.status.success(), "weston-screenshooter failed\n{out}");
+        pngs(dir).into_iter().find(|p| !before.contains(p)).expect("weston-screenshooter wrote no PNG")
+    }
+}
+
+fn pngs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "png")).collect())
+        .unwrap_or_default()
+}
+
+impl Drop for Weston {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
