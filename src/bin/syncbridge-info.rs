@@ -1,1 +1,252 @@
-fn main() {}
+//! `syncbridge-info`: what this system offers the sync bridge, and which
+//! path the layer would take on it, with the reason.
+//!
+//! `syncbridge-info [--json]`
+
+use ash::vk;
+use serde_json::{json, Value};
+use std::ffi::CStr;
+use VkLayer_syncbridge as sb;
+
+use sb::config::Config;
+use sb::kernel::{self, SyncFileSupport};
+use sb::layer::device::{probe_caps, DeviceCaps};
+use sb::sync::{self, Offer};
+
+fn kernel_report() -> Value {
+    let sources: Vec<String> = kernel::alloc::available_sources().iter().map(|s| format!("{s:?}")).collect();
+    let sync_file = match kernel::dma_buf::sync_file_support() {
+        SyncFileSupport::Supported => "supported",
+        SyncFileSupport::Unsupported => "not supported (the kernel answers ENOTTY: before 6.0)",
+        SyncFileSupport::Unknown => "unknown (no dma-buf could be made to ask)",
+    };
+    let syncobj = match kernel::SyncobjDevice::shared() {
+        Ok(d) => json!(format!("{d:?}")),
+        Err(e) => json!(format!("none ({e})")),
+    };
+    let nodes: Vec<String> = kernel::list_drm_nodes().iter().map(|n| format!("{} ({})", n.path.display(), n.driver)).collect();
+    json!({
+        "release": rustix::system::uname().release().to_string_lossy(),
+        "dma_buf_sync_file_ioctls": sync_file,
+        "dma_buf_sources": sources,
+        "soft_fences_vgem": kernel::SoftFence::is_available(),
+        "drm_syncobj_timelines": syncobj,
+        "drm_nodes": nodes,
+    })
+}
+
+struct VkDevice {
+    name: String,
+    caps: DeviceCaps,
+}
+
+fn vulkan_report() -> (Value, Vec<VkDevice>) {
+    // Describe the driver itself, never through this layer.
+    std::env::set_var("DISABLE_SYNCBRIDGE", "1");
+    let layers = std::env::var("VK_INSTANCE_LAYERS").unwrap_or_default();
+    let kept: Vec<&str> = layers.split(':').filter(|l| !l.is_empty() && *l != "VK_LAYER_SYNCBRIDGE_wsi").collect();
+    std::env::set_var("VK_INSTANCE_LAYERS", kept.join(":"));
+    // SAFETY: loading the system's Vulkan loader.
+    let entry = match unsafe { ash::Entry::load() } {
+        Ok(e) => e,
+        Err(e) => return (json!({ "error": format!("no Vulkan loader: {e}") }), Vec::new()),
+    };
+    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+    // SAFETY: a plain instance.
+    let instance = match unsafe { entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None) } {
+        Ok(i) => i,
+        Err(e) => return (json!({ "error": format!("vkCreateInstance: {e:?}") }), Vec::new()),
+    };
+    let mut list = Vec::new();
+    let mut devices = Vec::new();
+    // SAFETY: a live instance.
+    for pd in unsafe { instance.enumerate_physical_devices() }.unwrap_or_default() {
+        // SAFETY: a physical device of this instance.
+        let props = unsafe { instance.get_physical_device_properties(pd) };
+        let name = props.device_name_as_c_str().unwrap_or_default().to_string_lossy().to_string();
+        // SAFETY: as above.
+        let exts = unsafe { instance.enumerate_device_extension_properties(pd) }.unwrap_or_default();
+        let has = |n: &CStr| exts.iter().any(|e| e.extension_name_as_c_str() == Ok(n));
+        let caps = probe_caps(&instance, pd, &has);
+        list.push(json!({
+            "name": name,
+            "api_version": format!("{}.{}.{}", vk::api_version_major(props.api_version), vk::api_version_minor(props.api_version), vk::api_version_patch(props.api_version)),
+            "external_memory_host": caps.host_memory_import.map(|a| json!({ "alignment": a })).unwrap_or(json!(false)),
+            "external_memory_dma_buf": caps.dma_buf_memory,
+            "drm_format_modifiers": caps.drm_format_modifiers,
+            "semaphore_sync_fd_export": caps.semaphore_sync_fd_export,
+            "semaphore_sync_fd_import": caps.semaphore_sync_fd_import,
+            "fence_sync_fd_import": caps.fence_sync_fd_import,
+        }));
+        devices.push(VkDevice { name, caps });
+    }
+    // SAFETY: nothing else uses the instance.
+    unsafe { instance.destroy_instance(None) };
+    (json!({ "devices": list }), devices)
+}
+
+fn wayland_report() -> (Value, Option<Offer>) {
+    let Ok(name) = std::env::var("WAYLAND_DISPLAY") else {
+        return (json!({ "error": "WAYLAND_DISPLAY is not set" }), None);
+    };
+    let conn = match wayland_client::Connection::connect_to_env() {
+        Ok(c) => c,
+        Err(e) => return (json!({ "display": name, "error": e.to_string() }), None),
+    };
+    let g = match sb::wsi::wayland::probe_globals(&conn) {
+        Ok(g) => g,
+        Err(e) => return (json!({ "display": name, "error": format!("{e:?}") }), None),
+    };
+    let version = |i: &str| g.get(i).map_or(json!(false), |x| json!(x.version));
+    let linear: Vec<String> = g
+        .dmabuf_formats
+        .iter()
+        .filter(|(_, m)| *m == sb::wsi::wayland::MOD_LINEAR)
+        .map(|(f, _)| fourcc_name(*f))
+        .collect();
+    let offer = Offer { server_shm: g.get("wl_shm").is_some(), server_dma_buf: !linear.is_empty(), ..Offer::default() };
+    let report = json!({
+        "display": name,
+        "wl_shm_formats": g.shm_formats.iter().map(|f| fourcc_name(sb::wsi::wayland::formats::drm_from_shm(*f))).collect::<Vec<_>>(),
+        "zwp_linux_dmabuf_v1": version("zwp_linux_dmabuf_v1"),
+        "dmabuf_linear_formats": linear,
+        "dmabuf_format_modifier_pairs": g.dmabuf_formats.len(),
+        "wp_linux_drm_syncobj_manager_v1": version("wp_linux_drm_syncobj_manager_v1"),
+        "zwp_linux_explicit_synchronization_v1": version("zwp_linux_explicit_synchronization_v1"),
+        "wp_fifo_manager_v1": version("wp_fifo_manager_v1"),
+        "wp_presentation": version("wp_presentation"),
+    });
+    (report, Some(offer))
+}
+
+fn x11_report() -> (Value, Option<Offer>) {
+    use x11rb::connection::RequestConnection;
+    let Ok(name) = std::env::var("DISPLAY") else {
+        return (json!({ "error": "DISPLAY is not set" }), None);
+    };
+    let (conn, _) = match x11rb::connect(None) {
+        Ok(c) => c,
+        Err(e) => return (json!({ "display": name, "error": e.to_string() }), None),
+    };
+    let present = |ext: &'static str| conn.extension_information(ext).ok().flatten().is_some();
+    let dri3 = present("DRI3")
+        .then(|| x11rb::protocol::dri3::query_version(&conn, 1, 4).ok().and_then(|c| c.reply().ok()))
+        .flatten()
+        .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+    let pres = present("Present")
+        .then(|| x11rb::protocol::present::query_version(&conn, 1, 4).ok().and_then(|c| c.reply().ok()))
+        .flatten()
+        .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+    let shm = present("MIT-SHM")
+        .then(|| x11rb::protocol::shm::query_version(&conn).ok().and_then(|c| c.reply().ok()))
+        .flatten()
+        .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+    let offer = Offer { server_shm: true, server_dma_buf: false, ..Offer::default() };
+    let report = json!({ "display": name, "dri3": dri3, "present": pres, "mit_shm": shm });
+    (report, Some(offer))
+}
+
+fn fourcc_name(f: u32) -> String {
+    let b = f.to_le_bytes();
+    if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+        String::from_utf8_lossy(&b).trim().to_string()
+    } else {
+        format!("{f:#x}")
+    }
+}
+
+fn path_report(offer: Option<Offer>, devices: &[VkDevice], cfg: &Config) -> Value {
+    let Some(offer) = offer else { return json!(null) };
+    let per_device: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            let mut o = offer.clone();
+            sync::complete_offer(&mut o, &d.caps);
+            match sync::plan(cfg, &d.caps, &o) {
+                Some(p) => json!({
+                    "device": d.name,
+                    "buffers": format!("{:?}", p.buffers),
+                    "present": p.present.name(),
+                    "acquire": format!("{:?}", p.acquire),
+                    "reason": p.reason,
+                }),
+                None => json!({ "device": d.name, "error": "no buffer the window system takes can be made" }),
+            }
+        })
+        .collect();
+    json!(per_device)
+}
+
+fn print_human(v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::Object(_) | Value::Array(_) if !is_flat(x) => {
+                        println!("{pad}{k}:");
+                        print_human(x, indent + 2);
+                    }
+                    _ => println!("{pad}{k:<38} {}", flat(x)),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                println!("{pad}[{i}]");
+                print_human(x, indent + 2);
+            }
+        }
+        other => println!("{pad}{}", flat(other)),
+    }
+}
+
+fn is_flat(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.iter().all(|x| !matches!(x, Value::Object(_) | Value::Array(_))),
+        Value::Object(_) => false,
+        _ => true,
+    }
+}
+
+fn flat(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::Array(a) if a.is_empty() => "none".into(),
+        Value::Array(a) => a.iter().map(flat).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn main() {
+    let json_out = std::env::args().any(|a| a == "--json");
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        println!("syncbridge-info [--json]: what this system offers the syncbridge layer and the path it would take");
+        return;
+    }
+    let cfg = sb::config::get().clone();
+    let kernel = kernel_report();
+    let (vulkan, devices) = vulkan_report();
+    let (wayland, wl_offer) = wayland_report();
+    let (x11, x_offer) = x11_report();
+    let report = json!({
+        "syncbridge": env!("CARGO_PKG_VERSION"),
+        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers) },
+        "kernel": kernel,
+        "vulkan": vulkan,
+        "wayland": wayland,
+        "x11": x11,
+        "layer_would_take": {
+            "wayland": path_report(wl_offer, &devices, &cfg),
+            "x11": path_report(x_offer, &devices, &cfg),
+        },
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report).expect("serializable"));
+    } else {
+        print_human(&report, 0);
+    }
+}

@@ -304,7 +304,9 @@ pub unsafe fn create(
     vk::Result::SUCCESS
 }
 
-fn probe_caps(
+/// What `pd` can do for the bridge, given which extensions are (to be)
+/// enabled. Used by the layer at device creation and by `syncbridge-info`.
+pub fn probe_caps(
     inst: &ash::Instance,
     pd: vk::PhysicalDevice,
     enabled: &dyn Fn(&CStr) -> bool,
