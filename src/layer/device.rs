@@ -222,16 +222,28 @@ pub unsafe fn create(
             device,
         )
     };
+    // Extension tables are loaded through the `vkGetDeviceProcAddr` of the
+    // link info: the next layer's instance-level lookup of that name may
+    // return null (it does below VK_LAYER_MESA_device_select), and ash's
+    // extension loaders call it unchecked.
+    let mut v1_0 = inst.fns.fp_v1_0().clone();
+    v1_0.get_device_proc_addr = next_gdpa;
+    let ext_loader = ash::Instance::from_parts_1_3(
+        instance,
+        v1_0,
+        inst.fns.fp_v1_1().clone(),
+        inst.fns.fp_v1_3().clone(),
+    );
     let enabled = |name: &CStr| exts.contains(&name);
     let ext = ExtFns {
         memory_host: enabled(vk::EXT_EXTERNAL_MEMORY_HOST_NAME)
-            .then(|| ash::ext::external_memory_host::Device::new(&inst.fns, &fns)),
+            .then(|| ash::ext::external_memory_host::Device::new(&ext_loader, &fns)),
         memory_fd: enabled(vk::KHR_EXTERNAL_MEMORY_FD_NAME)
-            .then(|| ash::khr::external_memory_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_memory_fd::Device::new(&ext_loader, &fns)),
         semaphore_fd: enabled(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME)
-            .then(|| ash::khr::external_semaphore_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_semaphore_fd::Device::new(&ext_loader, &fns)),
         fence_fd: enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME)
-            .then(|| ash::khr::external_fence_fd::Device::new(&inst.fns, &fns)),
+            .then(|| ash::khr::external_fence_fd::Device::new(&ext_loader, &fns)),
     };
     let caps = probe_caps(&inst.fns, physical_device, &enabled);
     // SAFETY: a valid physical device.
