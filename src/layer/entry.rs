@@ -89,8 +89,8 @@ pub unsafe extern "system" fn vkNegotiateLoaderLayerInterfaceVersion(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             }
             n.loader_layer_interface_version = 2;
-            n.pfn_get_instance_proc_addr = Some(vkGetInstanceProcAddr);
-            n.pfn_get_device_proc_addr = Some(vkGetDeviceProcAddr);
+            n.pfn_get_instance_proc_addr = Some(get_instance_proc_addr);
+            n.pfn_get_device_proc_addr = Some(get_device_proc_addr);
             n.pfn_get_physical_device_proc_addr = None;
             vk::Result::SUCCESS
         },
@@ -101,6 +101,30 @@ pub unsafe extern "system" fn vkNegotiateLoaderLayerInterfaceVersion(
 /// Called through the loader with a valid instance (or null) and name.
 #[no_mangle]
 pub unsafe extern "system" fn vkGetInstanceProcAddr(
+    instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
+    // SAFETY: forwarded as is.
+    unsafe { get_instance_proc_addr(instance, name) }
+}
+
+/// # Safety
+/// Called through the loader with a valid device and name.
+#[no_mangle]
+pub unsafe extern "system" fn vkGetDeviceProcAddr(
+    device: vk::Device,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
+    // SAFETY: forwarded as is.
+    unsafe { get_device_proc_addr(device, name) }
+}
+
+// The layer hands out these private functions, never the addresses of its
+// exported `vkGet*ProcAddr` symbols: inside a shared object those resolve
+// through the GOT, and in an application linked against libvulkan.so.1 the
+// loader's own exports of the same names win, so the loader would be handed
+// itself as the next layer's lookup and deadlock in vkCreateInstance.
+unsafe extern "system" fn get_instance_proc_addr(
     instance: vk::Instance,
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
@@ -129,10 +153,7 @@ pub unsafe extern "system" fn vkGetInstanceProcAddr(
     })
 }
 
-/// # Safety
-/// Called through the loader with a valid device and name.
-#[no_mangle]
-pub unsafe extern "system" fn vkGetDeviceProcAddr(
+unsafe extern "system" fn get_device_proc_addr(
     device: vk::Device,
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
@@ -164,7 +185,7 @@ macro_rules! pfn {
 
 fn global_function(name: &CStr) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
-        b"vkGetInstanceProcAddr" => pfn!(vkGetInstanceProcAddr, vk::PFN_vkGetInstanceProcAddr),
+        b"vkGetInstanceProcAddr" => pfn!(get_instance_proc_addr, vk::PFN_vkGetInstanceProcAddr),
         b"vkCreateInstance" => pfn!(create_instance, vk::PFN_vkCreateInstance),
         b"vkDestroyInstance" => pfn!(destroy_instance, vk::PFN_vkDestroyInstance),
         b"vkCreateDevice" => pfn!(create_device, vk::PFN_vkCreateDevice),
@@ -201,7 +222,7 @@ fn global_function(name: &CStr) -> vk::PFN_vkVoidFunction {
 /// submission ones where the layer has to share the application's queues.
 fn device_function(name: &CStr, wsi: bool, queue_lock: bool) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
-        b"vkGetDeviceProcAddr" => return pfn!(vkGetDeviceProcAddr, vk::PFN_vkGetDeviceProcAddr),
+        b"vkGetDeviceProcAddr" => return pfn!(get_device_proc_addr, vk::PFN_vkGetDeviceProcAddr),
         b"vkDestroyDevice" => return pfn!(destroy_device, vk::PFN_vkDestroyDevice),
         _ => {}
     }
