@@ -78,8 +78,13 @@ impl DeviceData {
 
     /// Gives an object the layer created below the loader (a command buffer)
     /// the loader's dispatch pointer.
-    pub fn set_loader_data(&self, object: *mut c_void) -> vk::Result {
-        // SAFETY: the callback is the loader's, for this device.
+    ///
+    /// # Safety
+    /// `object` must be a dispatchable handle created below the layer for
+    /// this device (the loader writes its dispatch pointer into it).
+    pub unsafe fn set_loader_data(&self, object: *mut c_void) -> vk::Result {
+        // SAFETY: the callback is the loader's, for this device; the caller
+        // vouches for `object`.
         unsafe { (self.set_loader_data)(self.fns.handle(), object) }
     }
 }
