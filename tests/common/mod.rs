@@ -1,0 +1,403 @@
+//! Helpers for tests that drive the real Vulkan loader: where the built layer
+//! is, layer manifests in a scratch directory, child processes with their own
+//! environment, and commands with a time limit.
+//!
+//! Environment variables are process-wide and the test harness runs tests on
+//! several threads, so every Vulkan scenario runs in a child process: the
+//! test binary itself, re-executed for one `#[ignore]`d child test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const LAYER_NAME: &str = "VK_LAYER_SYNCBRIDGE_wsi";
+pub const LIB_NAME: &str = "libVkLayer_syncbridge.so";
+const VALIDATION_MANIFEST: &str = "VkLayer_khronos_validation.json";
+
+/// Set in the environment of a child process; child tests do nothing without it.
+pub const CHILD_ENV: &str = "SB_TEST_CHILD";
+/// Lines a child prints for its parent start with this marker.
+pub const MARK: &str = "@@ ";
+
+/// The repository root.
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Cargo's output directory for this profile (`target/debug`): the test
+/// executable lives in its `deps/`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("the test binary's directory");
+    deps.parent().expect("the profile directory").to_path_buf()
+}
+
+/// The layer library cargo built with this test.
+///
+/// `cargo test` builds the cdylib into `target/debug/deps/` without copying
+/// it to `target/debug/` (only `cargo build` does), so the newer of the two
+/// is the one built from the sources under test.
+pub fn layer_library() -> PathBuf {
+    let dir = profile_dir();
+    let newest = [dir.join("deps").join(LIB_NAME), dir.join(LIB_NAME)]
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p);
+    let lib = newest.unwrap_or_else(|| {
+        panic!(
+            "{LIB_NAME} was not built in {} (cargo builds the cdylib with the tests)",
+            dir.display()
+        )
+    });
+    lib.canonicalize().expect("canonical layer path")
+}
+
+/// A scratch directory under cargo's target tmp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The manifest templates of `manifest/`, filled in for one library path.
+pub fn manifest_text(implicit: bool, library: &Path) -> String {
+    let template = if implicit {
+        include_str!("../../manifest/VkLayer_syncbridge_implicit.json.in")
+    } else {
+        include_str!("../../manifest/VkLayer_syncbridge.json.in")
+    };
+    assert!(template.contains("@LIBRARY_PATH@"));
+    template.replace("@LIBRARY_PATH@", library.to_str().expect("utf-8 path"))
+}
+
+/// The layer manifests written into a scratch directory, pointing at the
+/// library cargo built.
+pub struct Manifests {
+    pub dir: TempDir,
+    pub library: PathBuf,
+}
+
+impl Manifests {
+    pub fn new() -> Self {
+        let dir = TempDir::new("manifests");
+        let library = layer_library();
+        let explicit = dir.path().join("explicit_layer.d");
+        // The loader looks for implicit layers in $XDG_CONFIG_HOME/vulkan
+        // (first of all its search paths); 1.3.239 has no
+        // VK_IMPLICIT_LAYER_PATH.
+        let implicit = dir.path().join("xdg/vulkan/implicit_layer.d");
+        std::fs::create_dir_all(&explicit).unwrap();
+        std::fs::create_dir_all(&implicit).unwrap();
+        std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+        std::fs::write(
+            explicit.join("VkLayer_syncbridge.json"),
+            manifest_text(false, &library),
+        )
+        .unwrap();
+        std::fs::write(
+            implicit.join("VkLayer_syncbridge.json"),
+            manifest_text(true, &library),
+        )
+        .unwrap();
+        Self { dir, library }
+    }
+
+    /// `VK_LAYER_PATH`: the syncbridge manifest, then the system's
+    /// validation layer (VK_LAYER_PATH replaces the loader's own search).
+    pub fn layer_path(&self) -> String {
+        join_paths(&[self.dir.path().join("explicit_layer.d")], true)
+    }
+
+    /// `XDG_CONFIG_HOME` under which the implicit manifest is found.
+    pub fn implicit_home(&self) -> PathBuf {
+        self.dir.path().join("xdg")
+    }
+
+    /// An empty directory, for `XDG_CONFIG_HOME`/`XDG_DATA_HOME` when no
+    /// implicit manifest should be seen (keeps a per-user install out).
+    pub fn empty_home(&self) -> PathBuf {
+        self.dir.path().join("empty")
+    }
+}
+
+impl Default for Manifests {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `dirs` joined with ':', plus the system's validation layer directory.
+pub fn join_paths(dirs: &[PathBuf], with_validation: bool) -> String {
+    let mut all: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    if with_validation {
+        if let Some(v) = validation_layer_dir() {
+            all.push(v.display().to_string());
+        }
+    }
+    all.join(":")
+}
+
+/// The directory holding the Khronos validation layer's manifest.
+pub fn validation_layer_dir() -> Option<PathBuf> {
+    [
+        "/usr/share/vulkan/explicit_layer.d",
+        "/usr/local/share/vulkan/explicit_layer.d",
+        "/etc/vulkan/explicit_layer.d",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|d| d.join(VALIDATION_MANIFEST).is_file())
+}
+
+/// lavapipe's ICD manifest: the tests use the software driver everywhere so
+/// they behave the same on machines with and without a GPU.
+pub fn lavapipe_icd() -> PathBuf {
+    for dir in ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("lvp_icd") && name.ends_with(".json") {
+                    return e.path();
+                }
+            }
+        }
+    }
+    panic!("lavapipe (mesa-vulkan-drivers) is not installed; run tests/install-deps.sh");
+}
+
+/// A command with the Vulkan environment cleared of anything inherited:
+/// no `VK_*`, `SYNCBRIDGE_*`, `ENABLE_/DISABLE_SYNCBRIDGE`, display or
+/// user-installed layers; lavapipe as the only driver.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, m: &Manifests) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("VK_")
+            || k.starts_with("SYNCBRIDGE_")
+            || k == "ENABLE_SYNCBRIDGE"
+            || k == "DISABLE_SYNCBRIDGE"
+            || k == "DISPLAY"
+            || k == "WAYLAND_DISPLAY"
+            || k == "RUST_TEST_THREADS"
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    let icd = lavapipe_icd();
+    cmd.env("VK_DRIVER_FILES", &icd)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("XDG_CONFIG_HOME", m.empty_home())
+        .env("XDG_DATA_HOME", m.empty_home())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The test binary, re-executed to run only the child test `name`.
+pub fn child_command(name: &str, m: &Manifests) -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = clean_command(exe, m);
+    cmd.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, "1");
+    cmd
+}
+
+/// What a finished process printed.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Values of the `@@ key=value` lines a child printed.
+    pub fn values(&self, key: &str) -> Vec<String> {
+        let prefix = format!("{MARK}{key}=");
+        self.stdout
+            .lines()
+            // libtest may print "test child_x ... " before the first line.
+            .filter_map(|l| l.find(&prefix).map(|i| &l[i + prefix.len()..]))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The single value of `key`; panics (with the output) otherwise.
+    pub fn value(&self, key: &str) -> String {
+        let v = self.values(key);
+        assert_eq!(v.len(), 1, "expected one {key}= line\n{self}");
+        v[0].clone()
+    }
+
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "process failed: {}\n{self}",
+            self.status
+        );
+        self
+    }
+
+    /// Whether the layer's log line for `vkCreateInstance` was printed.
+    pub fn layer_created_an_instance(&self) -> bool {
+        self.stderr.contains("syncbridge: info: instance created")
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Runs `cmd` to completion, killing it after `limit`.
+pub fn run(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{:?} did not finish within {limit:?}:\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                cmd.get_program(),
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Runs the child test `name` with the extra environment `env`.
+pub fn run_child(name: &str, m: &Manifests, env: &[(&str, &str)]) -> Output {
+    let mut cmd = child_command(name, m);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, Duration::from_secs(60))
+}
+
+/// Whether this process runs as a child; child tests return early otherwise
+/// (so `cargo test -- --ignored` does not run them without their setup).
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Whether `library` is mapped into this process.
+pub fn is_mapped(library: &Path) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let name = library.to_string_lossy();
+    maps.lines().any(|l| l.ends_with(&*name))
+}
+
+/// An Xvfb server on a free display number, killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Self {
+        // -displayfd: the server picks a free display and writes its number.
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "640x480x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start Xvfb (package xvfb; run tests/install-deps.sh)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut server = Self {
+            child,
+            display: String::new(),
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("Xvfb did not report its display within 30 s");
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb reported no display number: {line:?}"));
+        server.display = format!(":{n}");
+        server
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub mod image;
+pub mod weston;

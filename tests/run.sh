@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The syncbridge test suite: formatting, lints, the build, then every cargo
+# test (unit tests, the loader tests against the real Vulkan loader and
+# lavapipe, and the kernel tests, which run in a qemu guest when
+# tests/guest/setup.sh has prepared one).
+#
+# Installs missing dependencies first (tests/install-deps.sh, a no-op when
+# everything is there). Exits non-zero on the first failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+tests/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo build"
+cargo build --all-targets
+
+if [[ -f tests/guest/setup.sh ]]; then
+    step "tests/guest/setup.sh"
+    bash tests/guest/setup.sh
+fi
+
+step "cargo test"
+exec cargo test
