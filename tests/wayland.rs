@@ -1,0 +1,274 @@
+//! The layer's Wayland WSI on a real compositor (weston, headless, on the
+//! host): `vkcube-wayland` and the `wsi_probe` client through the real
+//! loader and lavapipe. On the host no dma-buf can be made, so this is the
+//! shared-memory path; the dma-buf path runs in the test guest.
+
+mod common;
+
+use common::image::{is_cube_grey, is_logo_teal, Rgb};
+use common::weston::Weston;
+use common::{clean_command, profile_dir, run, Manifests, Output, TempDir};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The probe client cargo builds with the tests.
+fn probe() -> std::path::PathBuf {
+    let p = profile_dir().join("examples/wsi_probe");
+    assert!(
+        p.exists(),
+        "{} is not built (cargo test builds the examples)",
+        p.display()
+    );
+    p
+}
+
+/// A command for `program` through the layer on `weston`.
+fn through_layer(program: impl AsRef<std::ffi::OsStr>, m: &Manifests, w: &Weston) -> Command {
+    let mut cmd = clean_command(program, m);
+    w.env(&mut cmd);
+    cmd.env("VK_LAYER_PATH", m.layer_path())
+        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi");
+    cmd
+}
+
+/// The `probe: key=value` values a probe printed.
+fn probe_value(out: &Output, key: &str) -> Option<String> {
+    let prefix = format!("probe: {key}=");
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+}
+
+fn stats_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn json_number(line: &str, key: &str) -> f64 {
+    let at = line
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    let rest = &line[at + key.len() + 3..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
+}
+
+#[test]
+fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("vkcube-wayland");
+    let stats = tmp.path().join("stats.jsonl");
+    let mut cmd = through_layer("vkcube-wayland", &m, &w);
+    cmd.args(["--c", "300"])
+        .env("SYNCBRIDGE_LOG", "info")
+        .env("SYNCBRIDGE_STATS", &stats);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("vkcube-wayland (package vulkan-tools)");
+    // Let it draw for a while, then look at the compositor's output.
+    std::thread::sleep(Duration::from_secs(3));
+    let shot = w.screenshot(tmp.path());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vkcube-wayland failed: {stderr}");
+    assert!(
+        stderr.contains("on wayland: Shm buffers"),
+        "the layer did not make the swapchain:\n{stderr}"
+    );
+    let lines = stats_lines(&stats);
+    assert_eq!(lines.len(), 1, "one swapchain expected: {lines:?}");
+    assert!(
+        json_number(&lines[0], "frames_presented") >= 290.0,
+        "{}",
+        lines[0]
+    );
+    assert!(json_number(&lines[0], "fps") > 10.0, "{}", lines[0]);
+    let img = Rgb::load(&shot);
+    let keep = profile_dir().join("vkcube-wayland-screenshot.png");
+    let _ = std::fs::copy(&shot, &keep);
+    // The cube sits in the middle of the 500x500 window.
+    let (cx, cy) = (img.width / 2, img.height / 2);
+    let grey = img.share(cx - 150, cy - 150, cx + 150, cy + 150, is_cube_grey);
+    let teal = img.share(cx - 150, cy - 150, cx + 150, cy + 150, is_logo_teal);
+    assert!(
+        grey > 0.10 && teal > 0.02,
+        "no cube in {} (grey {grey:.3}, teal {teal:.3})",
+        keep.display()
+    );
+}
+
+fn probe_run(m: &Manifests, w: &Weston, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = through_layer(probe(), m, w);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, Duration::from_secs(120))
+}
+
+#[test]
+fn every_present_mode_presents_and_validation_stays_quiet() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    for mode in ["fifo", "mailbox", "immediate"] {
+        let out = probe_run(
+            &m,
+            &w,
+            &["frames", "--frames", "60", "--mode", mode, "--validation"],
+            &[],
+        );
+        out.assert_success();
+        assert_eq!(
+            probe_value(&out, "result").as_deref(),
+            Some("ok"),
+            "{mode}\n{out}"
+        );
+        assert_eq!(
+            probe_value(&out, "validation_messages").as_deref(),
+            Some("0"),
+            "{mode}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn validation_above_the_layer_sees_correct_wsi_use() {
+    // Validation placed above the layer checks the application's swapchain
+    // calls against what the layer returns.
+    let m = Manifests::new();
+    let w = Weston::start();
+    for scenario in [
+        &["frames", "--frames", "30"][..],
+        &["acquire-timeouts"],
+        &["recreate", "--frames", "20"],
+    ] {
+        let mut args = scenario.to_vec();
+        args.push("--validation");
+        let out = probe_run(
+            &m,
+            &w,
+            &args,
+            &[
+                (
+                    "VK_INSTANCE_LAYERS",
+                    "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+                ),
+                ("PROBE_VALIDATION_IN_ENV", "1"),
+            ],
+        );
+        out.assert_success();
+        assert_eq!(
+            probe_value(&out, "validation_messages").as_deref(),
+            Some("0"),
+            "{scenario:?}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn a_known_colour_reaches_the_screen() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("colour");
+    let mut cmd = through_layer(probe(), &m, &w);
+    cmd.args([
+        "frames", "--frames", "10", "--color", "0,1,0", "--size", "320x240",
+    ])
+    .env("PROBE_HOLD_MS", "4000");
+    cmd.stdout(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("probe");
+    std::thread::sleep(Duration::from_millis(2000));
+    let shot = w.screenshot(tmp.path());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let img = Rgb::load(&shot);
+    let green = img.share(0, 0, img.width, img.height, |p| {
+        p[0] < 20 && p[1] > 235 && p[2] < 20
+    });
+    // A 320x240 window on a 640x480 output: a quarter of it, less borders.
+    assert!(
+        green > 0.15,
+        "the window's pure green covers only {green:.3} of the output"
+    );
+}
+
+#[test]
+fn acquire_timeouts_answer_in_time() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let out = probe_run(&m, &w, &["acquire-timeouts"], &[]);
+    out.assert_success();
+    assert!(out.stdout.contains("timeout0=Some(NOT_READY)"), "{out}");
+    assert!(out.stdout.contains("timeout100ms=Some(TIMEOUT)"), "{out}");
+    assert!(out.stdout.contains("acquire_fences=Ok(())"), "{out}");
+}
+
+#[test]
+fn recreating_with_old_swapchain_every_frame() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let out = probe_run(&m, &w, &["recreate", "--frames", "200"], &[]);
+    out.assert_success();
+    assert_eq!(
+        probe_value(&out, "recreated").as_deref(),
+        Some("200"),
+        "{out}"
+    );
+}
+
+#[test]
+fn destroying_a_swapchain_with_frames_in_flight() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let out = probe_run(&m, &w, &["destroy-in-flight", "--frames", "8"], &[]);
+    out.assert_success();
+    let ms: u64 = probe_value(&out, "destroy_millis")
+        .and_then(|v| v.parse().ok())
+        .expect("destroy_millis");
+    assert!(ms < 3000, "destroy took {ms} ms");
+}
+
+#[test]
+fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
+    let m = Manifests::new();
+    let mut w = Weston::start();
+    let mut cmd = through_layer(probe(), &m, &w);
+    cmd.args(["frames", "--frames", "1000000"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("probe");
+    std::thread::sleep(Duration::from_millis(1500));
+    w.kill();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if killed.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("the client hung after the compositor died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !status.success(),
+        "the client kept going without a compositor"
+    );
+    assert!(
+        stdout.contains("error=ERROR_SURFACE_LOST_KHR")
+            || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
+        "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
