@@ -81,8 +81,12 @@ impl DeviceData {
 
     /// Gives an object the layer created below the loader (a command buffer)
     /// the loader's dispatch pointer.
-    pub fn set_loader_data(&self, object: *mut c_void) -> vk::Result {
-        // SAFETY: the callback is the loader's, for this device.
+    ///
+    /// # Safety
+    /// `object` must be a live dispatchable object created on this device.
+    pub unsafe fn set_loader_data(&self, object: *mut c_void) -> vk::Result {
+        // SAFETY: the callback is the loader's, for this device; `object` is
+        // the caller's live dispatchable object.
         unsafe { (self.set_loader_data)(self.fns.handle(), object) }
     }
 }
