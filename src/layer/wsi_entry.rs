@@ -9,6 +9,7 @@ use super::instance;
 use crate::wsi::surface::Surface;
 use crate::wsi::swapchain::Swapchain;
 use crate::wsi::wayland::WaylandSurface;
+use crate::wsi::x11::X11Surface;
 use crate::wsi::{new_handle, SURFACES, SWAPCHAINS};
 use ash::vk::{self, Handle};
 use std::ffi::{c_void, CStr};
@@ -70,6 +71,20 @@ pub fn instance_function(name: &CStr) -> vk::PFN_vkVoidFunction {
             pfn!(
                 wayland_presentation_support,
                 vk::PFN_vkGetPhysicalDeviceWaylandPresentationSupportKHR
+            )
+        }
+        b"vkCreateXcbSurfaceKHR" => pfn!(create_xcb_surface, vk::PFN_vkCreateXcbSurfaceKHR),
+        b"vkGetPhysicalDeviceXcbPresentationSupportKHR" => {
+            pfn!(
+                xcb_presentation_support,
+                vk::PFN_vkGetPhysicalDeviceXcbPresentationSupportKHR
+            )
+        }
+        b"vkCreateXlibSurfaceKHR" => pfn!(create_xlib_surface, vk::PFN_vkCreateXlibSurfaceKHR),
+        b"vkGetPhysicalDeviceXlibPresentationSupportKHR" => {
+            pfn!(
+                xlib_presentation_support,
+                vk::PFN_vkGetPhysicalDeviceXlibPresentationSupportKHR
             )
         }
         _ => None,
@@ -166,6 +181,129 @@ unsafe extern "system" fn wayland_presentation_support(
         "vkGetPhysicalDeviceWaylandPresentationSupportKHR",
         vk::FALSE,
         || (!display.is_null()).into(),
+    )
+}
+
+/// Registers an X11 surface on the application's xcb connection.
+///
+/// # Safety
+/// `connection` must be the application's live connection and `out` valid.
+unsafe fn new_x11_surface(
+    platform: &'static str,
+    connection: *mut c_void,
+    window: u32,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
+    if window == 0 {
+        log::error!("vkCreate{platform}SurfaceKHR: no window");
+        return vk::Result::ERROR_INITIALIZATION_FAILED;
+    }
+    // SAFETY: the application's live connection, which the spec requires to
+    // outlive the VkSurfaceKHR.
+    let platform = match unsafe { X11Surface::new(platform, connection, window) } {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let handle = new_handle();
+    SURFACES.insert(
+        handle,
+        Arc::new(Surface {
+            platform: Box::new(platform),
+        }),
+    );
+    // SAFETY: checked non-null by the callers.
+    unsafe { *out = vk::SurfaceKHR::from_raw(handle) };
+    vk::Result::SUCCESS
+}
+
+unsafe extern "system" fn create_xcb_surface(
+    _instance: vk::Instance,
+    ci: *const vk::XcbSurfaceCreateInfoKHR<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
+    guard(
+        "vkCreateXcbSurfaceKHR",
+        vk::Result::ERROR_OUT_OF_HOST_MEMORY,
+        || {
+            // SAFETY: the application's create info.
+            let Some(ci) = (unsafe { ci.as_ref() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            if ci.connection.is_null() || out.is_null() {
+                log::error!("vkCreateXcbSurfaceKHR: null connection");
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            // SAFETY: the application's live connection; `out` checked.
+            unsafe { new_x11_surface("xcb", ci.connection, ci.window, out) }
+        },
+    )
+}
+
+unsafe extern "system" fn create_xlib_surface(
+    _instance: vk::Instance,
+    ci: *const vk::XlibSurfaceCreateInfoKHR<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
+    guard(
+        "vkCreateXlibSurfaceKHR",
+        vk::Result::ERROR_OUT_OF_HOST_MEMORY,
+        || {
+            // SAFETY: the application's create info.
+            let Some(ci) = (unsafe { ci.as_ref() }) else {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            if out.is_null() {
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            // SAFETY: the application's live display.
+            let conn = match unsafe { crate::wsi::x11::xlib::xcb_connection(ci.dpy) } {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let Ok(window) = u32::try_from(ci.window) else {
+                log::error!("vkCreateXlibSurfaceKHR: window {:#x} is no XID", ci.window);
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            };
+            // SAFETY: the display's connection lives as long as the display.
+            unsafe { new_x11_surface("xlib", conn, window, out) }
+        },
+    )
+}
+
+unsafe extern "system" fn xcb_presentation_support(
+    _pd: vk::PhysicalDevice,
+    _queue_family: u32,
+    connection: *mut c_void,
+    _visual: u32,
+) -> vk::Bool32 {
+    // Every queue can present: presentation needs only a queue submission.
+    guard(
+        "vkGetPhysicalDeviceXcbPresentationSupportKHR",
+        vk::FALSE,
+        // SAFETY: null or the application's connection.
+        || unsafe { crate::wsi::x11::conn::ptr_alive(connection) }.into(),
+    )
+}
+
+unsafe extern "system" fn xlib_presentation_support(
+    _pd: vk::PhysicalDevice,
+    _queue_family: u32,
+    dpy: *mut vk::Display,
+    _visual: vk::VisualID,
+) -> vk::Bool32 {
+    guard(
+        "vkGetPhysicalDeviceXlibPresentationSupportKHR",
+        vk::FALSE,
+        || {
+            // SAFETY: the application's live display.
+            match unsafe { crate::wsi::x11::xlib::xcb_connection(dpy.cast()) } {
+                // SAFETY: the display's own connection.
+                Ok(c) => unsafe { crate::wsi::x11::conn::ptr_alive(c) }.into(),
+                Err(_) => vk::FALSE,
+            }
+        },
     )
 }
 

@@ -12,6 +12,7 @@ pub mod stats;
 pub mod surface;
 pub mod swapchain;
 pub mod wayland;
+pub mod x11;
 
 use crate::layer::device::DeviceData;
 use crate::layer::dispatch::Registry;

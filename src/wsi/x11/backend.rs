@@ -1,0 +1,488 @@
+//! One swapchain's presentation on an X11 window (shared-memory path).
+//!
+//! `present` sends the frame (`ShmPutImage`, or `PutImage` bands), the
+//! FIFO pacing request, and a `GetGeometry` that doubles as the round trip
+//! after which the server has copied the pixels (the image is released) and
+//! as the size check (`OUT_OF_DATE` when the window no longer matches).
+
+use super::conn::{self, SpecialEvents, XErr, ROUNDTRIP_TIMEOUT, SLICE};
+use super::Probe;
+use crate::wsi::image::SwapImage;
+use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
+use ash::vk;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::present;
+use x11rb::protocol::shm;
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
+use x11rb::x11_utils::TryParse;
+use x11rb::xcb_ffi::XCBConnection;
+
+/// How the server gets the pixels.
+enum Path {
+    /// One MIT-SHM segment per image (the image's memfd, attached by fd).
+    Shm(Vec<u32>),
+    /// `PutImage` from the mapping.
+    PutImage,
+}
+
+/// What FIFO waits for between frames.
+enum Pacing {
+    /// Present `NotifyMSC` and its `CompleteNotify`, read from the layer's
+    /// own special-event queue.
+    Msc {
+        events: SpecialEvents,
+        eid: u32,
+        serial: u32,
+        waiting: Option<u32>,
+    },
+    /// A timer at the refresh rate (no Present extension).
+    Timer {
+        start: Instant,
+        interval: Duration,
+        due: Option<Instant>,
+    },
+}
+
+/// Where an image's pixels are in memory (for `PutImage`).
+struct Pixels {
+    /// The mapping's address; the images outlive the backend (the core
+    /// joins the presenter thread before destroying them).
+    ptr: usize,
+    len: usize,
+    offset: usize,
+    stride: usize,
+}
+
+pub(super) struct X11Backend {
+    conn: Arc<XCBConnection>,
+    window: u32,
+    gc: u32,
+    depth: u8,
+    extent: vk::Extent2D,
+    path: Path,
+    pixels: Vec<Pixels>,
+    pacing: Pacing,
+    pending: Vec<BackendEvent>,
+    lost: bool,
+    want_shm: bool,
+}
+
+fn id(c: &XCBConnection) -> Result<u32, vk::Result> {
+    c.generate_id().map_err(|e| {
+        log::warn!("x11: no XID: {e}");
+        vk::Result::ERROR_SURFACE_LOST_KHR
+    })
+}
+
+fn sent<T>(r: Result<T, x11rb::errors::ConnectionError>) -> Result<T, XErr> {
+    r.map_err(|_| XErr::Conn)
+}
+
+/// A round trip that orders everything before it (bounded).
+fn sync(c: &XCBConnection) -> Result<(), XErr> {
+    conn::roundtrip(c, c.get_input_focus()).map(|_| ())
+}
+
+impl X11Backend {
+    pub(super) fn new(
+        c: Arc<XCBConnection>,
+        window: u32,
+        probe: Probe,
+        params: &BackendParams,
+    ) -> Result<Self, vk::Result> {
+        let gc = id(&c)?;
+        let gc_seq = conn::keep(
+            sent((*c).create_gc(gc, window, &CreateGCAux::new().graphics_exposures(0)))
+                .map_err(|e| e.vk("CreateGC"))?,
+        );
+        let interval = Duration::from_micros(1_000_000 / u64::from(probe.refresh_hz));
+        let mut pacing = Pacing::Timer {
+            start: Instant::now(),
+            interval,
+            due: None,
+        };
+        let mut msc_seq = None;
+        if probe.present.is_some() {
+            let eid = id(&c)?;
+            // Register before selecting, so no event can reach the
+            // application's queue.
+            if let Some(events) = SpecialEvents::register(&c, eid) {
+                let cookie =
+                    present::select_input(&*c, eid, window, present::EventMask::COMPLETE_NOTIFY);
+                msc_seq = Some(conn::keep(sent(cookie).map_err(|e| e.vk("SelectInput"))?));
+                pacing = Pacing::Msc {
+                    events,
+                    eid,
+                    serial: 0,
+                    waiting: None,
+                };
+            }
+        }
+        sync(&c).map_err(|e| e.vk("creating the swapchain"))?;
+        conn::void_result(&c, gc_seq).map_err(|e| e.vk("CreateGC"))?;
+        if let Some(seq) = msc_seq {
+            if let Err(e) = conn::void_result(&c, seq) {
+                log::warn!("x11: Present SelectInput failed ({e:?}); pacing by a timer");
+                pacing = Pacing::Timer {
+                    start: Instant::now(),
+                    interval,
+                    due: None,
+                };
+            }
+        }
+        Ok(Self {
+            conn: c,
+            window,
+            gc,
+            depth: probe.depth,
+            extent: params.extent,
+            path: Path::PutImage,
+            pixels: Vec::new(),
+            pacing,
+            pending: Vec::new(),
+            lost: false,
+            want_shm: probe.shm_fd(),
+        })
+    }
+
+    fn attach_all(&self, images: &[SwapImage]) -> Result<Vec<u32>, XErr> {
+        let c = &*self.conn;
+        let mut segs = Vec::new();
+        let mut seqs = Vec::new();
+        for img in images {
+            let seg = c.generate_id().map_err(|_| XErr::Conn)?;
+            let fd = img
+                .backing
+                .fd()
+                .try_clone_to_owned()
+                .map_err(|_| XErr::Conn)?;
+            seqs.push(conn::keep(sent(shm::attach_fd(c, seg, fd, true))?));
+            segs.push(seg);
+        }
+        sync(c)?;
+        let mut res = Ok(());
+        for seq in seqs {
+            if let Err(e) = conn::void_result(c, seq) {
+                res = Err(e);
+            }
+        }
+        match res {
+            Ok(()) => Ok(segs),
+            Err(e) => {
+                for seg in segs {
+                    let _ = shm::detach(c, seg);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        let path = match self.path {
+            Path::Shm(_) => "MIT-SHM (memfd attached by fd, ShmPutImage)",
+            Path::PutImage => "PutImage from the mapping (no MIT-SHM fd passing)",
+        };
+        let pacing = match &self.pacing {
+            Pacing::Msc { .. } => "Present NotifyMSC".to_string(),
+            Pacing::Timer { interval, .. } => {
+                format!("a timer at {:.1} Hz", 1.0 / interval.as_secs_f64())
+            }
+        };
+        format!(
+            "x11: window {:#x} depth {}: {path}; FIFO paced by {pacing}",
+            self.window, self.depth
+        )
+    }
+
+    /// Sends image `index` with `PutImage`, in bands that fit a request.
+    fn put_image(&self, index: usize, voids: &mut Vec<u64>) -> Result<(), XErr> {
+        let c = &*self.conn;
+        let p = &self.pixels[index];
+        let (w, h) = (self.extent.width as usize, self.extent.height as usize);
+        let row = w * 4;
+        let max = c.maximum_request_bytes().saturating_sub(64).min(4 << 20);
+        let band = (max / row.max(1)).clamp(1, h.max(1));
+        // SAFETY: the image's live mapping of `len` bytes (see `Pixels`);
+        // the application does not write it while it is presented.
+        let mem = unsafe { std::slice::from_raw_parts(p.ptr as *const u8, p.len) };
+        let mut y = 0;
+        while y < h {
+            let rows = band.min(h - y);
+            let mut data = Vec::with_capacity(rows * row);
+            for r in y..y + rows {
+                let start = p.offset + r * p.stride;
+                data.extend_from_slice(mem.get(start..start + row).ok_or(XErr::Conn)?);
+            }
+            voids.push(conn::keep(sent(c.put_image(
+                ImageFormat::Z_PIXMAP,
+                self.window,
+                self.gc,
+                w as u16,
+                rows as u16,
+                0,
+                y as i16,
+                0,
+                self.depth,
+                &data,
+            ))?));
+            y += rows;
+        }
+        Ok(())
+    }
+
+    fn present_inner(
+        &mut self,
+        index: usize,
+        want_frame_event: bool,
+    ) -> Result<vk::Extent2D, XErr> {
+        let c = &*self.conn;
+        let mut voids = Vec::new();
+        let (w, h) = (self.extent.width as u16, self.extent.height as u16);
+        match &self.path {
+            Path::Shm(segs) => {
+                let p = &self.pixels[index];
+                voids.push(conn::keep(sent(shm::put_image(
+                    c,
+                    self.window,
+                    self.gc,
+                    (p.stride / 4) as u16,
+                    h,
+                    0,
+                    0,
+                    w,
+                    h,
+                    0,
+                    0,
+                    self.depth,
+                    ImageFormat::Z_PIXMAP.into(),
+                    false,
+                    segs[index],
+                    p.offset as u32,
+                ))?));
+            }
+            Path::PutImage => self.put_image(index, &mut voids)?,
+        }
+        if want_frame_event {
+            match &mut self.pacing {
+                Pacing::Msc {
+                    serial, waiting, ..
+                } => {
+                    *serial = serial.wrapping_add(1);
+                    // The next MSC: target 0 is past, divisor 1 matches
+                    // every count.
+                    voids.push(conn::keep(sent(present::notify_msc(
+                        c,
+                        self.window,
+                        *serial,
+                        0,
+                        1,
+                        0,
+                    ))?));
+                    *waiting = Some(*serial);
+                }
+                Pacing::Timer {
+                    start,
+                    interval,
+                    due,
+                } => {
+                    let now = Instant::now();
+                    let n = (now - *start).as_nanos() / interval.as_nanos().max(1) + 1;
+                    *due = Some(*start + *interval * n as u32);
+                }
+            }
+        }
+        let cookie = sent(c.get_geometry(self.window))?;
+        let seq = cookie.sequence_number();
+        std::mem::forget(cookie);
+        conn::flush(c)?;
+        let geo = conn::wait_reply::<x11rb::protocol::xproto::GetGeometryReply>(
+            c,
+            seq,
+            Instant::now() + ROUNDTRIP_TIMEOUT,
+        )?;
+        for v in voids {
+            conn::void_result(c, v)?;
+        }
+        Ok(vk::Extent2D {
+            width: u32::from(geo.width),
+            height: u32::from(geo.height),
+        })
+    }
+}
+
+impl Backend for X11Backend {
+    fn import_images(&mut self, images: &[SwapImage]) -> Result<(), vk::Result> {
+        self.pixels = images
+            .iter()
+            .map(|img| Pixels {
+                ptr: img.backing.mapping().as_ptr() as usize,
+                len: img.backing.mapping().len(),
+                offset: img.layout.offset as usize,
+                stride: img.layout.stride as usize,
+            })
+            .collect();
+        if self.pixels.iter().any(|p| p.stride % 4 != 0) {
+            log::error!("x11: image rows are not whole pixels");
+            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+        }
+        if self.want_shm {
+            match self.attach_all(images) {
+                Ok(segs) => self.path = Path::Shm(segs),
+                Err(XErr::Error { code, major }) => log::warn!(
+                    "x11: MIT-SHM attach failed (X error {code}, request {major}); using PutImage"
+                ),
+                Err(e) => return Err(e.vk("attaching shared memory")),
+            }
+        }
+        log::info!("{}", self.describe());
+        Ok(())
+    }
+
+    fn present(&mut self, index: usize, want_frame_event: bool) -> Result<(), vk::Result> {
+        if self.lost || index >= self.pixels.len() {
+            return Err(vk::Result::ERROR_SURFACE_LOST_KHR);
+        }
+        match self.present_inner(index, want_frame_event) {
+            Ok(size) => {
+                // The server has copied the pixels.
+                self.pending.push(BackendEvent::Released(index));
+                if size != self.extent {
+                    log::debug!(
+                        "x11: window is {}x{}, swapchain {}x{}: out of date",
+                        size.width,
+                        size.height,
+                        self.extent.width,
+                        self.extent.height
+                    );
+                    self.pending.push(BackendEvent::OutOfDate);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.lost = true;
+                if conn::window_gone(e) {
+                    log::warn!("x11: window {:#x} is gone", self.window);
+                }
+                self.pending.push(BackendEvent::Lost);
+                Err(e.vk("presenting"))
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        wake: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        events: &mut Vec<BackendEvent>,
+    ) -> Result<(), vk::Result> {
+        if !self.pending.is_empty() {
+            events.append(&mut self.pending);
+            return Ok(());
+        }
+        let mut conn_idle = false;
+        loop {
+            let now = Instant::now();
+            match &mut self.pacing {
+                Pacing::Msc {
+                    events: se,
+                    waiting,
+                    ..
+                } => {
+                    while let Some(bytes) = se.poll() {
+                        if let Ok((ev, _)) = present::CompleteNotifyEvent::try_parse(&bytes) {
+                            if ev.kind == present::CompleteKind::NOTIFY_MSC
+                                && Some(ev.serial) == *waiting
+                            {
+                                *waiting = None;
+                                events.push(BackendEvent::FrameDone);
+                            }
+                        }
+                    }
+                }
+                Pacing::Timer { due, .. } => {
+                    if due.is_some_and(|d| d <= now) {
+                        *due = None;
+                        events.push(BackendEvent::FrameDone);
+                    }
+                }
+            }
+            if !events.is_empty() {
+                return Ok(());
+            }
+            if conn::broken(&self.conn) {
+                self.lost = true;
+                events.push(BackendEvent::Lost);
+                return Err(XErr::Conn.vk("waiting for the X server"));
+            }
+            let left = match deadline {
+                Some(d) if d <= now => return Ok(()),
+                Some(d) => Some(d - now),
+                None => None,
+            };
+            match &self.pacing {
+                Pacing::Msc {
+                    waiting: Some(_), ..
+                } if !conn_idle => {
+                    // The event may arrive on the socket: wait on it too, in
+                    // slices (the application may read it first).
+                    let t = left.map_or(SLICE, |l| l.min(SLICE));
+                    let (readable, woken) = conn::conn_readable(&self.conn, Some(wake), t);
+                    if woken {
+                        return Ok(());
+                    }
+                    // Readable but nothing for us: someone else is reading;
+                    // do not spin on it for the next slice.
+                    conn_idle = readable;
+                }
+                Pacing::Msc {
+                    waiting: Some(_), ..
+                } => {
+                    conn_idle = false;
+                    let t = left.map_or(SLICE, |l| l.min(SLICE));
+                    if conn::wait_wake(wake, Some(t)) {
+                        return Ok(());
+                    }
+                }
+                Pacing::Timer { due: Some(d), .. } => {
+                    let t = d.saturating_duration_since(now);
+                    if conn::wait_wake(wake, Some(left.map_or(t, |l| l.min(t)))) {
+                        return Ok(());
+                    }
+                }
+                _ => {
+                    if conn::wait_wake(wake, left) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for X11Backend {
+    fn drop(&mut self) {
+        let c = &*self.conn;
+        if conn::broken(c) {
+            return;
+        }
+        // Errors of these (the window may be gone) are discarded by x11rb,
+        // never delivered to the application.
+        if let Path::Shm(segs) = &self.path {
+            for seg in segs {
+                let _ = shm::detach(c, *seg);
+            }
+        }
+        let _ = c.free_gc(self.gc);
+        if let Pacing::Msc { eid, .. } = &self.pacing {
+            let _ = present::select_input(c, *eid, self.window, present::EventMask::NO_EVENT);
+            // Events already on their way still go to the layer's queue
+            // until it is unregistered (when `pacing` drops, after this).
+            let _ = sync(c);
+        } else {
+            let _ = conn::flush(c);
+        }
+    }
+}

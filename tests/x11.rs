@@ -1,0 +1,838 @@
+//! The X11 backend against real programs on a real X server (Xvfb): vkcube
+//! through the layer, an xcb and an Xlib client that clear to a known
+//! colour, a resize, and the server dying under a running client.
+//!
+//! Vulkan work runs in child processes (this binary re-executed with one
+//! `#[ignore]`d test selected), since the loader reads process-global
+//! environment variables and tests run on parallel threads.
+
+use ash::vk;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{self, ConnectionExt as _};
+use x11rb::xcb_ffi::XCBConnection;
+
+// ---------------------------------------------------------------- helpers
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// An Xvfb on a free display, killed when dropped.
+struct Xvfb {
+    child: Option<Child>,
+    display: String,
+}
+
+static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        let base = 200 + (std::process::id() % 400) * 8;
+        for _ in 0..40 {
+            let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let mut child = Command::new("Xvfb")
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "640x480x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb runs");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut up = false;
+            while Instant::now() < deadline {
+                if socket.exists() {
+                    up = true;
+                    break;
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if up {
+                return Xvfb {
+                    child: Some(child),
+                    display: format!(":{n}"),
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("no free X display for Xvfb");
+    }
+
+    /// SIGTERM (Xvfb then removes its socket and lock file), SIGKILL if it
+    /// does not end within 5 s.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child, which has not been reaped.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Some(st) = c.try_wait().ok().flatten() {
+                    eprintln!("Xvfb {}: {st:?}", self.display);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A child process killed when dropped (a failing assertion must not leave
+/// it running).
+struct Reaper(Option<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn target_dir() -> PathBuf {
+    // target/debug/deps/x11-… → target/debug
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A directory holding a layer manifest for the built library.
+fn layer_dir(name: &str) -> PathBuf {
+    let lib = target_dir().join("libVkLayer_syncbridge.so");
+    assert!(lib.exists(), "{} is not built", lib.display());
+    let dir = target_dir().join(format!("x11-test-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = include_str!("../manifest/VkLayer_syncbridge.json.in");
+    let json = template.replace("@LIBRARY_PATH@", lib.to_str().unwrap());
+    std::fs::write(dir.join("VkLayer_syncbridge.json"), json).unwrap();
+    dir
+}
+
+/// The environment that loads the layer.
+fn layer_env(cmd: &mut Command, x: &Xvfb, dir: &Path) {
+    cmd.env("DISPLAY", &x.display)
+        .env("VK_LAYER_PATH", dir)
+        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
+        .env("SYNCBRIDGE_LOG", "info")
+        .env_remove("WAYLAND_DISPLAY");
+}
+
+/// This test binary, running only `child` (an ignored test).
+fn child_cmd(child: &str, x: &Xvfb, dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        child,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    layer_env(&mut cmd, x, dir);
+    cmd
+}
+
+fn stats_field(line: &str, key: &str) -> Option<f64> {
+    let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &line[at..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn skip() -> bool {
+    for tool in ["Xvfb", "vkcube", "import", "convert"] {
+        if !have(tool) {
+            eprintln!("skipping: {tool} is not installed");
+            return true;
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------- vkcube
+
+#[test]
+fn vkcube_presents_through_the_layer() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start();
+    let dir = layer_dir("vkcube");
+    let stats = dir.join("stats.jsonl");
+    let _ = std::fs::remove_file(&stats);
+    let mut cmd = Command::new("vkcube");
+    cmd.args(["--c", "200"]);
+    layer_env(&mut cmd, &x, &dir);
+    cmd.env("SYNCBRIDGE_STATS", &stats);
+    let started = Instant::now();
+    let out = cmd.output().expect("vkcube runs");
+    let secs = started.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{log}");
+    assert!(out.status.success(), "vkcube failed: {:?}", out.status);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("swapchain") && l.contains(" on xcb")),
+        "the layer did not make the swapchain"
+    );
+    assert!(log.contains("x11: window"), "no X11 path logged");
+    let line = std::fs::read_to_string(&stats).expect("stats written");
+    let line = line.lines().last().unwrap_or_default();
+    eprintln!("stats: {line}  ({secs:.2} s)");
+    let frames = stats_field(line, "frames_presented").expect("frames_presented");
+    assert!(frames >= 190.0, "only {frames} frames presented");
+    assert!(line.contains("\"platform\":\"xcb\""));
+}
+
+#[test]
+fn vkcube_screenshot_shows_the_cube() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start();
+    let dir = layer_dir("shot");
+    let mut cmd = Command::new("vkcube");
+    cmd.args(["--c", "100000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    layer_env(&mut cmd, &x, &dir);
+    let cube = Reaper(Some(cmd.spawn().expect("vkcube runs")));
+    std::thread::sleep(Duration::from_secs(3));
+    let png = target_dir().join("x11-vkcube.png");
+    let ok = Command::new("import")
+        .env("DISPLAY", &x.display)
+        .args(["-window", "root"])
+        .arg(format!("png:{}", png.display()))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "import failed");
+    drop(cube);
+    let raw = Command::new("convert")
+        .arg(&png)
+        .args(["-depth", "8", "rgb:-"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(raw.len(), 640 * 480 * 3, "unexpected screenshot size");
+    let (mut teal, mut grey, mut total) = (0, 0, 0);
+    for y in 140..340 {
+        for x in 220..420 {
+            let p = &raw[(y * 640 + x) * 3..][..3];
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            total += 1;
+            if g > r + 25 && b > r + 25 {
+                teal += 1;
+            } else if (r - g).abs() < 12 && (g - b).abs() < 12 && (50..230).contains(&r) {
+                grey += 1;
+            }
+        }
+    }
+    eprintln!(
+        "centre: {teal} teal, {grey} grey of {total} pixels; saved {}",
+        png.display()
+    );
+    assert!(teal * 50 > total, "too few teal pixels: {teal}/{total}");
+    assert!(grey * 5 > total, "too few grey pixels: {grey}/{total}");
+}
+
+// ---------------------------------------------------------------- own clients
+
+/// Runs a child client and returns (success, stdout, stderr).
+fn run_child(child: &str, x: &Xvfb, envs: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = layer_dir(child);
+    let mut cmd = child_cmd(child, x, &dir);
+    cmd.envs(envs.iter().copied());
+    let out = cmd.output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    eprintln!("--- {child} stdout\n{o}\n--- stderr\n{e}");
+    (out.status.success(), o, e)
+}
+
+#[test]
+fn xcb_client_clears_to_a_colour() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start();
+    let (ok, out, err) = run_child(
+        "child_client",
+        &x,
+        &[("SB_WSI", "xcb"), ("SB_MODE", "clear")],
+    );
+    assert!(ok, "child failed");
+    assert!(out.contains("PIXELS OK"), "window does not show the colour");
+    assert!(err.contains(" on xcb"));
+}
+
+#[test]
+fn xlib_client_clears_to_a_colour() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start();
+    let (ok, out, err) = run_child(
+        "child_client",
+        &x,
+        &[("SB_WSI", "xlib"), ("SB_MODE", "clear")],
+    );
+    assert!(ok, "child failed");
+    assert!(out.contains("PIXELS OK"), "window does not show the colour");
+    assert!(err.contains(" on xlib"));
+}
+
+#[test]
+fn resize_gives_out_of_date_and_recreation_works() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start();
+    let (ok, out, _) = run_child(
+        "child_client",
+        &x,
+        &[("SB_WSI", "xcb"), ("SB_MODE", "resize")],
+    );
+    assert!(ok, "child failed");
+    assert!(
+        out.contains("RESIZED ERROR_OUT_OF_DATE_KHR") || out.contains("RESIZED SUBOPTIMAL_KHR"),
+        "no OUT_OF_DATE/SUBOPTIMAL after the resize"
+    );
+    assert!(out.contains("RECREATED 400x300"));
+    assert!(out.contains("PIXELS OK"));
+}
+
+#[test]
+fn server_death_is_an_error_not_a_hang() {
+    if skip() {
+        return;
+    }
+    let mut x = Xvfb::start();
+    let dir = layer_dir("kill");
+    let mut cmd = child_cmd("child_client", &x, &dir);
+    cmd.envs([("SB_WSI", "xcb"), ("SB_MODE", "forever")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut reaper = Reaper(Some(cmd.spawn().unwrap()));
+    let child = reaper.0.as_mut().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        seen.push(l.clone());
+        if l == "FRAME 30" {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l == "FRAME 30"), "child: {seen:?}");
+    let killed = Instant::now();
+    x.kill();
+    let reader = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the client hangs after the X server died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest = reader.join().unwrap();
+    eprintln!(
+        "child ended {:?} after the server died: {status:?}, {:?}",
+        killed.elapsed(),
+        rest.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert!(
+        rest.iter().any(|l| l.starts_with("ERROR")),
+        "the client saw no error"
+    );
+}
+
+// ---------------------------------------------------------------- the child
+
+/// The colour the clients clear to (B8G8R8A8_UNORM, exact in 8 bits).
+const COLOUR: [f32; 4] = [1.0, 0.0, 1.0, 1.0];
+
+struct Xlib {
+    _lib: libloading::Library,
+    dpy: *mut std::ffi::c_void,
+}
+
+/// Opens an Xlib display and maps a window on it.
+fn xlib_window(w: u32, h: u32) -> (Xlib, u32) {
+    type OpenDisplay = unsafe extern "C" fn(*const i8) -> *mut std::ffi::c_void;
+    type DefaultRoot = unsafe extern "C" fn(*mut std::ffi::c_void) -> u64;
+    type CreateSimple =
+        unsafe extern "C" fn(*mut std::ffi::c_void, u64, i32, i32, u32, u32, u32, u64, u64) -> u64;
+    type MapWindow = unsafe extern "C" fn(*mut std::ffi::c_void, u64) -> i32;
+    type Sync = unsafe extern "C" fn(*mut std::ffi::c_void, i32) -> i32;
+    // SAFETY: libX11's documented C signatures.
+    unsafe {
+        let lib = libloading::Library::new("libX11.so.6").expect("libX11");
+        let dpy = lib.get::<OpenDisplay>(b"XOpenDisplay\0").unwrap()(std::ptr::null());
+        assert!(!dpy.is_null(), "XOpenDisplay failed");
+        let root = lib.get::<DefaultRoot>(b"XDefaultRootWindow\0").unwrap()(dpy);
+        let win = lib.get::<CreateSimple>(b"XCreateSimpleWindow\0").unwrap()(
+            dpy, root, 0, 0, w, h, 0, 0, 0xffffff,
+        );
+        lib.get::<MapWindow>(b"XMapWindow\0").unwrap()(dpy, win);
+        lib.get::<Sync>(b"XSync\0").unwrap()(dpy, 0);
+        (Xlib { _lib: lib, dpy }, win as u32)
+    }
+}
+
+/// Checks the window's pixels with GetImage on a separate connection.
+fn window_has_colour(window: u32, w: u16, h: u16) -> bool {
+    let (c, _) = XCBConnection::connect(None).unwrap();
+    let img = c
+        .get_image(xproto::ImageFormat::Z_PIXMAP, window, 0, 0, w, h, !0)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let want = [255u8, 0, 255];
+    let bad = img
+        .data
+        .chunks_exact(4)
+        .filter(|p| [p[2], p[1], p[0]] != want)
+        .count();
+    println!("pixels: {bad} of {} differ", img.data.len() / 4);
+    bad == 0
+}
+
+struct Gpu {
+    _entry: ash::Entry,
+    instance: ash::Instance,
+    surface_fn: ash::khr::surface::Instance,
+    surface: vk::SurfaceKHR,
+    pd: vk::PhysicalDevice,
+    device: ash::Device,
+    queue: vk::Queue,
+    sc_fn: ash::khr::swapchain::Device,
+    pool: vk::CommandPool,
+}
+
+struct Chain {
+    sc: vk::SwapchainKHR,
+    extent: vk::Extent2D,
+    cmds: Vec<vk::CommandBuffer>,
+}
+
+impl Gpu {
+    fn new(wsi: &str, conn: *mut std::ffi::c_void, window: u32) -> Gpu {
+        // SAFETY: plain Vulkan setup with valid create infos; the connection
+        // and window outlive the surface.
+        unsafe {
+            let entry = ash::Entry::load().expect("Vulkan loader");
+            let exts = [
+                ash::khr::surface::NAME.as_ptr(),
+                if wsi == "xlib" {
+                    ash::khr::xlib_surface::NAME.as_ptr()
+                } else {
+                    ash::khr::xcb_surface::NAME.as_ptr()
+                },
+            ];
+            let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+            let instance = entry
+                .create_instance(
+                    &vk::InstanceCreateInfo::default()
+                        .application_info(&app)
+                        .enabled_extension_names(&exts),
+                    None,
+                )
+                .expect("instance");
+            let surface = if wsi == "xlib" {
+                ash::khr::xlib_surface::Instance::new(&entry, &instance)
+                    .create_xlib_surface(
+                        &vk::XlibSurfaceCreateInfoKHR::default()
+                            .dpy(conn.cast())
+                            .window(u64::from(window)),
+                        None,
+                    )
+                    .expect("xlib surface")
+            } else {
+                ash::khr::xcb_surface::Instance::new(&entry, &instance)
+                    .create_xcb_surface(
+                        &vk::XcbSurfaceCreateInfoKHR::default()
+                            .connection(conn)
+                            .window(window),
+                        None,
+                    )
+                    .expect("xcb surface")
+            };
+            let surface_fn = ash::khr::surface::Instance::new(&entry, &instance);
+            let pd = instance.enumerate_physical_devices().unwrap()[0];
+            assert!(surface_fn
+                .get_physical_device_surface_support(pd, 0, surface)
+                .unwrap());
+            let dev_exts = [ash::khr::swapchain::NAME.as_ptr()];
+            let prio = [1.0];
+            let qci = [vk::DeviceQueueCreateInfo::default()
+                .queue_family_index(0)
+                .queue_priorities(&prio)];
+            let device = instance
+                .create_device(
+                    pd,
+                    &vk::DeviceCreateInfo::default()
+                        .queue_create_infos(&qci)
+                        .enabled_extension_names(&dev_exts),
+                    None,
+                )
+                .expect("device");
+            let queue = device.get_device_queue(0, 0);
+            let sc_fn = ash::khr::swapchain::Device::new(&instance, &device);
+            let pool = device
+                .create_command_pool(
+                    &vk::CommandPoolCreateInfo::default()
+                        .queue_family_index(0)
+                        .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
+                    None,
+                )
+                .unwrap();
+            Gpu {
+                _entry: entry,
+                instance,
+                surface_fn,
+                surface,
+                pd,
+                device,
+                queue,
+                sc_fn,
+                pool,
+            }
+        }
+    }
+
+    fn chain(&self, old: vk::SwapchainKHR) -> Result<Chain, vk::Result> {
+        // SAFETY: valid handles and create infos.
+        unsafe {
+            let caps = self
+                .surface_fn
+                .get_physical_device_surface_capabilities(self.pd, self.surface)?;
+            let formats = self
+                .surface_fn
+                .get_physical_device_surface_formats(self.pd, self.surface)?;
+            assert!(formats
+                .iter()
+                .any(|f| f.format == vk::Format::B8G8R8A8_UNORM));
+            let extent = caps.current_extent;
+            let sc = self.sc_fn.create_swapchain(
+                &vk::SwapchainCreateInfoKHR::default()
+                    .surface(self.surface)
+                    .min_image_count(caps.min_image_count)
+                    .image_format(vk::Format::B8G8R8A8_UNORM)
+                    .image_color_space(vk::ColorSpaceKHR::SRGB_NONLINEAR)
+                    .image_extent(extent)
+                    .image_array_layers(1)
+                    .image_usage(
+                        vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST,
+                    )
+                    .pre_transform(vk::SurfaceTransformFlagsKHR::IDENTITY)
+                    .composite_alpha(vk::CompositeAlphaFlagsKHR::OPAQUE)
+                    .present_mode(vk::PresentModeKHR::FIFO)
+                    .clipped(true)
+                    .old_swapchain(old),
+                None,
+            )?;
+            let images = self.sc_fn.get_swapchain_images(sc)?;
+            let cmds = self.device.allocate_command_buffers(
+                &vk::CommandBufferAllocateInfo::default()
+                    .command_pool(self.pool)
+                    .command_buffer_count(images.len() as u32),
+            )?;
+            let range = vk::ImageSubresourceRange::default()
+                .aspect_mask(vk::ImageAspectFlags::COLOR)
+                .level_count(1)
+                .layer_count(1);
+            for (&cmd, &image) in cmds.iter().zip(&images) {
+                let d = &self.device;
+                d.begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default())?;
+                let to_dst = vk::ImageMemoryBarrier::default()
+                    .old_layout(vk::ImageLayout::UNDEFINED)
+                    .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+                    .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                    .image(image)
+                    .subresource_range(range);
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::TOP_OF_PIPE,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &[to_dst],
+                );
+                d.cmd_clear_color_image(
+                    cmd,
+                    image,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    &vk::ClearColorValue { float32: COLOUR },
+                    &[range],
+                );
+                let to_present = vk::ImageMemoryBarrier::default()
+                    .old_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+                    .new_layout(vk::ImageLayout::PRESENT_SRC_KHR)
+                    .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                    .image(image)
+                    .subresource_range(range);
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &[to_present],
+                );
+                d.end_command_buffer(cmd)?;
+            }
+            Ok(Chain { sc, extent, cmds })
+        }
+    }
+
+    /// Acquires, clears and presents one frame. `Ok(status)` is SUCCESS or
+    /// SUBOPTIMAL_KHR.
+    fn frame(&self, chain: &Chain) -> Result<vk::Result, vk::Result> {
+        // SAFETY: valid handles; every frame waits for the queue to be idle,
+        // so the fence and semaphore are free for reuse.
+        unsafe {
+            let d = &self.device;
+            let fence = d.create_fence(&vk::FenceCreateInfo::default(), None)?;
+            let sem = d.create_semaphore(&vk::SemaphoreCreateInfo::default(), None)?;
+            let r = (|| {
+                let (index, sub) = self.sc_fn.acquire_next_image(
+                    chain.sc,
+                    2_000_000_000,
+                    vk::Semaphore::null(),
+                    fence,
+                )?;
+                d.wait_for_fences(&[fence], true, 2_000_000_000)?;
+                let cmds = [chain.cmds[index as usize]];
+                let sems = [sem];
+                d.queue_submit(
+                    self.queue,
+                    &[vk::SubmitInfo::default()
+                        .command_buffers(&cmds)
+                        .signal_semaphores(&sems)],
+                    vk::Fence::null(),
+                )?;
+                let scs = [chain.sc];
+                let idx = [index];
+                let sub2 = self.sc_fn.queue_present(
+                    self.queue,
+                    &vk::PresentInfoKHR::default()
+                        .wait_semaphores(&sems)
+                        .swapchains(&scs)
+                        .image_indices(&idx),
+                )?;
+                Ok(if sub || sub2 {
+                    vk::Result::SUBOPTIMAL_KHR
+                } else {
+                    vk::Result::SUCCESS
+                })
+            })();
+            let _ = d.queue_wait_idle(self.queue);
+            d.destroy_fence(fence, None);
+            d.destroy_semaphore(sem, None);
+            r
+        }
+    }
+
+    fn drop_chain(&self, chain: Chain) {
+        // SAFETY: the queue is idle; the objects are ours.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            self.device.free_command_buffers(self.pool, &chain.cmds);
+            self.sc_fn.destroy_swapchain(chain.sc, None);
+        }
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        // SAFETY: everything is idle and owned here.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            self.device.destroy_command_pool(self.pool, None);
+            self.device.destroy_device(None);
+            self.surface_fn.destroy_surface(self.surface, None);
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+fn child() -> i32 {
+    let wsi = std::env::var("SB_WSI").unwrap_or_default();
+    let mode = std::env::var("SB_MODE").unwrap_or_default();
+    let (w, h) = (320u16, 240u16);
+    let mut xlib = None;
+    let mut xcb = None;
+    let (conn_ptr, window) = if wsi == "xlib" {
+        let (x, win) = xlib_window(u32::from(w), u32::from(h));
+        let p = x.dpy;
+        xlib = Some(x);
+        (p, win)
+    } else {
+        let (c, screen) = XCBConnection::connect(None).expect("X connection");
+        let root = c.setup().roots[screen].root;
+        let win = c.generate_id().unwrap();
+        c.create_window(
+            x11rb::COPY_DEPTH_FROM_PARENT,
+            win,
+            root,
+            0,
+            0,
+            w,
+            h,
+            0,
+            xproto::WindowClass::INPUT_OUTPUT,
+            x11rb::COPY_FROM_PARENT,
+            &xproto::CreateWindowAux::new().background_pixel(0xffffff),
+        )
+        .unwrap();
+        c.map_window(win).unwrap();
+        c.get_input_focus().unwrap().reply().unwrap();
+        let p = c.get_raw_xcb_connection();
+        xcb = Some(c);
+        (p, win)
+    };
+    let gpu = Gpu::new(&wsi, conn_ptr, window);
+    let mut chain = gpu.chain(vk::SwapchainKHR::null()).expect("swapchain");
+    let code = match mode.as_str() {
+        "clear" => {
+            for _ in 0..30 {
+                let _ = gpu.frame(&chain).expect("frame");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            if window_has_colour(window, w, h) {
+                println!("PIXELS OK");
+                0
+            } else {
+                1
+            }
+        }
+        "resize" => {
+            let c = xcb.as_ref().unwrap();
+            let mut got = None;
+            for i in 0..300 {
+                if i == 10 {
+                    c.configure_window(
+                        window,
+                        &xproto::ConfigureWindowAux::new().width(400).height(300),
+                    )
+                    .unwrap();
+                    c.flush().unwrap();
+                }
+                match gpu.frame(&chain) {
+                    Ok(vk::Result::SUCCESS) => {}
+                    Ok(r) | Err(r) => {
+                        got = Some(r);
+                        break;
+                    }
+                }
+            }
+            let Some(r) = got else {
+                println!("no OUT_OF_DATE after the resize");
+                return 1;
+            };
+            println!("RESIZED {r:?}");
+            let old = chain;
+            chain = match gpu.chain(old.sc) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("recreate failed: {e:?}");
+                    return 1;
+                }
+            };
+            gpu.drop_chain(old);
+            println!("RECREATED {}x{}", chain.extent.width, chain.extent.height);
+            for _ in 0..20 {
+                if let Err(e) = gpu.frame(&chain) {
+                    println!("frame after recreation: {e:?}");
+                    return 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            if window_has_colour(window, 400, 300) {
+                println!("PIXELS OK");
+                0
+            } else {
+                1
+            }
+        }
+        "forever" => {
+            let started = Instant::now();
+            let mut n = 0u64;
+            loop {
+                match gpu.frame(&chain) {
+                    Ok(_) => {
+                        n += 1;
+                        println!("FRAME {n}");
+                    }
+                    Err(e) => {
+                        println!("ERROR {e:?} after {n} frames");
+                        break 0;
+                    }
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    println!("no error within 60 s");
+                    break 1;
+                }
+            }
+        }
+        other => {
+            println!("unknown mode {other:?}");
+            2
+        }
+    };
+    gpu.drop_chain(chain);
+    drop(gpu);
+    drop(xcb);
+    drop(xlib);
+    code
+}
+
+#[test]
+#[ignore = "run as a subprocess by the tests above"]
+fn child_client() {
+    let code = child();
+    // Flush what was printed, and end without running other teardown.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
