@@ -73,7 +73,7 @@ else
     export DISPLAY=":$dpy"
     app=(vkcube --c "$frames")
     shoot() { import -display "$DISPLAY" -window root "png:$out/screenshot.png" 2>/dev/null; }
-    compositor="Xvfb $(Xvfb -version 2>&1 | awk '/X.Org X Server/ {print $4}')"
+    compositor="Xvfb $(dpkg-query -W -f '${Version}' xvfb 2>/dev/null || true)"
 fi
 
 echo "demo: ${app[*]} through VK_LAYER_SYNCBRIDGE_wsi on $compositor"
