@@ -239,7 +239,15 @@ fn main() {
 
     let mut messages = 0u32;
     // SAFETY: plain Vulkan setup against the real loader.
-    let gpu = unsafe { setup(&conn, &wl_surface, o.validation, &mut messages) };
+    let gpu = unsafe {
+        setup(
+            &conn,
+            &wl_surface,
+            o.validation,
+            o.scenario == "present-wait",
+            &mut messages,
+        )
+    };
     let t0 = Instant::now();
     // SAFETY: scenarios use valid handles created above.
     let ok = unsafe { run(&o, &gpu, &mut q, &mut win) };
@@ -265,6 +273,7 @@ unsafe fn setup(
     conn: &Connection,
     surface: &wl_surface::WlSurface,
     validation: bool,
+    present_wait: bool,
     counter: &mut u32,
 ) -> Gpu {
     let entry = unsafe { ash::Entry::load() }.expect("libvulkan");
@@ -318,10 +327,29 @@ unsafe fn setup(
     let qci = [vk::DeviceQueueCreateInfo::default()
         .queue_family_index(0)
         .queue_priorities(&prio)];
-    let dexts = [vk::KHR_SWAPCHAIN_NAME.as_ptr()];
-    let dci = vk::DeviceCreateInfo::default()
-        .queue_create_infos(&qci)
-        .enabled_extension_names(&dexts);
+    let mut dexts = vec![vk::KHR_SWAPCHAIN_NAME.as_ptr()];
+    let mut id_features = vk::PhysicalDevicePresentIdFeaturesKHR::default().present_id(true);
+    let mut wait_features = vk::PhysicalDevicePresentWaitFeaturesKHR::default().present_wait(true);
+    let mut dci = vk::DeviceCreateInfo::default().queue_create_infos(&qci);
+    if present_wait {
+        // Ask the implementation (the layer, when enabled) first.
+        let mut id_q = vk::PhysicalDevicePresentIdFeaturesKHR::default();
+        let mut wait_q = vk::PhysicalDevicePresentWaitFeaturesKHR::default();
+        let mut f2 = vk::PhysicalDeviceFeatures2::default()
+            .push_next(&mut id_q)
+            .push_next(&mut wait_q);
+        unsafe { instance.get_physical_device_features2(pd, &mut f2) };
+        println!(
+            "probe: features present_id={} present_wait={}",
+            id_q.present_id, wait_q.present_wait
+        );
+        dexts.push(vk::KHR_PRESENT_ID_NAME.as_ptr());
+        dexts.push(vk::KHR_PRESENT_WAIT_NAME.as_ptr());
+        dci = dci
+            .push_next(&mut id_features)
+            .push_next(&mut wait_features);
+    }
+    let dci = dci.enabled_extension_names(&dexts);
     let device = unsafe { instance.create_device(pd, &dci, None) }.expect("device");
     let queue = unsafe { device.get_device_queue(0, 0) };
     let swapchain_fn = ash::khr::swapchain::Device::new(&instance, &device);
@@ -687,6 +715,74 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             g.device.device_wait_idle().expect("idle");
             destroy_sync(g, s);
             true
+        },
+        // Present with VK_KHR_present_id and wait for each frame with
+        // VK_KHR_present_wait.
+        "present-wait" => unsafe {
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let s = frame_sync(g);
+            let wait_fn = ash::khr::present_wait::Device::new(&g.instance, &g.device);
+            let mut ok = true;
+            let mut waits_us = Vec::new();
+            for id in 1..=o.frames as u64 {
+                let d = &g.device;
+                d.wait_for_fences(&[s.done], true, 5_000_000_000)
+                    .expect("fence");
+                let (i, _) = g
+                    .swapchain_fn
+                    .acquire_next_image(c.handle, 5_000_000_000, s.acquired, vk::Fence::null())
+                    .expect("acquire");
+                d.reset_fences(&[s.done]).expect("reset");
+                record_clear(g, &c, i as usize, o.color);
+                let waits = [s.acquired];
+                let stages = [vk::PipelineStageFlags::TRANSFER];
+                let cbs = [c.cmds[i as usize]];
+                let sigs = [s.rendered];
+                let submit = vk::SubmitInfo::default()
+                    .wait_semaphores(&waits)
+                    .wait_dst_stage_mask(&stages)
+                    .command_buffers(&cbs)
+                    .signal_semaphores(&sigs);
+                d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+                let chains = [c.handle];
+                let idx = [i];
+                let ids = [id];
+                let mut present_id = vk::PresentIdKHR::default().present_ids(&ids);
+                let pi = vk::PresentInfoKHR::default()
+                    .wait_semaphores(&sigs)
+                    .swapchains(&chains)
+                    .image_indices(&idx)
+                    .push_next(&mut present_id);
+                g.swapchain_fn.queue_present(g.queue, &pi).expect("present");
+                let t = Instant::now();
+                match wait_fn.wait_for_present(c.handle, id, 2_000_000_000) {
+                    Ok(()) => waits_us.push(t.elapsed().as_micros() as u64),
+                    Err(e) => {
+                        println!("probe: wait_error={e:?} id={id}");
+                        ok = false;
+                        break;
+                    }
+                }
+                pump(q, w);
+            }
+            // A wait for a frame never presented times out on time.
+            let t = Instant::now();
+            let r = wait_fn.wait_for_present(c.handle, o.frames as u64 + 10, 50_000_000);
+            let ms = t.elapsed().as_millis();
+            println!("probe: future_wait={:?} millis={ms}", r.err());
+            ok &= r.err() == Some(vk::Result::TIMEOUT) && (45..1000).contains(&ms);
+            waits_us.sort_unstable();
+            if !waits_us.is_empty() {
+                println!(
+                    "probe: present_wait_us_p50={}",
+                    waits_us[waits_us.len() / 2]
+                );
+            }
+            println!("probe: waited={}", waits_us.len());
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            ok
         },
         other => {
             println!("probe: unknown scenario {other}");

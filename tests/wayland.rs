@@ -272,3 +272,41 @@ fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn present_id_and_present_wait() {
+    // lavapipe has neither extension: the layer implements both, hides
+    // them from the driver, and reports the features as supported.
+    let m = Manifests::new();
+    let w = Weston::start();
+    let out = probe_run(
+        &m,
+        &w,
+        &["present-wait", "--frames", "30", "--validation"],
+        &[
+            (
+                "VK_INSTANCE_LAYERS",
+                "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+            ),
+            ("PROBE_VALIDATION_IN_ENV", "1"),
+        ],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.contains("features present_id=1 present_wait=1"),
+        "{out}"
+    );
+    assert_eq!(probe_value(&out, "waited").as_deref(), Some("30"), "{out}");
+    // A wait for a frame that was never presented times out on time.
+    assert!(out.stdout.contains("future_wait=Some(TIMEOUT)"), "{out}");
+    // FIFO: each wait lasts about one compositor refresh, not zero.
+    let p50: u64 = probe_value(&out, "present_wait_us_p50")
+        .and_then(|v| v.parse().ok())
+        .expect("p50");
+    assert!((1_000..200_000).contains(&p50), "present wait p50 {p50} us");
+    assert_eq!(
+        probe_value(&out, "validation_messages").as_deref(),
+        Some("0"),
+        "{out}"
+    );
+}

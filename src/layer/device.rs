@@ -51,6 +51,8 @@ pub struct ExtFns {
     /// The next layer's swapchain functions, for swapchains on surfaces the
     /// layer does not own.
     pub next_swapchain: ash::khr::swapchain::DeviceFn,
+    /// The driver's `vkWaitForPresentKHR`, if it has one.
+    pub next_present_wait: Option<vk::PFN_vkWaitForPresentKHR>,
     pub memory_host: Option<ash::ext::external_memory_host::Device>,
     pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
     pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
@@ -105,7 +107,69 @@ const LAYER_DEVICE_EXTENSIONS: [&CStr; 5] = [
 
 /// Extensions the layer implements itself and removes from the list passed
 /// down when the driver lacks them.
-const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 1] = [vk::KHR_SWAPCHAIN_NAME];
+const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 3] = [
+    vk::KHR_SWAPCHAIN_NAME,
+    vk::KHR_PRESENT_ID_NAME,
+    vk::KHR_PRESENT_WAIT_NAME,
+];
+
+/// Feature structures of the extensions the layer implements, with the
+/// extension that must exist below the layer for them to be passed down.
+const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 2] = [
+    (
+        vk::StructureType::PHYSICAL_DEVICE_PRESENT_ID_FEATURES_KHR,
+        vk::KHR_PRESENT_ID_NAME,
+    ),
+    (
+        vk::StructureType::PHYSICAL_DEVICE_PRESENT_WAIT_FEATURES_KHR,
+        vk::KHR_PRESENT_WAIT_NAME,
+    ),
+];
+
+/// Unlinks the structures `drop` selects from a `pNext` chain for the
+/// duration of a call, and links them back afterwards.
+struct Unlinked {
+    /// (predecessor, removed) pairs, in chain order.
+    links: Vec<(
+        *mut vk::BaseOutStructure<'static>,
+        *mut vk::BaseOutStructure<'static>,
+    )>,
+}
+
+impl Unlinked {
+    /// # Safety
+    /// `head` must start a valid chain that nothing else touches until the
+    /// returned value is dropped.
+    unsafe fn new(
+        head: *mut vk::BaseOutStructure<'static>,
+        drop: impl Fn(vk::StructureType) -> bool,
+    ) -> Self {
+        let mut links = Vec::new();
+        let mut prev = head;
+        // SAFETY: walking a valid chain (the caller's promise).
+        unsafe {
+            while !(*prev).p_next.is_null() {
+                let cur = (*prev).p_next;
+                if drop((*cur).s_type) {
+                    (*prev).p_next = (*cur).p_next;
+                    links.push((prev, cur));
+                } else {
+                    prev = cur;
+                }
+            }
+        }
+        Self { links }
+    }
+}
+
+impl Drop for Unlinked {
+    fn drop(&mut self) {
+        // SAFETY: relinking in reverse order restores the original chain.
+        for (prev, cur) in self.links.drain(..).rev() {
+            unsafe { (*prev).p_next = cur };
+        }
+    }
+}
 
 /// # Safety
 /// Arguments as for `vkCreateDevice`, called by the loader.
@@ -204,8 +268,19 @@ pub unsafe fn create(
     down.enabled_extension_count = ext_ptrs.len() as u32;
     down.pp_enabled_extension_names = ext_ptrs.as_ptr();
 
+    // Feature structures of extensions the layer implements and the driver
+    // lacks would make the driver refuse the device: hide them from it.
+    let hide = |t: vk::StructureType| {
+        LAYER_FEATURE_STRUCTS
+            .iter()
+            .any(|(st, ext)| *st == t && !has(ext))
+    };
+    // SAFETY: the application's chain, restored when `_hidden` drops right
+    // after the call.
+    let _hidden = unsafe { Unlinked::new(&mut down as *mut vk::DeviceCreateInfo as *mut _, hide) };
     // SAFETY: a valid create info with the chain advanced.
     let res = unsafe { next_create(physical_device, &down, allocator, p_device) };
+    drop(_hidden);
     if res != vk::Result::SUCCESS {
         return res;
     }
@@ -236,6 +311,13 @@ pub unsafe fn create(
         )
     };
     let ext = ExtFns {
+        // SAFETY: a lookup in the next layer; a non-null pointer is the
+        // function of that name.
+        next_present_wait: unsafe { next_gdpa(device, c"vkWaitForPresentKHR".as_ptr()) }.map(
+            |f| unsafe {
+                std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkWaitForPresentKHR>(f)
+            },
+        ),
         next_swapchain: ash::khr::swapchain::DeviceFn::load(|name| {
             // SAFETY: looking up a function of this device in the next layer.
             unsafe {

@@ -26,7 +26,11 @@ pub const INSTANCE_EXTENSIONS: [(&CStr, u32); 5] = [
 ];
 
 /// Device extensions the layer implements.
-pub const DEVICE_EXTENSIONS: [(&CStr, u32); 1] = [(vk::KHR_SWAPCHAIN_NAME, 70)];
+pub const DEVICE_EXTENSIONS: [(&CStr, u32); 3] = [
+    (vk::KHR_SWAPCHAIN_NAME, 70),
+    (vk::KHR_PRESENT_ID_NAME, 1),
+    (vk::KHR_PRESENT_WAIT_NAME, 1),
+];
 
 fn ext_props(list: &[(&CStr, u32)]) -> Vec<vk::ExtensionProperties> {
     list.iter()

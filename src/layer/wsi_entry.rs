@@ -26,6 +26,12 @@ macro_rules! pfn {
 pub fn instance_function(name: &CStr) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
         b"vkDestroySurfaceKHR" => pfn!(destroy_surface, vk::PFN_vkDestroySurfaceKHR),
+        b"vkGetPhysicalDeviceFeatures2" | b"vkGetPhysicalDeviceFeatures2KHR" => {
+            pfn!(
+                physical_device_features2,
+                vk::PFN_vkGetPhysicalDeviceFeatures2
+            )
+        }
         b"vkGetPhysicalDeviceSurfaceSupportKHR" => pfn!(
             surface_support,
             vk::PFN_vkGetPhysicalDeviceSurfaceSupportKHR
@@ -99,6 +105,7 @@ pub fn device_function(name: &CStr) -> vk::PFN_vkVoidFunction {
         b"vkAcquireNextImageKHR" => pfn!(acquire_next_image, vk::PFN_vkAcquireNextImageKHR),
         b"vkAcquireNextImage2KHR" => pfn!(acquire_next_image2, vk::PFN_vkAcquireNextImage2KHR),
         b"vkQueuePresentKHR" => pfn!(queue_present, vk::PFN_vkQueuePresentKHR),
+        b"vkWaitForPresentKHR" => pfn!(wait_for_present, vk::PFN_vkWaitForPresentKHR),
         b"vkGetDeviceGroupPresentCapabilitiesKHR" => {
             pfn!(
                 device_group_present_capabilities,
@@ -791,12 +798,18 @@ unsafe extern "system" fn queue_present(
                 std::slice::from_raw_parts(pi.p_wait_semaphores, pi.wait_semaphore_count as usize)
             }
         };
+        let present_ids = present_ids_of(pi);
         let mut worst = vk::Result::SUCCESS;
         for (i, (sc, index)) in ours.iter().zip(indices).enumerate() {
             let sc = sc.as_ref().expect("all ours");
             // The application's semaphores are waited on once, by the first
             // swapchain's submission; later ones follow it on the queue.
-            let r = sc.present(queue, *index, if i == 0 { waits } else { &[] });
+            let r = sc.present(
+                queue,
+                *index,
+                if i == 0 { waits } else { &[] },
+                present_ids.get(i).copied().unwrap_or(0),
+            );
             if !pi.p_results.is_null() {
                 // SAFETY: the application's results array of length n.
                 unsafe { *pi.p_results.add(i) = r };
@@ -861,4 +874,86 @@ unsafe extern "system" fn device_group_surface_present_modes(
             vk::Result::SUCCESS
         },
     )
+}
+
+/// The `VkPresentIdKHR` ids of a present call (empty without one).
+fn present_ids_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<u64> {
+    let mut p = pi.p_next as *const vk::BaseInStructure<'_>;
+    while !p.is_null() {
+        // SAFETY: walking the application's valid chain.
+        let base = unsafe { &*p };
+        if base.s_type == vk::StructureType::PRESENT_ID_KHR {
+            // SAFETY: the sType identifies the structure.
+            let ids = unsafe { &*(p as *const vk::PresentIdKHR<'_>) };
+            if ids.p_present_ids.is_null() {
+                return Vec::new();
+            }
+            // SAFETY: the application's array of the given length.
+            return unsafe {
+                std::slice::from_raw_parts(ids.p_present_ids, ids.swapchain_count as usize)
+            }
+            .to_vec();
+        }
+        p = base.p_next;
+    }
+    Vec::new()
+}
+
+unsafe extern "system" fn wait_for_present(
+    device: vk::Device,
+    handle: vk::SwapchainKHR,
+    present_id: u64,
+    timeout: u64,
+) -> vk::Result {
+    guard("vkWaitForPresentKHR", vk::Result::ERROR_DEVICE_LOST, || {
+        let Some(sc) = swapchain(handle) else {
+            let Some(dev) = dev_of(device) else {
+                return vk::Result::ERROR_DEVICE_LOST;
+            };
+            let f = dev.ext.next_present_wait;
+            let Some(f) = f else {
+                return vk::Result::ERROR_SURFACE_LOST_KHR;
+            };
+            // SAFETY: the driver's swapchain, forwarded.
+            return unsafe { f(device, handle, present_id, timeout) };
+        };
+        sc.wait_for_present(present_id, timeout)
+    })
+}
+
+/// Adds the features of the extensions the layer implements to what the
+/// driver reports.
+unsafe extern "system" fn physical_device_features2(
+    pd: vk::PhysicalDevice,
+    features: *mut vk::PhysicalDeviceFeatures2<'_>,
+) {
+    guard("vkGetPhysicalDeviceFeatures2", (), || {
+        let Some(inst) = inst_of(pd) else { return };
+        // SAFETY: forwarded; the instance is at least Vulkan 1.1 below the
+        // layer, so the core function exists.
+        unsafe { (inst.fns.fp_v1_1().get_physical_device_features2)(pd, features) };
+        let mut p = features as *mut vk::BaseOutStructure<'_>;
+        while !p.is_null() {
+            // SAFETY: walking the application's valid output chain.
+            let base = unsafe { &mut *p };
+            match base.s_type {
+                vk::StructureType::PHYSICAL_DEVICE_PRESENT_ID_FEATURES_KHR => {
+                    // SAFETY: the sType identifies the structure.
+                    unsafe {
+                        (*(p as *mut vk::PhysicalDevicePresentIdFeaturesKHR<'_>)).present_id =
+                            vk::TRUE
+                    };
+                }
+                vk::StructureType::PHYSICAL_DEVICE_PRESENT_WAIT_FEATURES_KHR => {
+                    // SAFETY: the sType identifies the structure.
+                    unsafe {
+                        (*(p as *mut vk::PhysicalDevicePresentWaitFeaturesKHR<'_>)).present_wait =
+                            vk::TRUE
+                    };
+                }
+                _ => {}
+            }
+            p = base.p_next;
+        }
+    })
 }

@@ -52,6 +52,10 @@ struct State {
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     status: vk::Result,
     retired: bool,
+    /// The `VK_KHR_present_id` of the frame last presented from each image.
+    present_ids: Vec<u64>,
+    /// The highest present id known to be on screen (`VK_KHR_present_wait`).
+    displayed_id: u64,
 }
 
 pub(crate) struct Shared {
@@ -90,6 +94,15 @@ impl Shared {
                 log::warn!("swapchain: {status:?}");
             }
             st.status = status;
+            self.cond.notify_all();
+        }
+    }
+
+    /// Frames up to `id` are on screen (or were replaced by one that is).
+    fn mark_displayed(&self, id: u64) {
+        let mut st = self.lock();
+        if id > st.displayed_id {
+            st.displayed_id = id;
             self.cond.notify_all();
         }
     }
@@ -275,6 +288,8 @@ impl Swapchain {
                 fence_pending: vec![false; count],
                 status: vk::Result::SUCCESS,
                 retired: false,
+                present_ids: vec![0; count],
+                displayed_id: 0,
             }),
             cond: Condvar::new(),
             wake,
@@ -515,7 +530,13 @@ impl Swapchain {
 
     /// `vkQueuePresentKHR` for one swapchain. `wait` holds the application's
     /// semaphores for the first swapchain of the call and is empty after.
-    pub fn present(&self, queue: vk::Queue, index: u32, wait: &[vk::Semaphore]) -> vk::Result {
+    pub fn present(
+        &self,
+        queue: vk::Queue,
+        index: u32,
+        wait: &[vk::Semaphore],
+        present_id: u64,
+    ) -> vk::Result {
         let i = index as usize;
         {
             let mut st = self.shared.lock();
@@ -524,6 +545,7 @@ impl Swapchain {
                 return vk::Result::ERROR_UNKNOWN;
             }
             st.images[i] = ImageState::Presenting;
+            st.present_ids[i] = present_id;
             st.fence_pending[i] = true;
         }
         let img = &self.images[i];
@@ -586,6 +608,44 @@ impl Swapchain {
             vk::Result::ERROR_OUT_OF_DATE_KHR
         } else {
             st.status
+        }
+    }
+
+    /// `vkWaitForPresentKHR`: waits at most `timeout_ns` until the frame
+    /// with `present_id` (or a later one) is on screen.
+    pub fn wait_for_present(&self, present_id: u64, timeout_ns: u64) -> vk::Result {
+        let deadline =
+            (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns));
+        let mut st = self.shared.lock();
+        loop {
+            if st.displayed_id >= present_id {
+                return if st.status == vk::Result::SUBOPTIMAL_KHR {
+                    st.status
+                } else {
+                    vk::Result::SUCCESS
+                };
+            }
+            if st.retired {
+                return vk::Result::ERROR_OUT_OF_DATE_KHR;
+            }
+            if st.status.as_raw() < 0 {
+                return st.status;
+            }
+            match deadline {
+                None => st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return vk::Result::TIMEOUT;
+                    }
+                    st = self
+                        .shared
+                        .cond
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
         }
     }
 
@@ -740,6 +800,8 @@ fn present_loop(
         vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
     );
     let timeout = backend.frame_event_timeout();
+    // The present id of the frame waiting for its frame event.
+    let mut pending_id = 0u64;
     loop {
         queue.extend(ready.try_iter());
         if shared.shutdown.load(Ordering::SeqCst) {
@@ -747,8 +809,11 @@ fn present_loop(
         }
         let now = Instant::now();
         if frame_pending.is_some_and(|t| now - t >= timeout) {
+            // No frame event (a hidden window): carry on, and do not keep
+            // present waiters waiting for what may never be shown.
             frame_pending = None;
             shared.stats().frame_event_timeouts += 1;
+            shared.mark_displayed(pending_id);
         }
         if shared.lock().retired {
             // Frames presented to a retired swapchain are not shown.
@@ -777,8 +842,12 @@ fn present_loop(
                     }
                     shown_at[i] = Some(now);
                     shared.stats().on_present(now);
+                    let id = shared.lock().present_ids[i];
                     if want_frame {
                         frame_pending = Some(now);
+                        pending_id = id;
+                    } else {
+                        shared.mark_displayed(id);
                     }
                 }
                 Err(e) => {
@@ -814,7 +883,10 @@ fn present_loop(
                         not_idle.push(i);
                     }
                 }
-                BackendEvent::FrameDone => frame_pending = None,
+                BackendEvent::FrameDone => {
+                    frame_pending = None;
+                    shared.mark_displayed(pending_id);
+                }
                 BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
                 BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),
                 BackendEvent::Lost => shared.set_status(vk::Result::ERROR_SURFACE_LOST_KHR),
