@@ -53,6 +53,8 @@ pub struct ExtFns {
     pub next_swapchain: ash::khr::swapchain::DeviceFn,
     /// The driver's `vkWaitForPresentKHR`, if it has one.
     pub next_present_wait: Option<vk::PFN_vkWaitForPresentKHR>,
+    /// The driver's `vkQueueSubmit2KHR` (`VK_KHR_synchronization2`).
+    pub next_queue_submit2_khr: Option<vk::PFN_vkQueueSubmit2>,
     pub memory_host: Option<ash::ext::external_memory_host::Device>,
     pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
     pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
@@ -313,6 +315,11 @@ pub unsafe fn create(
     let ext = ExtFns {
         // SAFETY: a lookup in the next layer; a non-null pointer is the
         // function of that name.
+        next_queue_submit2_khr: unsafe { next_gdpa(device, c"vkQueueSubmit2KHR".as_ptr()) }.map(
+            |f| unsafe {
+                std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkQueueSubmit2>(f)
+            },
+        ),
         next_present_wait: unsafe { next_gdpa(device, c"vkWaitForPresentKHR".as_ptr()) }.map(
             |f| unsafe {
                 std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkWaitForPresentKHR>(f)

@@ -22,7 +22,8 @@ pub fn function(name: &CStr) -> vk::PFN_vkVoidFunction {
     }
     match name.to_bytes() {
         b"vkQueueSubmit" => f!(queue_submit, vk::PFN_vkQueueSubmit),
-        b"vkQueueSubmit2" | b"vkQueueSubmit2KHR" => f!(queue_submit2, vk::PFN_vkQueueSubmit2),
+        b"vkQueueSubmit2" => f!(queue_submit2, vk::PFN_vkQueueSubmit2),
+        b"vkQueueSubmit2KHR" => f!(queue_submit2_khr, vk::PFN_vkQueueSubmit2),
         b"vkQueueBindSparse" => f!(queue_bind_sparse, vk::PFN_vkQueueBindSparse),
         b"vkQueueWaitIdle" => f!(queue_wait_idle, vk::PFN_vkQueueWaitIdle),
         b"vkDeviceWaitIdle" => f!(device_wait_idle, vk::PFN_vkDeviceWaitIdle),
@@ -70,6 +71,23 @@ unsafe extern "system" fn queue_submit2(
         // SAFETY: forwarded application arguments.
         locked(queue, |d| unsafe {
             (d.fns.fp_v1_3().queue_submit2)(queue, count, submits, fence)
+        })
+    })
+}
+
+/// `VK_KHR_synchronization2` on devices below Vulkan 1.3: the driver's
+/// function of that name, not the core one (which may not exist).
+unsafe extern "system" fn queue_submit2_khr(
+    queue: vk::Queue,
+    count: u32,
+    submits: *const vk::SubmitInfo2,
+    fence: vk::Fence,
+) -> vk::Result {
+    guard("vkQueueSubmit2KHR", vk::Result::ERROR_DEVICE_LOST, || {
+        locked(queue, |d| match d.ext.next_queue_submit2_khr {
+            // SAFETY: forwarded application arguments.
+            Some(f) => unsafe { f(queue, count, submits, fence) },
+            None => vk::Result::ERROR_EXTENSION_NOT_PRESENT,
         })
     })
 }
