@@ -115,6 +115,8 @@ struct Opts {
     color: [f32; 3],
     size: (u32, u32),
     validation: bool,
+    /// `slow`: how many clears of a large image precede the last frame.
+    slow_clears: u32,
 }
 
 fn parse() -> Opts {
@@ -126,6 +128,7 @@ fn parse() -> Opts {
         color: [1.0, 0.0, 0.0],
         size: (320, 240),
         validation: false,
+        slow_clears: 100,
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -156,6 +159,12 @@ fn parse() -> Opts {
                 o.size = (v[0], v[1]);
             }
             "--validation" => o.validation = true,
+            "--slow-clears" => {
+                o.slow_clears = a
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--slow-clears N")
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -290,7 +299,7 @@ unsafe fn setup(
             layers.push(c"VK_LAYER_KHRONOS_validation".as_ptr());
         }
     }
-    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_2);
     let mut dbg = vk::DebugUtilsMessengerCreateInfoEXT::default()
         .message_severity(
             vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
@@ -349,6 +358,9 @@ unsafe fn setup(
             .push_next(&mut id_features)
             .push_next(&mut wait_features);
     }
+    let mut timeline =
+        vk::PhysicalDeviceTimelineSemaphoreFeatures::default().timeline_semaphore(true);
+    dci = dci.push_next(&mut timeline);
     let dci = dci.enabled_extension_names(&dexts);
     let device = unsafe { instance.create_device(pd, &dci, None) }.expect("device");
     let queue = unsafe { device.get_device_queue(0, 0) };
@@ -534,6 +546,18 @@ unsafe fn one_frame(
     s: &FrameSync,
     color: [f32; 3],
 ) -> Result<vk::Result, vk::Result> {
+    unsafe { one_frame_slow(g, c, s, color, None) }
+}
+
+/// [`one_frame`] whose rendering first runs `slow` (a command buffer of
+/// long GPU work), so the frame is still being rendered when presented.
+unsafe fn one_frame_slow(
+    g: &Gpu,
+    c: &Chain,
+    s: &FrameSync,
+    color: [f32; 3],
+    slow: Option<(vk::CommandBuffer, vk::Semaphore)>,
+) -> Result<vk::Result, vk::Result> {
     let d = &g.device;
     unsafe {
         d.wait_for_fences(&[s.done], true, 5_000_000_000)?;
@@ -545,15 +569,35 @@ unsafe fn one_frame(
         )?;
         d.reset_fences(&[s.done])?;
         record_clear(g, c, i as usize, color);
-        let waits = [s.acquired];
-        let stages = [vk::PipelineStageFlags::TRANSFER];
-        let cbs = [c.cmds[i as usize]];
+        // With slow work, the batch also waits for a timeline gate (value
+        // 1) another thread opens: lavapipe then runs the batch on its queue
+        // thread, after vkQueueSubmit returned, as a GPU would.
+        let mut waits = vec![s.acquired];
+        let mut stages = vec![vk::PipelineStageFlags::TRANSFER];
+        let mut values = vec![0u64];
+        if let Some((_, gate)) = slow {
+            waits.push(gate);
+            stages.push(vk::PipelineStageFlags::TRANSFER);
+            values.push(1);
+        }
+        let cbs: Vec<vk::CommandBuffer> = slow
+            .map(|(cb, _)| cb)
+            .into_iter()
+            .chain([c.cmds[i as usize]])
+            .collect();
         let sigs = [s.rendered];
-        let submit = vk::SubmitInfo::default()
+        let sig_values = [0u64];
+        let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
+            .wait_semaphore_values(&values)
+            .signal_semaphore_values(&sig_values);
+        let mut submit = vk::SubmitInfo::default()
             .wait_semaphores(&waits)
             .wait_dst_stage_mask(&stages)
             .command_buffers(&cbs)
             .signal_semaphores(&sigs);
+        if slow.is_some() {
+            submit = submit.push_next(&mut timeline);
+        }
         d.queue_submit(g.queue, &[submit], s.done)?;
         let chains = [c.handle];
         let idx = [i];
@@ -595,12 +639,9 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
                 o.frames as f64 / t.elapsed().as_secs_f64()
             );
             // Leave the last frame up for a screenshot.
-            std::thread::sleep(Duration::from_millis(
-                std::env::var("PROBE_HOLD_MS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            ));
+            if std::env::var_os("PROBE_HOLD_MS").is_some() {
+                std::thread::sleep(Duration::from_millis(hold_ms()));
+            }
             destroy_sync(g, s);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
             true
@@ -716,6 +757,70 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             destroy_sync(g, s);
             true
         },
+        // Frames of blue, then one frame of `--color` whose rendering takes
+        // long (`--slow-clears` clears of a 2048x2048 scratch image first).
+        // The window system must not show it before the GPU is done, and
+        // must show it after: the test looks at the marks printed.
+        "slow" => unsafe {
+            use std::io::Write;
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let s = frame_sync(g);
+            for _ in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, [0.0, 0.0, 1.0]) {
+                    println!("probe: error={e:?}");
+                    return false;
+                }
+                pump(q, w);
+            }
+            g.device.device_wait_idle().expect("idle");
+            let hold = Duration::from_millis(hold_ms());
+            std::thread::sleep(hold);
+            let (scratch, memory, slow) = slow_work(g, o.slow_clears);
+            let mut tci =
+                vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+            let gate = g
+                .device
+                .create_semaphore(
+                    &vk::SemaphoreCreateInfo::default().push_next(&mut tci),
+                    None,
+                )
+                .expect("gate");
+            let t0 = Instant::now();
+            // The gate opens from another thread: lavapipe holds a submission
+            // that waits for a binary semaphore whose signal is not yet
+            // submitted (here: the present's) until it is.
+            let opener = {
+                let device = g.device.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let info = vk::SemaphoreSignalInfo::default().semaphore(gate).value(1);
+                    device.signal_semaphore(&info).expect("open the gate");
+                })
+            };
+            let r = one_frame_slow(g, &c, &s, o.color, Some((slow, gate)));
+            println!(
+                "probe: slow_present={:?} ms={}",
+                r,
+                t0.elapsed().as_millis()
+            );
+            let _ = std::io::stdout().flush();
+            g.device
+                .wait_for_fences(&[s.done], true, 60_000_000_000)
+                .expect("render");
+            println!("probe: slow_rendered ms={}", t0.elapsed().as_millis());
+            let _ = std::io::stdout().flush();
+            g.device.device_wait_idle().expect("idle");
+            std::thread::sleep(hold);
+            println!("probe: done");
+            opener.join().expect("gate thread");
+            g.device.destroy_semaphore(gate, None);
+            g.device.free_command_buffers(g.pool, &[slow]);
+            g.device.destroy_image(scratch, None);
+            g.device.free_memory(memory, None);
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            r.is_ok()
+        },
         // Present with VK_KHR_present_id and wait for each frame with
         // VK_KHR_present_wait.
         "present-wait" => unsafe {
@@ -788,5 +893,105 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             println!("probe: unknown scenario {other}");
             false
         }
+    }
+}
+
+/// `PROBE_HOLD_MS`: how long the probe keeps a frame up for screenshots.
+fn hold_ms() -> u64 {
+    std::env::var("PROBE_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// A command buffer of long GPU work: `clears` clears of a 2048x2048 image.
+unsafe fn slow_work(g: &Gpu, clears: u32) -> (vk::Image, vk::DeviceMemory, vk::CommandBuffer) {
+    let d = &g.device;
+    unsafe {
+        let image = d
+            .create_image(
+                &vk::ImageCreateInfo::default()
+                    .image_type(vk::ImageType::TYPE_2D)
+                    .format(vk::Format::R8G8B8A8_UNORM)
+                    .extent(vk::Extent3D {
+                        width: 2048,
+                        height: 2048,
+                        depth: 1,
+                    })
+                    .mip_levels(1)
+                    .array_layers(1)
+                    .samples(vk::SampleCountFlags::TYPE_1)
+                    .tiling(vk::ImageTiling::OPTIMAL)
+                    .usage(vk::ImageUsageFlags::TRANSFER_DST),
+                None,
+            )
+            .expect("scratch image");
+        let req = d.get_image_memory_requirements(image);
+        let ty = req.memory_type_bits.trailing_zeros();
+        let memory = d
+            .allocate_memory(
+                &vk::MemoryAllocateInfo::default()
+                    .allocation_size(req.size)
+                    .memory_type_index(ty),
+                None,
+            )
+            .expect("scratch memory");
+        d.bind_image_memory(image, memory, 0).expect("bind");
+        let cb = d
+            .allocate_command_buffers(
+                &vk::CommandBufferAllocateInfo::default()
+                    .command_pool(g.pool)
+                    .command_buffer_count(1),
+            )
+            .expect("cb")[0];
+        d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
+            .expect("begin");
+        let range = vk::ImageSubresourceRange::default()
+            .aspect_mask(vk::ImageAspectFlags::COLOR)
+            .level_count(1)
+            .layer_count(1);
+        let to_dst = vk::ImageMemoryBarrier::default()
+            .old_layout(vk::ImageLayout::UNDEFINED)
+            .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+            .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+            .image(image)
+            .subresource_range(range)
+            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED);
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TOP_OF_PIPE,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[to_dst],
+        );
+        for n in 0..clears {
+            let v = vk::ClearColorValue {
+                float32: [(n % 7) as f32 / 7.0, 0.5, 0.5, 1.0],
+            };
+            d.cmd_clear_color_image(
+                cb,
+                image,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &v,
+                &[range],
+            );
+            let wait = vk::MemoryBarrier::default()
+                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::DependencyFlags::empty(),
+                &[wait],
+                &[],
+                &[],
+            );
+        }
+        d.end_command_buffer(cb).expect("end");
+        (image, memory, cb)
     }
 }
