@@ -66,8 +66,9 @@ elapsed() { echo "$(date +%s.%N) - $T0" | bc; }
 NODE=
 for n in /sys/class/drm/renderD*; do
     [ -e "$n" ] || continue
-    drv=$(basename "$(readlink -f "$n/device/driver")" 2>/dev/null)
-    if [ -n "$drv" ] && [ "$drv" != vgem ]; then NODE=/dev/dri/$(basename "$n"); break; fi
+    [ -e "$n/device/driver" ] || continue   # vgem's platform device has none
+    drv=$(basename "$(readlink -f "$n/device/driver")")
+    if [ "$drv" != vgem ]; then NODE=/dev/dri/$(basename "$n"); break; fi
 done
 [ -n "$NODE" ] || log "warning: no render node besides vgem's (run.sh --virtio-gpu?): no linux-dmabuf expected"
 
