@@ -29,6 +29,7 @@
 #   SYNCBRIDGE_COMPOSITOR_ROOT     the chroot (default ~/.cache/syncbridge-guest/trixie-root)
 #   SYNCBRIDGE_COMPOSITOR_TIMEOUT  seconds to wait for the compositor (default 240;
 #                                  llvmpipe's start-up under TCG takes 10-60 s)
+#   SYNCBRIDGE_WESTON_SHELL        weston shell (default kiosk; both crash, see README)
 #   SYNCBRIDGE_COMPOSITOR_LOG=1    print the compositor's log afterwards
 #                                  (it is printed anyway when it fails to start)
 #
@@ -101,7 +102,7 @@ inchroot() {
 case "$KIND" in
     weston)
         args=(weston --backend=headless --renderer=gl --width=1024 --height=768
-              --shell=kiosk --socket=wayland-1 --debug)
+              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug)
         [ "$XWAYLAND" = 1 ] && args+=(--xwayland)
         inchroot "${args[@]}" >>"$LOGFILE" 2>&1 &
         SHOT='cd /run/sbwl/shots && rm -f wayland-screenshot-*.png && weston-screenshooter && mv wayland-screenshot-*.png "$1"'
