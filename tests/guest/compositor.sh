@@ -10,10 +10,10 @@
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY
 #
-# linux-dmabuf needs the GL renderer (Mesa's llvmpipe) bound to a real DRM
-# render node: the virtio-gpu one (`run.sh --virtio-gpu`). With vgem alone
-# Mesa has no driver ("vgem_dri.so") and the compositors fall back to no
-# dma-buf support.
+# linux-dmabuf needs the GL renderer (Mesa's llvmpipe, which Mesa puts on
+# vgem's render node when it finds no vgem_dri.so). Run the guest WITHOUT
+# --virtio-gpu for weston: with it weston picks virtio-gpu's node, which
+# cannot import foreign dma-bufs in 6.12. See README.md for what works.
 #
 # CMD runs as root in the current directory with:
 #   XDG_RUNTIME_DIR=/run/sbwl  WAYLAND_DISPLAY=wayland-N  (DISPLAY=:N)
@@ -29,6 +29,7 @@
 #   SYNCBRIDGE_COMPOSITOR_ROOT     the chroot (default ~/.cache/syncbridge-guest/trixie-root)
 #   SYNCBRIDGE_COMPOSITOR_TIMEOUT  seconds to wait for the compositor (default 240;
 #                                  llvmpipe's start-up under TCG takes 10-60 s)
+#   SYNCBRIDGE_RENDER_NODE         sway's render node (default /dev/dri/renderD128)
 #   SYNCBRIDGE_WESTON_SHELL        weston shell (default kiosk; both crash, see README)
 #   SYNCBRIDGE_COMPOSITOR_LOG=1    print the compositor's log afterwards
 #                                  (it is printed anyway when it fails to start)
@@ -63,15 +64,8 @@ fi
 T0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) - $T0" | bc; }
 
-# The render node for the GL renderer: the first one not driven by vgem.
-NODE=
-for n in /sys/class/drm/renderD*; do
-    [ -e "$n" ] || continue
-    [ -e "$n/device/driver" ] || continue   # vgem's platform device has none
-    drv=$(basename "$(readlink -f "$n/device/driver")")
-    if [ "$drv" != vgem ]; then NODE=/dev/dri/$(basename "$n"); break; fi
-done
-[ -n "$NODE" ] || log "warning: no render node besides vgem's (run.sh --virtio-gpu?): no linux-dmabuf expected"
+# The render node for sway's gles2 renderer (vgem's: it imports any dma-buf).
+NODE="${SYNCBRIDGE_RENDER_NODE:-/dev/dri/renderD128}"
 
 chmod 0666 /dev/dri/* /dev/dma_heap/system /dev/udmabuf 2>/dev/null
 
