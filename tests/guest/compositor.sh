@@ -1,0 +1,170 @@
+#!/bin/bash
+# Inside the test guest: start a headless Wayland compositor from the trixie
+# chroot of setup-compositor.sh (weston 14 GL by default, or sway 1.10),
+# run CMD as a client of it, stop the compositor, exit with CMD's status.
+#
+#   tests/guest/run.sh --virtio-gpu tests/guest/compositor.sh [OPTIONS] [--] CMD [ARGS...]
+#
+#   --weston      weston 14, headless backend, GL renderer, kiosk shell (default)
+#   --sway        sway 1.10 (wlroots 0.18), headless backend, gles2 renderer
+#   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
+#                 and export DISPLAY
+#
+# linux-dmabuf needs the GL renderer (Mesa's llvmpipe, which Mesa puts on
+# vgem's render node when it finds no vgem_dri.so). Run the guest WITHOUT
+# --virtio-gpu for weston: with it weston picks virtio-gpu's node, which
+# cannot import foreign dma-bufs in 6.12. See README.md for what works.
+#
+# CMD runs as root in the current directory with:
+#   XDG_RUNTIME_DIR=/run/sbwl  WAYLAND_DISPLAY=wayland-N  (DISPLAY=:N)
+#   SYNCBRIDGE_COMPOSITOR=weston|sway
+#   SYNCBRIDGE_SCREENSHOT=/run/sbwl/screenshot  (`$SYNCBRIDGE_SCREENSHOT OUT`
+#       writes a screenshot of the output: PNG for weston, PPM for sway)
+#   SYNCBRIDGE_COMPOSITOR_LOGFILE=/run/sbwl/compositor.log
+# The compositor runs as nobody (sway refuses root) in the chroot; the
+# guest's /dev/dri/*, /dev/dma_heap/system and /dev/udmabuf are made 0666.
+#
+# Environment:
+#   SYNCBRIDGE_COMPOSITOR          weston|sway (instead of --weston/--sway)
+#   SYNCBRIDGE_COMPOSITOR_ROOT     the chroot (default ~/.cache/syncbridge-guest/trixie-root)
+#   SYNCBRIDGE_COMPOSITOR_TIMEOUT  seconds to wait for the compositor (default 240;
+#                                  llvmpipe's start-up under TCG takes 10-60 s)
+#   SYNCBRIDGE_RENDER_NODE         sway's render node (default /dev/dri/renderD128)
+#   SYNCBRIDGE_WESTON_SHELL        weston shell (default kiosk; both crash, see README)
+#   SYNCBRIDGE_COMPOSITOR_LOG=1    print the compositor's log afterwards
+#                                  (it is printed anyway when it fails to start)
+#
+# Exit: CMD's status; 3 if the compositor did not come up; 2 on bad usage or
+# a missing chroot.
+set -uo pipefail
+
+KIND="${SYNCBRIDGE_COMPOSITOR:-weston}"
+XWAYLAND=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --weston) KIND=weston; shift ;;
+        --sway) KIND=sway; shift ;;
+        --xwayland) XWAYLAND=1; shift ;;
+        --) shift; break ;;
+        *) break ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway] [--xwayland] [--] CMD [ARGS...]" >&2; exit 2; }
+log() { echo "compositor.sh: $*" >&2; }
+ROOT="${SYNCBRIDGE_COMPOSITOR_ROOT:-$HOME/.cache/syncbridge-guest/trixie-root}"
+TIMEOUT="${SYNCBRIDGE_COMPOSITOR_TIMEOUT:-240}"
+if [ "$(id -u)" != 0 ] || [ -z "${SYNCBRIDGE_IN_GUEST:-}" ]; then
+    log "run me inside the test guest: tests/guest/run.sh --virtio-gpu $0 CMD..."
+    exit 2
+fi
+if [ ! -x "$ROOT/usr/bin/weston" ] || [ ! -x "$ROOT/usr/bin/sway" ]; then
+    log "no compositor chroot at $ROOT: run tests/guest/setup-compositor.sh on the host"
+    exit 2
+fi
+T0=$(date +%s.%N)
+elapsed() { echo "$(date +%s.%N) - $T0" | bc; }
+
+# The render node for sway's gles2 renderer (vgem's: it imports any dma-buf).
+NODE="${SYNCBRIDGE_RENDER_NODE:-/dev/dri/renderD128}"
+
+chmod 0666 /dev/dri/* /dev/dma_heap/system /dev/udmabuf 2>/dev/null
+
+RT=/run/sbwl
+MOUNTS=()
+mnt() { mount "$@" && MOUNTS=("${!#}" "${MOUNTS[@]}"); }
+cleanup() {
+    [ -n "${CPID:-}" ] && kill -0 "$CPID" 2>/dev/null && { kill "$CPID"; sleep 1; kill -9 "$CPID" 2>/dev/null; }
+    for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
+}
+trap cleanup EXIT
+for d in dev proc sys; do mnt --rbind "/$d" "$ROOT/$d"; done
+mnt -t tmpfs tmpfs "$ROOT/tmp"
+mnt -t tmpfs tmpfs "$ROOT/run"
+mkdir -p "$RT" "$ROOT$RT" "$ROOT/tmp/.X11-unix" "$ROOT/tmp/home" /tmp/.X11-unix
+chown 65534:65534 "$ROOT/tmp/home"
+mnt -t tmpfs -o mode=0700,uid=65534,gid=65534 tmpfs "$RT"
+mnt --bind "$RT" "$ROOT$RT"
+# The host's /tmp (seen through the guest's overlay) may hold stale X sockets.
+mnt -t tmpfs -o mode=1777 tmpfs /tmp/.X11-unix
+mnt --bind /tmp/.X11-unix "$ROOT/tmp/.X11-unix"
+
+LOGFILE=$RT/compositor.log
+inchroot() {
+    chroot --userspec=65534:65534 "$ROOT" env -i PATH=/usr/bin:/bin HOME=/tmp/home \
+        XDG_RUNTIME_DIR=$RT "$@"
+}
+case "$KIND" in
+    weston)
+        args=(weston --backend=headless --renderer=gl --width=1024 --height=768
+              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug)
+        [ "$XWAYLAND" = 1 ] && args+=(--xwayland)
+        inchroot "${args[@]}" >>"$LOGFILE" 2>&1 &
+        SHOT='cd /run/sbwl/shots && rm -f wayland-screenshot-*.png && weston-screenshooter && mv wayland-screenshot-*.png "$1"'
+        ;;
+    sway)
+        { echo "output HEADLESS-1 resolution 1024x768"
+          [ "$XWAYLAND" = 1 ] && echo "xwayland enable" || echo "xwayland disable"
+        } >"$ROOT/tmp/sway.cfg"
+        inchroot WLR_BACKENDS=headless WLR_LIBINPUT_NO_DEVICES=1 WLR_RENDERER=gles2 \
+            WLR_RENDERER_ALLOW_SOFTWARE=1 ${NODE:+WLR_RENDER_DRM_DEVICE=$NODE} \
+            sway -c /tmp/sway.cfg -d >>"$LOGFILE" 2>&1 &
+        SHOT='cd /run/sbwl/shots && grim -t ppm shot.ppm && mv shot.ppm "$1"'
+        ;;
+    *) log "unknown compositor '$KIND'"; exit 2 ;;
+esac
+CPID=$!
+mkdir -p "$RT/shots" && chown 65534:65534 "$RT/shots"
+cat >"$RT/screenshot" <<EOF
+#!/bin/bash
+# \$1: output file (absolute path, or relative to the caller's directory)
+out=\$(realpath -m "\${1:?usage: \$0 OUT}")
+chroot --userspec=65534:65534 $ROOT env -i PATH=/usr/bin:/bin HOME=/tmp/home \\
+    XDG_RUNTIME_DIR=$RT WAYLAND_DISPLAY=\$WAYLAND_DISPLAY bash -c '$SHOT' _ $RT/shots/out || exit 1
+mv $RT/shots/out "\$out"
+EOF
+chmod 0755 "$RT/screenshot"
+
+# Wait (bounded) for the socket, then for the compositor to answer.
+SOCK=
+while [ -z "$SOCK" ]; do
+    for s in "$RT"/wayland-*; do [ -S "$s" ] && SOCK=$(basename "$s") && break; done
+    [ -n "$SOCK" ] && break
+    if ! kill -0 "$CPID" 2>/dev/null || [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then
+        log "$KIND did not create a socket in $(elapsed) s; its log:"
+        cat "$LOGFILE" >&2
+        exit 3
+    fi
+    sleep 0.2
+done
+export XDG_RUNTIME_DIR=$RT WAYLAND_DISPLAY=$SOCK SYNCBRIDGE_COMPOSITOR=$KIND
+export SYNCBRIDGE_SCREENSHOT=$RT/screenshot SYNCBRIDGE_COMPOSITOR_LOGFILE=$LOGFILE
+# A round trip through the chroot's wayland-info: the compositor is serving.
+until inchroot WAYLAND_DISPLAY=$SOCK wayland-info -i wl_compositor >/dev/null 2>&1; do
+    if ! kill -0 "$CPID" 2>/dev/null || [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then
+        log "$KIND does not answer on $SOCK after $(elapsed) s; its log:"
+        cat "$LOGFILE" >&2
+        exit 3
+    fi
+    sleep 0.5
+done
+log "$KIND ready on $RT/$SOCK after $(elapsed) s (render node: ${NODE:-none})"
+
+if [ "$XWAYLAND" = 1 ]; then
+    X=
+    while [ -z "$X" ]; do
+        for s in /tmp/.X11-unix/X*; do [ -S "$s" ] && X=${s##*/X} && break; done
+        [ -n "$X" ] && break
+        if [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then log "no X socket in $(elapsed) s"; break; fi
+        sleep 0.2
+    done
+    [ -n "$X" ] && export DISPLAY=:$X && log "Xwayland socket $DISPLAY after $(elapsed) s"
+fi
+
+"$@"
+STATUS=$?
+
+kill "$CPID" 2>/dev/null
+for _ in $(seq 50); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+[ "${SYNCBRIDGE_COMPOSITOR_LOG:-0}" = 1 ] && { log "$KIND log:"; cat "$LOGFILE" >&2; }
+log "done after $(elapsed) s, command status $STATUS"
+exit "$STATUS"
