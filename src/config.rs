@@ -41,6 +41,9 @@ pub struct Config {
     pub stats_path: Option<PathBuf>,
     /// Problems found while parsing, logged once the logger is up.
     pub warnings: Vec<String>,
+    /// `SYNCBRIDGE_*` names the layer does not read (the project's test
+    /// tools use the prefix too), logged at info level.
+    pub ignored: Vec<String>,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             buffers: BufferMode::Auto,
             stats_path: None,
             warnings: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 }
@@ -98,9 +102,7 @@ impl Config {
                         cfg.stats_path = Some(PathBuf::from(value));
                     }
                 }
-                _ => cfg
-                    .warnings
-                    .push(format!("unknown variable {key} ignored (known: SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)")),
+                _ => cfg.ignored.push(key.to_string()),
             }
         }
         cfg
@@ -129,8 +131,15 @@ pub fn get() -> &'static Config {
 pub fn report_warnings() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        for w in &get().warnings {
+        let cfg = get();
+        for w in &cfg.warnings {
             log::warn!("{w}");
+        }
+        if !cfg.ignored.is_empty() {
+            log::info!(
+                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)",
+                cfg.ignored.join(", ")
+            );
         }
     });
 }
@@ -173,9 +182,9 @@ mod tests {
         ]);
         assert_eq!(c.sync, SyncMode::Auto);
         assert_eq!(c.log_level, LevelFilter::Warn);
-        assert_eq!(c.warnings.len(), 3);
+        assert_eq!(c.warnings.len(), 2);
         assert!(c.warnings[0].contains("SYNCBRIDGE_SYNC"));
-        assert!(c.warnings[2].contains("unknown variable SYNCBRIDGE_FOO"));
+        assert_eq!(c.ignored, vec!["SYNCBRIDGE_FOO".to_string()]);
     }
 
     #[test]

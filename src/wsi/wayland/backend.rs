@@ -122,6 +122,8 @@ pub(super) struct WaylandBackend {
     surface: wl_surface::WlSurface,
     shm: Option<wl_shm::WlShm>,
     dmabuf: Option<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    /// What the compositor accepts as dma-bufs: `(fourcc, modifier)`.
+    dmabuf_formats: Vec<(u32, u64)>,
     buffers: Vec<(wl_buffer::WlBuffer, Option<wl_shm_pool::WlShmPool>)>,
     params: BackendParams,
     // Keeps the layer's queue alive as long as the objects on it.
@@ -179,6 +181,7 @@ impl WaylandBackend {
             surface,
             shm,
             dmabuf,
+            dmabuf_formats: globals.dmabuf_formats.clone(),
             buffers: Vec::new(),
             params: params.clone(),
             _conn: conn,
@@ -197,7 +200,8 @@ impl Backend for WaylandBackend {
         if let Some(dmabuf) = &self.dmabuf {
             for (i, img) in images.iter().enumerate() {
                 let params = dmabuf.create_params(&qh, ());
-                let modifier = super::MOD_LINEAR;
+                let modifier = super::feedback::modifier_for(&self.dmabuf_formats, drm)
+                    .unwrap_or(super::MOD_LINEAR);
                 params.add(
                     img.backing.fd(),
                     0,

@@ -3,6 +3,7 @@
 
 mod backend;
 pub mod conn;
+pub mod feedback;
 pub mod formats;
 
 use super::platform::{Backend, BackendParams, PlatformSurface};
@@ -13,7 +14,9 @@ use std::time::{Duration, Instant};
 use wayland_client::protocol::{wl_callback, wl_registry, wl_shm};
 use wayland_client::Proxy;
 use wayland_client::{Connection, Dispatch, QueueHandle};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1;
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_dmabuf_feedback_v1, zwp_linux_dmabuf_v1,
+};
 
 /// `DRM_FORMAT_MOD_LINEAR`: the only layout the layer's dma-bufs have.
 pub const MOD_LINEAR: u64 = 0;
@@ -48,6 +51,40 @@ impl Globals {
 struct Probe {
     globals: Globals,
     done: bool,
+    /// The feedback's format table, once received.
+    table: Vec<(u32, u64)>,
+}
+
+impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for Probe {
+    fn event(
+        s: &mut Self,
+        _: &zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1,
+        ev: zwp_linux_dmabuf_feedback_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            zwp_linux_dmabuf_feedback_v1::Event::FormatTable { fd, size } => {
+                let mut buf = vec![0u8; (size as usize).min(feedback::MAX_TABLE_BYTES)];
+                let mut read = 0;
+                // A memfd: read it rather than map it.
+                while read < buf.len() {
+                    match rustix::io::pread(&fd, &mut buf[read..], read as u64) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => read += n,
+                    }
+                }
+                s.table = feedback::parse_format_table(&buf[..read]);
+            }
+            zwp_linux_dmabuf_feedback_v1::Event::TrancheFormats { indices } => {
+                s.globals
+                    .dmabuf_formats
+                    .extend(feedback::resolve_tranche(&s.table, &indices));
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for Probe {
@@ -148,26 +185,35 @@ pub fn probe_globals(conn: &Connection) -> Result<Globals, vk::Result> {
     if let Some(g) = &shm {
         let _: wl_shm::WlShm = registry.bind(g.name, g.version.min(1), &qh, ());
     }
-    // Version 3 lists formats with modifiers; version 4 replaces that with
-    // feedback objects, which a linear-only client does not need.
+    // Version 4 describes formats through feedback (a format table and
+    // tranches); version 3 lists them with modifier events.
     let dmabuf = dmabuf.map(|g| {
         registry.bind::<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, _, _>(
             g.name,
-            g.version.min(3),
+            g.version.min(4),
             &qh,
             (),
         )
     });
+    let feedback = dmabuf
+        .as_ref()
+        .filter(|d| d.version() >= 4)
+        .map(|d| d.get_default_feedback(&qh, ()));
     if shm.is_some() || dmabuf.is_some() {
         probe.done = false;
         display.sync(&qh, ());
         wait_done(&mut queue, &mut probe, deadline)?;
+    }
+    if let Some(f) = feedback {
+        f.destroy();
     }
     if let Some(d) = dmabuf {
         if d.version() >= 2 {
             d.destroy();
         }
     }
+    probe.globals.dmabuf_formats.sort_unstable();
+    probe.globals.dmabuf_formats.dedup();
     Ok(probe.globals)
 }
 
