@@ -39,6 +39,11 @@ pub struct Config {
     /// `SYNCBRIDGE_STATS`: file to which each swapchain appends its frame
     /// statistics (one JSON object per line) when it is destroyed.
     pub stats_path: Option<PathBuf>,
+    /// `SYNCBRIDGE_DEBUG_FENCE_DELAY_MS`: a testing aid that makes the
+    /// worker signal each frame's kernel fence this much later than the GPU
+    /// finished, as a slower GPU would. Lets a test observe the pending
+    /// write fence on a buffer the compositor already holds.
+    pub debug_fence_delay_ms: u64,
     /// Problems found while parsing, logged once the logger is up.
     pub warnings: Vec<String>,
     /// `SYNCBRIDGE_*` names the layer does not read (the project's test
@@ -53,6 +58,7 @@ impl Default for Config {
             sync: SyncMode::Auto,
             buffers: BufferMode::Auto,
             stats_path: None,
+            debug_fence_delay_ms: 0,
             warnings: Vec::new(),
             ignored: Vec::new(),
         }
@@ -94,6 +100,10 @@ impl Config {
                     "dmabuf" | "dma-buf" => cfg.buffers = BufferMode::DmaBuf,
                     "shm" => cfg.buffers = BufferMode::Shm,
                     _ => bad("auto|dmabuf|shm; using auto"),
+                },
+                "DEBUG_FENCE_DELAY_MS" => match value.trim().parse::<u64>() {
+                    Ok(ms) if ms <= 10_000 => cfg.debug_fence_delay_ms = ms,
+                    _ => bad("milliseconds from 0 to 10000; using 0"),
                 },
                 "STATS" => {
                     if value.is_empty() {
@@ -185,6 +195,10 @@ mod tests {
         assert_eq!(c.warnings.len(), 2);
         assert!(c.warnings[0].contains("SYNCBRIDGE_SYNC"));
         assert_eq!(c.ignored, vec!["SYNCBRIDGE_FOO".to_string()]);
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "99999")]);
+        assert_eq!((c.debug_fence_delay_ms, c.warnings.len()), (0, 1));
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "250")]);
+        assert_eq!(c.debug_fence_delay_ms, 250);
     }
 
     #[test]

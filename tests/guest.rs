@@ -1,6 +1,7 @@
-//! Host side of the kernel test tier: boots the test guest
-//! (`tests/guest/run.sh`) and runs the `kernel` test binary's guest-only
-//! (ignored) tests in it.
+//! Host side of the guest test tier: boots the test guest
+//! (`tests/guest/run.sh`) and runs guest-only (ignored) tests in it: the
+//! `kernel` tests, and the `guest_wayland` tests under a compositor
+//! (`tests/guest/compositor.sh`, from `tests/guest/setup-compositor.sh`).
 //!
 //! Needs `tests/guest/setup.sh` to have been run once; fails with a clear
 //! message otherwise, unless `SYNCBRIDGE_SKIP_GUEST=1`.
@@ -12,9 +13,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The newest built `kernel-<hash>` test executable next to this one
+/// The newest built `<target>-<hash>` test executable next to this one
 /// (`cargo test` builds every test target before running any).
-fn kernel_test_exe() -> PathBuf {
+fn test_exe(target: &str) -> PathBuf {
     let me = std::env::current_exe().unwrap();
     let deps = me.parent().unwrap();
     std::fs::read_dir(deps)
@@ -23,12 +24,12 @@ fn kernel_test_exe() -> PathBuf {
         .map(|e| e.path())
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("kernel-") && !n.contains('.') && is_executable(p)
+            n.starts_with(&format!("{target}-")) && !n.contains('.') && is_executable(p)
         })
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .unwrap_or_else(|| {
             panic!(
-                "no kernel test binary in {}: run `cargo test --test kernel --no-run`",
+                "no {target} test binary in {}: run `cargo test --test {target} --no-run`",
                 deps.display()
             )
         })
@@ -73,37 +74,26 @@ fn guest_is_set_up() -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn kernel_tests_pass_in_the_guest() {
-    if std::env::var("SYNCBRIDGE_SKIP_GUEST").as_deref() == Ok("1") {
-        eprintln!("SYNCBRIDGE_SKIP_GUEST=1: the guest kernel tests were skipped");
-        return;
-    }
-    if let Err(why) = guest_is_set_up() {
-        panic!(
-            "the test guest is not set up ({why}): run tests/guest/setup.sh once \
-             (or set SYNCBRIDGE_SKIP_GUEST=1 to skip the guest tests)"
-        );
-    }
-    let exe = kernel_test_exe();
-    let expected = count_guest_tests(&exe);
+/// Runs `exe`'s ignored tests in the guest (`pre` goes between run.sh and
+/// the binary) and checks that all passed.
+fn run_in_guest(exe: &Path, run_args: &[&str], pre: &[&str], env: &[(&str, &str)]) {
+    let expected = count_guest_tests(exe);
     assert!(expected > 0, "no guest tests listed by {}", exe.display());
-
-    let out = Command::new(repo().join("tests/guest/run.sh"))
-        .current_dir(repo())
-        // virtio-gpu gives the guest a node with timeline syncobjs.
-        .env("SYNCBRIDGE_EXPECT_SYNCOBJ", "1")
-        .arg("--virtio-gpu")
+    let mut cmd = Command::new(repo().join("tests/guest/run.sh"));
+    cmd.current_dir(repo())
+        .args(run_args)
         .arg("--")
-        .arg(&exe)
-        .args(["--ignored", "--test-threads=1"])
-        .output()
-        .expect("run tests/guest/run.sh");
+        .args(pre)
+        .arg(exe)
+        .args(["--ignored", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run tests/guest/run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-
     let summary = stdout
         .lines()
         .rev()
@@ -122,5 +112,59 @@ fn kernel_tests_pass_in_the_guest() {
         out.status.success(),
         "run.sh exited with {:?}",
         out.status.code()
+    );
+}
+
+fn skip_or_require_guest() -> bool {
+    if std::env::var("SYNCBRIDGE_SKIP_GUEST").as_deref() == Ok("1") {
+        eprintln!("SYNCBRIDGE_SKIP_GUEST=1: the guest tests were skipped");
+        return true;
+    }
+    if let Err(why) = guest_is_set_up() {
+        panic!(
+            "the test guest is not set up ({why}): run tests/guest/setup.sh once \
+             (or set SYNCBRIDGE_SKIP_GUEST=1 to skip the guest tests)"
+        );
+    }
+    false
+}
+
+#[test]
+fn kernel_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    // virtio-gpu gives the guest a node with timeline syncobjs.
+    run_in_guest(
+        &test_exe("kernel"),
+        &["--virtio-gpu"],
+        &[],
+        &[("SYNCBRIDGE_EXPECT_SYNCOBJ", "1")],
+    );
+}
+
+#[test]
+fn wayland_dma_buf_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/syncbridge-guest/trixie-root")
+        });
+    assert!(
+        root.join("usr/bin/sway").exists(),
+        "no compositor chroot at {}: run tests/guest/setup-compositor.sh once",
+        root.display()
+    );
+    // sway on vgem's render node imports dma-bufs (see tests/guest/README.md);
+    // llvmpipe starting under TCG takes a while.
+    run_in_guest(
+        &test_exe("guest_wayland"),
+        &[],
+        &["tests/guest/compositor.sh", "--sway"],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
     );
 }

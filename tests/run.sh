@@ -31,6 +31,12 @@ if [[ -f tests/guest/setup.sh ]]; then
     step "tests/guest/setup.sh"
     bash tests/guest/setup.sh
 fi
+if [[ -f tests/guest/setup-compositor.sh ]]; then
+    # The compositor the guest's dma-buf tests run against (a cached
+    # trixie chroot: the first run downloads about 200 MB).
+    step "tests/guest/setup-compositor.sh"
+    bash tests/guest/setup-compositor.sh
+fi
 
 step "cargo test"
 exec cargo test

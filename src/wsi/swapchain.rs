@@ -741,6 +741,10 @@ fn gpu_wait_loop(
             match r {
                 Ok(()) => {
                     if let Some(soft) = &frame.soft_fence {
+                        let delay = crate::config::get().debug_fence_delay_ms;
+                        if delay > 0 {
+                            std::thread::sleep(Duration::from_millis(delay));
+                        }
                         if let Err(e) = soft.signal() {
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }

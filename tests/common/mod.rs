@@ -57,19 +57,29 @@ pub fn layer_library() -> PathBuf {
     lib.canonicalize().expect("canonical layer path")
 }
 
-/// A scratch directory under cargo's target tmp dir, removed on drop.
+/// A scratch directory under cargo's target tmp dir (or, where that is
+/// read-only as in the test guest, the system's), removed on drop.
 pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        let name = format!(
             "{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        );
+        let dir = [
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+            std::env::temp_dir(),
+        ]
+        .into_iter()
+        .map(|base| base.join(&name))
+        .find(|dir| {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).is_ok()
+        })
+        .expect("create scratch dir");
         Self(dir)
     }
 

@@ -1,0 +1,179 @@
+//! The layer's dma-buf path against a real compositor in the test guest.
+//!
+//! These tests run inside the guest (`tests/guest.rs` starts them with
+//! `tests/guest/run.sh tests/guest/compositor.sh --sway`), where the kernel
+//! makes dma-bufs and vgem fences and sway (wlroots 0.18, gles2 on
+//! llvmpipe) imports linux-dmabuf buffers. On the host they are ignored.
+
+mod common;
+
+use common::{clean_command, profile_dir, run, Manifests, Output};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use VkLayer_syncbridge::kernel::{DmaBuf, SyncAccess};
+
+const GUEST: &str = "needs the test guest with a compositor (tests/guest.rs runs it)";
+
+fn probe() -> std::path::PathBuf {
+    profile_dir().join("examples/wsi_probe")
+}
+
+/// The probe through the layer on the guest's compositor.
+fn probe_command(m: &Manifests, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = clean_command(probe(), m);
+    for k in ["WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"] {
+        let v = std::env::var(k)
+            .unwrap_or_else(|_| panic!("{k} is not set: run under tests/guest/compositor.sh"));
+        cmd.env(k, v);
+    }
+    cmd.env("VK_LAYER_PATH", m.layer_path())
+        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
+        .env("SYNCBRIDGE_LOG", "info")
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn assert_ok(out: &Output) {
+    out.assert_success();
+    assert!(out.stdout.contains("probe: result=ok"), "{out}");
+}
+
+#[test]
+#[ignore = "needs the test guest with a compositor (tests/guest.rs runs it)"]
+fn dma_buf_swapchain_on_a_real_compositor() {
+    let _ = GUEST;
+    let m = Manifests::new();
+    let stats = std::env::temp_dir().join(format!("sb-stats-{}.jsonl", std::process::id()));
+    let cmd = probe_command(
+        &m,
+        &["frames", "--frames", "20"],
+        &[("SYNCBRIDGE_STATS", stats.to_str().unwrap())],
+    );
+    let out = run(cmd, Duration::from_secs(240));
+    assert_ok(&out);
+    // The plan: dma-buf images the compositor imports, and the render
+    // fence bridged into the dma-buf by a kernel fence (lavapipe cannot
+    // export a sync_file itself).
+    assert!(
+        out.stderr
+            .contains("on wayland: DmaBuf buffers, present ImplicitSoftFence"),
+        "the layer did not take the implicit dma-buf path:\n{out}"
+    );
+    assert!(!out.stderr.contains("syncbridge: error"), "{out}");
+    let line = std::fs::read_to_string(&stats).expect("stats");
+    assert!(line.contains("\"sync\":\"implicit-soft-fence\""), "{line}");
+    assert!(line.contains("\"buffers\":\"DmaBuf\""), "{line}");
+    let _ = std::fs::remove_file(&stats);
+}
+
+/// Watches the dma-bufs a process holds, as a compositor would see them:
+/// returns how many samples found a buffer whose write fence was pending.
+fn watch_write_fences(pid: u32, until: impl Fn() -> bool) -> (usize, usize) {
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid as i32).expect("pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .expect("pidfd_open");
+    let (mut pending, mut samples) = (0, 0);
+    let start = Instant::now();
+    while !until() && start.elapsed() < Duration::from_secs(200) {
+        let dir = format!("/proc/{pid}/fd");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(link) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            if !link.to_string_lossy().contains("dmabuf") {
+                continue;
+            }
+            let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // The process's own file, not a reopen through /proc.
+            let Ok(fd) = rustix::process::pidfd_getfd(
+                pidfd.as_fd(),
+                rustix::fd::RawFd::from(n),
+                rustix::process::PidfdGetfdFlags::empty(),
+            ) else {
+                continue;
+            };
+            let buf = DmaBuf::from_fd(fd);
+            samples += 1;
+            // Readable (POLLIN) = no pending write fence.
+            if !buf
+                .poll_ready(SyncAccess::Read, Duration::ZERO)
+                .unwrap_or(true)
+            {
+                pending += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (pending, samples)
+}
+
+fn run_and_watch(args: &[&str], env: &[(&str, &str)]) -> (Output, usize, usize) {
+    let m = Manifests::new();
+    let mut cmd = probe_command(&m, args, env);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("probe");
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            watch_write_fences(pid, move || done.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    };
+    let out = child.wait_with_output().expect("wait");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (pending, samples) = watcher.join().expect("watcher");
+    let out = Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (out, pending, samples)
+}
+
+#[test]
+#[ignore = "needs the test guest with a compositor (tests/guest.rs runs it)"]
+fn write_fence_is_on_the_buffer_the_compositor_holds_until_the_gpu_is_done() {
+    // The worker signals each frame's fence 400 ms after the GPU finished
+    // (a slower GPU): meanwhile the compositor already has the buffer, and
+    // the buffer carries the pending write fence that keeps it from
+    // reading. Every frame still completes: the fence is signalled.
+    let (out, pending, samples) = run_and_watch(
+        &["frames", "--frames", "6"],
+        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "400")],
+    );
+    assert_ok(&out);
+    assert!(out.stderr.contains("present ImplicitSoftFence"), "{out}");
+    assert!(samples > 0, "no dma-buf seen in the probe\n{out}");
+    assert!(
+        pending > 0,
+        "no pending write fence seen in {samples} samples\n{out}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test guest with a compositor (tests/guest.rs runs it)"]
+fn the_worker_wait_path_hands_over_only_finished_buffers() {
+    // The control: with SYNCBRIDGE_SYNC=cpu the buffer goes to the
+    // compositor only after the GPU is done, and carries no fence.
+    let (out, pending, samples) =
+        run_and_watch(&["frames", "--frames", "6"], &[("SYNCBRIDGE_SYNC", "cpu")]);
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("DmaBuf buffers, present WorkerWait"),
+        "{out}"
+    );
+    assert!(samples > 0, "no dma-buf seen in the probe\n{out}");
+    assert_eq!(
+        pending, 0,
+        "a write fence was pending on the worker-wait path\n{out}"
+    );
+}
