@@ -24,6 +24,8 @@
 //! | `ImportSyncFile`: the released buffer's fences, exported as a sync_file, are imported into the app's semaphore/fence | SYNC_FD import, dma-buf images, the kernel ioctls |
 //! | `QueueSignal`: the layer waits (off the app thread) until the buffer is idle, then signals the app's semaphore/fence with an empty submission | nothing |
 
+pub mod vk;
+
 use crate::config::{BufferMode, Config, SyncMode};
 use crate::layer::device::DeviceCaps;
 use std::fmt;

@@ -121,6 +121,14 @@ impl Shared {
     }
 }
 
+/// How a frame's render-complete fence went into its dma-buf.
+enum Handover {
+    /// A vgem fence the GPU waiter signals.
+    SoftFence(SoftFence),
+    /// The driver's own sync_file, exported from the render semaphore.
+    SyncFile,
+}
+
 /// A presented frame on its way to the GPU waiter.
 struct InFlight {
     index: usize,
@@ -141,6 +149,9 @@ pub struct Swapchain {
     pub present_mode: vk::PresentModeKHR,
     pub extent: vk::Extent2D,
     pub format: vk::Format,
+    /// Per image, the exportable semaphore its render completion is
+    /// exported from ([`PresentSync::ImplicitSyncFile`] only).
+    render_sems: Vec<vk::Semaphore>,
     shared: Arc<Shared>,
     to_waiter: Mutex<Option<Sender<InFlight>>>,
     to_presenter: Mutex<Sender<usize>>,
@@ -276,6 +287,22 @@ impl Swapchain {
                 return Err(e);
             }
         };
+        let mut render_sems = Vec::new();
+        if plan.present == PresentSync::ImplicitSyncFile {
+            for _ in 0..images.len() {
+                match sync::vk::create_exportable_semaphore(&dev) {
+                    Ok(sem) => render_sems.push(sem),
+                    Err(e) => {
+                        // SAFETY: semaphores made just now, never used.
+                        render_sems
+                            .iter()
+                            .for_each(|s| unsafe { dev.fns.destroy_semaphore(*s, None) });
+                        images.into_iter().for_each(|img| img.destroy(&dev));
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let wake = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -330,6 +357,7 @@ impl Swapchain {
             );
         }
         Ok(Swapchain {
+            render_sems,
             dev,
             surface,
             images,
@@ -467,39 +495,10 @@ impl Swapchain {
             })
         };
         if semaphore != vk::Semaphore::null() {
-            let ext = self
-                .dev
-                .ext
-                .semaphore_fd
-                .as_ref()
-                .ok_or(vk::Result::ERROR_UNKNOWN)?;
-            let sf = export()?;
-            let info = vk::ImportSemaphoreFdInfoKHR::default()
-                .semaphore(semaphore)
-                .flags(vk::SemaphoreImportFlags::TEMPORARY)
-                .handle_type(vk::ExternalSemaphoreHandleTypeFlags::SYNC_FD)
-                .fd(sf.as_raw_fd());
-            // SAFETY: on success the driver owns the fd, so it is released
-            // from the SyncFile only then.
-            unsafe { ext.import_semaphore_fd(&info) }?;
-            let _ = sf.into_raw_fd();
+            sync::vk::import_into_semaphore(&self.dev, semaphore, export()?)?;
         }
         if fence != vk::Fence::null() {
-            let ext = self
-                .dev
-                .ext
-                .fence_fd
-                .as_ref()
-                .ok_or(vk::Result::ERROR_UNKNOWN)?;
-            let sf = export()?;
-            let info = vk::ImportFenceFdInfoKHR::default()
-                .fence(fence)
-                .flags(vk::FenceImportFlags::TEMPORARY)
-                .handle_type(vk::ExternalFenceHandleTypeFlags::SYNC_FD)
-                .fd(sf.as_raw_fd());
-            // SAFETY: as above.
-            unsafe { ext.import_fence_fd(&info) }?;
-            let _ = sf.into_raw_fd();
+            sync::vk::import_into_fence(&self.dev, fence, export()?)?;
         }
         Ok(())
     }
@@ -507,22 +506,31 @@ impl Swapchain {
     /// The render-complete fence of a frame as a kernel fence on its
     /// dma-buf, for the implicit paths. `None` means the frame goes the
     /// worker-wait way (no such path, or it failed just now).
-    fn attach_render_fence(&self, index: usize) -> Option<SoftFence> {
-        if self.plan.present != PresentSync::ImplicitSoftFence {
-            return None;
-        }
+    fn attach_render_fence(&self, index: usize) -> Option<Handover> {
         let buf = self.images[index].backing.dma_buf()?;
-        let attach = || -> crate::kernel::Result<SoftFence> {
-            let soft = SoftFence::new()?;
-            buf.import_sync_file(SyncAccess::Write, &soft.sync_file()?)?;
-            Ok(soft)
+        let attached = match self.plan.present {
+            PresentSync::ImplicitSoftFence => (|| -> crate::kernel::Result<Handover> {
+                let soft = SoftFence::new()?;
+                buf.import_sync_file(SyncAccess::Write, &soft.sync_file()?)?;
+                Ok(Handover::SoftFence(soft))
+            })()
+            .map_err(|e| e.to_string()),
+            PresentSync::ImplicitSyncFile => {
+                let sem = *self.render_sems.get(index)?;
+                sync::vk::export_semaphore(&self.dev, sem)
+                    .map_err(|e| format!("{e:?}"))
+                    .and_then(|sf| {
+                        buf.import_sync_file(SyncAccess::Write, &sf)
+                            .map_err(|e| e.to_string())
+                    })
+                    .map(|()| Handover::SyncFile)
+            }
+            PresentSync::ExplicitSyncobj | PresentSync::WorkerWait => return None,
         };
-        match attach() {
-            Ok(f) => Some(f),
+        match attached {
+            Ok(h) => Some(h),
             Err(e) => {
-                crate::warn_once!(
-                    "cannot attach a kernel fence to a swapchain dma-buf ({e}); waiting on a worker thread"
-                );
+                crate::warn_once!("cannot attach the render fence to a swapchain dma-buf ({e}); waiting on a worker thread");
                 None
             }
         }
@@ -551,9 +559,11 @@ impl Swapchain {
         let img = &self.images[i];
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
         let fences = [img.render_done];
+        let signal: Vec<vk::Semaphore> = self.render_sems.get(i).copied().into_iter().collect();
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
-            .wait_dst_stage_mask(&stages);
+            .wait_dst_stage_mask(&stages)
+            .signal_semaphores(&signal);
         let res = {
             let _held = self
                 .dev
@@ -576,8 +586,12 @@ impl Swapchain {
             st.fence_pending[i] = false;
             return e;
         }
-        let soft_fence = self.attach_render_fence(i);
-        let sent_early = soft_fence.is_some();
+        let handover = self.attach_render_fence(i);
+        let sent_early = handover.is_some();
+        let soft_fence = match handover {
+            Some(Handover::SoftFence(f)) => Some(f),
+            _ => None,
+        };
         if sent_early {
             // The window system gets the buffer now; the kernel fence in it
             // keeps readers out until the GPU is done.
@@ -718,6 +732,11 @@ impl Drop for Swapchain {
             ),
         ]);
         drop(stats);
+        for sem in self.render_sems.drain(..) {
+            // SAFETY: the layer's own semaphores; their submissions are done
+            // (the fences above were waited on).
+            unsafe { self.dev.fns.destroy_semaphore(sem, None) };
+        }
         for img in self.images.drain(..) {
             img.destroy(&self.dev);
         }
