@@ -48,13 +48,23 @@ fn dma_buf_swapchain_on_a_real_compositor() {
     let _ = GUEST;
     let m = Manifests::new();
     let stats = std::env::temp_dir().join(format!("sb-stats-{}.jsonl", std::process::id()));
+    // Validation above the layer checks the application's use of the
+    // layer's swapchain.
     let cmd = probe_command(
         &m,
-        &["frames", "--frames", "20"],
-        &[("SYNCBRIDGE_STATS", stats.to_str().unwrap())],
+        &["frames", "--frames", "20", "--validation"],
+        &[
+            ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+            (
+                "VK_INSTANCE_LAYERS",
+                "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+            ),
+            ("PROBE_VALIDATION_IN_ENV", "1"),
+        ],
     );
     let out = run(cmd, Duration::from_secs(240));
     assert_ok(&out);
+    assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
     // The plan: dma-buf images the compositor imports, and the render
     // fence bridged into the dma-buf by a kernel fence (lavapipe cannot
     // export a sync_file itself).
