@@ -2,10 +2,15 @@
 # Runs vkcube through the syncbridge layer on a headless compositor and
 # leaves a screenshot and a frame-statistics report in out/demo/.
 #
-#   demos/run.sh [--x11] [--frames N] [--out DIR]
+#   demos/run.sh [--x11|--guest] [--frames N] [--out DIR]
 #
-#   (default)  weston, headless (pixman renderer), vkcube-wayland
-#   --x11      Xvfb, vkcube (XCB)
+#   (default)  weston, headless (pixman renderer), vkcube-wayland: the
+#              shared-memory path (the host cannot make dma-bufs)
+#   --x11      Xvfb, vkcube (XCB), MIT-SHM
+#   --guest    the full dma-buf path: vkcube-wayland on sway inside the qemu
+#              test guest (dma-bufs, a kernel write fence per frame); takes
+#              a few minutes (TCG); no screenshot (sway there cannot read
+#              back its output)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,10 +20,11 @@ out="$here/out/demo"
 while [ $# -gt 0 ]; do
     case "$1" in
         --x11) platform=x11 ;;
+        --guest) platform=guest ;;
         --wayland) platform=wayland ;;
         --frames) frames=$2; shift ;;
         --out) out=$2; shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -56,7 +62,40 @@ export SYNCBRIDGE_STATS="$out/stats.jsonl"
 export SYNCBRIDGE_LOG=${SYNCBRIDGE_LOG:-info}
 unset DISPLAY WAYLAND_DISPLAY
 
-if [ $platform = wayland ]; then
+if [ $platform = guest ]; then
+    bash "$here/tests/guest/setup.sh" >/dev/null
+    bash "$here/tests/guest/setup-compositor.sh" >/dev/null
+    # Runs inside the guest: the host's tree is read-only there, so the
+    # statistics come back on stdout.
+    cat >"$out/guest-demo.sh" <<INNER
+#!/bin/bash
+export VK_LAYER_PATH=$out/layers VK_INSTANCE_LAYERS=VK_LAYER_SYNCBRIDGE_wsi SYNCBRIDGE_LOG=info
+export SYNCBRIDGE_STATS=/tmp/syncbridge-demo-stats.jsonl
+vkcube-wayland --c $frames >/dev/null 2>/tmp/syncbridge-demo-layer.log
+status=\$?
+sed 's/^/@@LOG /' /tmp/syncbridge-demo-layer.log
+sed 's/^/@@STATS /' /tmp/syncbridge-demo-stats.jsonl 2>/dev/null
+exit \$status
+INNER
+    chmod +x "$out/guest-demo.sh"
+    echo "demo: vkcube-wayland --c $frames through VK_LAYER_SYNCBRIDGE_wsi on sway in the test guest"
+    start=$(date +%s)
+    SYNCBRIDGE_GUEST_TIMEOUT=1200 "$here/tests/guest/run.sh" "$here/tests/guest/compositor.sh" --sway \
+        "$out/guest-demo.sh" >"$out/guest.log" 2>&1 &
+    guest_pid=$!
+    while kill -0 "$guest_pid" 2>/dev/null; do
+        printf '\rdemo: guest running %4ss' "$(( $(date +%s) - start ))"
+        sleep 1
+    done
+    printf '\n'
+    wait "$guest_pid" || { echo "demo: the guest run failed; see $out/guest.log" >&2; exit 1; }
+    sed -n 's/^@@LOG //p' "$out/guest.log" >"$out/layer.log"
+    sed -n 's/^@@STATS //p' "$out/guest.log" >"$out/stats.jsonl"
+    [ -s "$out/stats.jsonl" ] || { echo "demo: no statistics came back; see $out/guest.log" >&2; exit 1; }
+    root="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
+    compositor="sway $(dpkg-query --admindir="$root/trixie-root/var/lib/dpkg" -W -f '${Version}' sway 2>/dev/null) in the qemu guest (Linux $(cat "$root/kernel-version"))"
+    app=(vkcube-wayland --c "$frames")
+elif [ $platform = wayland ]; then
     XDG_RUNTIME_DIR=$run weston --backend=headless-backend.so --use-pixman --width=640 --height=480 \
         --idle-time=0 --debug --socket=wl-demo >"$out/compositor.log" 2>&1 &
     server_pid=$!
@@ -76,6 +115,7 @@ else
     compositor="Xvfb $(dpkg-query -W -f '${Version}' xvfb 2>/dev/null || true)"
 fi
 
+if [ $platform != guest ]; then
 echo "demo: ${app[*]} through VK_LAYER_SYNCBRIDGE_wsi on $compositor"
 start=$(date +%s.%N)
 "${app[@]}" >"$out/app.log" 2>"$out/layer.log" &
@@ -93,6 +133,7 @@ done
 printf '\n'
 wait "$app_pid" || { echo "demo: the application failed; see $out/layer.log" >&2; exit 1; }
 [ -s "$out/stats.jsonl" ] || { echo "demo: no statistics were written (was the layer loaded?)" >&2; exit 1; }
+fi
 
 python3 - "$out" "$compositor" "${app[*]}" <<'PY' | tee "$out/report.txt"
 import json, sys, os
