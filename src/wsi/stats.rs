@@ -22,6 +22,9 @@ pub struct Stats {
     pub release_latency_us: Vec<u32>,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
+    /// `vkAcquireNextImageKHR` calls that found no free image and blocked
+    /// the application thread (a zero timeout never blocks).
+    pub acquire_waits: u64,
 }
 
 impl Default for Stats {
@@ -34,6 +37,7 @@ impl Default for Stats {
             skipped: 0,
             release_latency_us: Vec::new(),
             frame_event_timeouts: 0,
+            acquire_waits: 0,
         }
     }
 }
@@ -85,14 +89,15 @@ impl Stats {
             percentile(&self.release_latency_us, p).map_or("null".to_string(), |v| v.to_string())
         };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
             pct(50.0),
             pct(90.0),
             pct(99.0),
-            self.frame_event_timeouts
+            self.frame_event_timeouts,
+            self.acquire_waits
         ));
         s
     }
