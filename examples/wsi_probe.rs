@@ -740,6 +740,19 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
     let (mut acq_ns, mut pres_ns, mut interval_ns) = (touched(n), touched(n), touched(n));
     let d = &g.device;
     unsafe {
+        let props = g.instance.get_physical_device_properties(g.pd);
+        let v = props.driver_version;
+        println!(
+            "probe: device={} driver_version={}.{}.{}",
+            props
+                .device_name_as_c_str()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .replace(' ', "_"),
+            vk::api_version_major(v),
+            vk::api_version_minor(v),
+            vk::api_version_patch(v)
+        );
         let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
         println!("probe: images={}", c.images.len());
         for i in 0..c.images.len() {
@@ -757,7 +770,7 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
             })
             .collect();
         let mut at_checkpoint = None;
-        let mut slow_acquires = 0u32;
+        let (mut slow_acquires, mut slow_presents) = (0u32, 0u32);
         let mut prev: Option<Instant> = None;
         let start = Instant::now();
         for f in 0..n {
@@ -813,6 +826,9 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
             if t1 - t0 > Duration::from_millis(1) {
                 slow_acquires += 1;
             }
+            if t3 - t2 > Duration::from_millis(1) {
+                slow_presents += 1;
+            }
             pump(q, w);
             if f + 1 == checkpoint as usize {
                 at_checkpoint = Some(fds_and_rss());
@@ -827,6 +843,7 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
         }
         println!("probe: end={n} fds={fds_end} rss_kb={rss_end}");
         println!("probe: slow_acquires={slow_acquires}");
+        println!("probe: slow_presents={slow_presents}");
         if let Ok(path) = std::env::var("PROBE_TIMES_OUT") {
             // One line per frame: acquire, present, interval (ns).
             let mut text = String::with_capacity(n * 24);
