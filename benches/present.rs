@@ -388,16 +388,10 @@ fn machine(first: &Run) -> Vec<(String, String)> {
         (
             "Vulkan driver".into(),
             format!(
-                "lavapipe {} — Mesa {} (`mesa-vulkan-drivers` {}); `{}`",
-                first
-                    .values
-                    .get("driver_version")
-                    .cloned()
-                    .unwrap_or_default(),
-                first
-                    .values
-                    .get("driver_version")
-                    .cloned()
+                "lavapipe, Mesa {} (`mesa-vulkan-drivers` {}); `{}`",
+                dpkg("mesa-vulkan-drivers")
+                    .split(['-', '+'])
+                    .next()
                     .unwrap_or_default(),
                 dpkg("mesa-vulkan-drivers"),
                 first
@@ -795,8 +789,8 @@ impl Report {
             "The layer against the driver's own WSI (lavapipe's Mesa WSI, no layer), \
              on the same compositor with the same client, window size, frame count \
              and present mode. This file and `BENCHMARKS-frametimes.png` are written \
-             by the benchmark; the sections after *Findings* are kept by hand in \
-             `benches/present.rs`.\n"
+             by the benchmark; the *Findings* section is kept by hand in \
+             `benches/present-findings.md`.\n"
         );
         let _ = writeln!(m, "## Command\n\n```sh\n{}\n```\n", self.command);
         let _ = writeln!(
@@ -1004,7 +998,9 @@ fn panel(
         let f = (n - 1.0) * q as f64 / 4.0;
         let x = ax + (f / (n - 1.0) * aw as f64).round() as i64;
         cv.rect(x, ay + ah + 1, x, ay + ah + 5, axis);
-        let label = format!("{:.0}", (f / 100.0).round() * 100.0);
+        // Rounded to two significant digits of the frame count.
+        let step = 10f64.powi(((n - 1.0).log10().floor() as i32 - 1).max(0));
+        let label = format!("{:.0}", (f / step).round() * step);
         let lw = Canvas::text_width(&label);
         cv.text(
             (x - lw / 2).clamp(ax - 20, ax + aw - lw),
