@@ -889,6 +889,13 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             g.swapchain_fn.destroy_swapchain(c.handle, None);
             ok
         },
+        // The benchmark (benches/present.rs): N frames, several in
+        // flight, each image's clear recorded once. Times the application
+        // thread spends in vkAcquireNextImageKHR and vkQueuePresentKHR,
+        // the interval between presents, and fds/RSS after a checkpoint
+        // frame (PROBE_CHECKPOINT, default 1000) and at the end.
+        // PROBE_TIMES_OUT: a file for the per-frame samples.
+        "bench" => unsafe { bench(o, g, q, w) },
         other => {
             println!("probe: unknown scenario {other}");
             false
@@ -993,5 +1000,184 @@ unsafe fn slow_work(g: &Gpu, clears: u32) -> (vk::Image, vk::DeviceMemory, vk::C
         }
         d.end_command_buffer(cb).expect("end");
         (image, memory, cb)
+    }
+}
+
+/// Open file descriptors and resident memory (kB) of this process.
+fn fds_and_rss() -> (usize, u64) {
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    (fds, rss)
+}
+
+/// The `p`-th percentile (nearest rank) of `v`, sorted in place.
+fn bench_percentile(v: &mut [u32], p: f64) -> u32 {
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v.get(rank.min(v.len()).max(1) - 1).copied().unwrap_or(0)
+}
+
+unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+    const IN_FLIGHT: usize = 2;
+    let checkpoint: u32 = std::env::var("PROBE_CHECKPOINT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let n = o.frames as usize;
+    // The samples are allocated and touched before the first frame, so
+    // they do not show as growth between the checkpoints.
+    let touched = |n: usize| {
+        let mut v = vec![0u32; n];
+        v.iter_mut().for_each(|x| *x = u32::MAX);
+        v
+    };
+    let (mut acq_ns, mut pres_ns, mut interval_ns) = (touched(n), touched(n), touched(n));
+    let d = &g.device;
+    unsafe {
+        let props = g.instance.get_physical_device_properties(g.pd);
+        let v = props.driver_version;
+        println!(
+            "probe: device={} driver_version={}.{}.{}",
+            props
+                .device_name_as_c_str()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .replace(' ', "_"),
+            vk::api_version_major(v),
+            vk::api_version_minor(v),
+            vk::api_version_patch(v)
+        );
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        println!("probe: images={}", c.images.len());
+        for i in 0..c.images.len() {
+            record_clear(g, &c, i, o.color);
+        }
+        let slots: Vec<FrameSync> = (0..IN_FLIGHT).map(|_| frame_sync(g)).collect();
+        // Present waits on a semaphore per image: it is reused only once
+        // the image comes back.
+        let rendered: Vec<vk::Semaphore> = c
+            .images
+            .iter()
+            .map(|_| {
+                d.create_semaphore(&vk::SemaphoreCreateInfo::default(), None)
+                    .expect("sem")
+            })
+            .collect();
+        let mut at_checkpoint = None;
+        let (mut slow_acquires, mut slow_presents) = (0u32, 0u32);
+        let mut prev: Option<Instant> = None;
+        let start = Instant::now();
+        for f in 0..n {
+            let s = &slots[f % IN_FLIGHT];
+            if let Err(e) = d.wait_for_fences(&[s.done], true, 5_000_000_000) {
+                println!("probe: error={e:?} frame={f}");
+                return false;
+            }
+            let t0 = Instant::now();
+            let r = g.swapchain_fn.acquire_next_image(
+                c.handle,
+                5_000_000_000,
+                s.acquired,
+                vk::Fence::null(),
+            );
+            let t1 = Instant::now();
+            let i = match r {
+                Ok((i, _)) => i as usize,
+                Err(e) => {
+                    println!("probe: error={e:?} frame={f}");
+                    return false;
+                }
+            };
+            d.reset_fences(&[s.done]).expect("reset");
+            let waits = [s.acquired];
+            let stages = [vk::PipelineStageFlags::TRANSFER];
+            let cbs = [c.cmds[i]];
+            let sigs = [rendered[i]];
+            let submit = vk::SubmitInfo::default()
+                .wait_semaphores(&waits)
+                .wait_dst_stage_mask(&stages)
+                .command_buffers(&cbs)
+                .signal_semaphores(&sigs);
+            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+            let chains = [c.handle];
+            let idx = [i as u32];
+            let pi = vk::PresentInfoKHR::default()
+                .wait_semaphores(&sigs)
+                .swapchains(&chains)
+                .image_indices(&idx);
+            let t2 = Instant::now();
+            let r = g.swapchain_fn.queue_present(g.queue, &pi);
+            let t3 = Instant::now();
+            if let Err(e) = r {
+                println!("probe: error={e:?} frame={f}");
+                return false;
+            }
+            let ns = |d: Duration| d.as_nanos().min(u32::MAX as u128) as u32;
+            acq_ns[f] = ns(t1 - t0);
+            pres_ns[f] = ns(t3 - t2);
+            interval_ns[f] = prev.map_or(0, |p| ns(t3 - p));
+            prev = Some(t3);
+            if t1 - t0 > Duration::from_millis(1) {
+                slow_acquires += 1;
+            }
+            if t3 - t2 > Duration::from_millis(1) {
+                slow_presents += 1;
+            }
+            pump(q, w);
+            if f + 1 == checkpoint as usize {
+                at_checkpoint = Some(fds_and_rss());
+            }
+        }
+        d.device_wait_idle().expect("idle");
+        let secs = start.elapsed().as_secs_f64();
+        let (fds_end, rss_end) = fds_and_rss();
+        println!("probe: fps={:.1}", n as f64 / secs);
+        if let Some((fds, rss)) = at_checkpoint {
+            println!("probe: checkpoint={checkpoint} fds={fds} rss_kb={rss}");
+        }
+        println!("probe: end={n} fds={fds_end} rss_kb={rss_end}");
+        println!("probe: slow_acquires={slow_acquires}");
+        println!("probe: slow_presents={slow_presents}");
+        if let Ok(path) = std::env::var("PROBE_TIMES_OUT") {
+            // One line per frame: acquire, present, interval (ns).
+            let mut text = String::with_capacity(n * 24);
+            for f in 0..n {
+                use std::fmt::Write;
+                let _ = writeln!(text, "{} {} {}", acq_ns[f], pres_ns[f], interval_ns[f]);
+            }
+            std::fs::write(&path, text).expect("PROBE_TIMES_OUT");
+        }
+        let mut both: Vec<u32> = acq_ns
+            .iter()
+            .zip(&pres_ns)
+            .map(|(a, p)| a.saturating_add(*p))
+            .collect();
+        for (name, v) in [
+            ("acquire", &mut acq_ns),
+            ("present", &mut pres_ns),
+            ("acquire_present", &mut both),
+        ] {
+            println!(
+                "probe: {name}_ns p50={} p99={} max={}",
+                bench_percentile(v, 50.0),
+                bench_percentile(v, 99.0),
+                v.iter().max().copied().unwrap_or(0)
+            );
+        }
+        for s in slots {
+            destroy_sync(g, s);
+        }
+        for s in rendered {
+            d.destroy_semaphore(s, None);
+        }
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        true
     }
 }

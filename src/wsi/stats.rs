@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// At most this many latency samples are kept (a long run keeps the first
-/// ones; percentiles of a steady stream do not need more).
-const MAX_SAMPLES: usize = 200_000;
+/// The latency samples are a ring of this many, the most recent ones:
+/// percentiles of a steady stream need no more, and the memory is
+/// allocated (and touched) once, so a long run does not grow.
+const MAX_SAMPLES: usize = 16_384;
 
 #[derive(Debug)]
 pub struct Stats {
@@ -18,10 +19,16 @@ pub struct Stats {
     /// Frames replaced before they were shown (MAILBOX).
     pub skipped: u64,
     /// Time from handing a buffer to the window system until it was
-    /// released, in microseconds.
-    pub release_latency_us: Vec<u32>,
+    /// released, in microseconds: the first `latency_count` (at most
+    /// `MAX_SAMPLES`) entries of a ring.
+    release_latency_us: Vec<u32>,
+    latency_count: usize,
+    latency_next: usize,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
+    /// `vkAcquireNextImageKHR` calls that found no free image and blocked
+    /// the application thread (a zero timeout never blocks).
+    pub acquire_waits: u64,
 }
 
 impl Default for Stats {
@@ -32,8 +39,13 @@ impl Default for Stats {
             last_present: None,
             presented: 0,
             skipped: 0,
-            release_latency_us: Vec::new(),
+            // A non-zero fill is written, not calloc'ed: the pages are
+            // resident from the start (only recorded entries are read).
+            release_latency_us: vec![u32::MAX; MAX_SAMPLES],
+            latency_count: 0,
+            latency_next: 0,
             frame_event_timeouts: 0,
+            acquire_waits: 0,
         }
     }
 }
@@ -57,10 +69,10 @@ impl Stats {
     }
 
     pub fn on_release(&mut self, latency: Duration) {
-        if self.release_latency_us.len() < MAX_SAMPLES {
-            self.release_latency_us
-                .push(latency.as_micros().min(u32::MAX as u128) as u32);
-        }
+        self.release_latency_us[self.latency_next] =
+            latency.as_micros().min(u32::MAX as u128) as u32;
+        self.latency_next = (self.latency_next + 1) % MAX_SAMPLES;
+        self.latency_count = (self.latency_count + 1).min(MAX_SAMPLES);
     }
 
     pub fn fps(&self) -> f64 {
@@ -82,17 +94,19 @@ impl Stats {
             ));
         }
         let pct = |p| {
-            percentile(&self.release_latency_us, p).map_or("null".to_string(), |v| v.to_string())
+            percentile(&self.release_latency_us[..self.latency_count], p)
+                .map_or("null".to_string(), |v| v.to_string())
         };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
             pct(50.0),
             pct(90.0),
             pct(99.0),
-            self.frame_event_timeouts
+            self.frame_event_timeouts,
+            self.acquire_waits
         ));
         s
     }
@@ -133,6 +147,10 @@ mod tests {
         let mut s = Stats::default();
         s.on_release(Duration::from_micros(12));
         let j = s.to_json(&[("platform", "way\"land".into())]);
+        assert!(
+            j.contains("\"p99\":12"),
+            "only the recorded sample counts: {j}"
+        );
         assert!(!j.contains('\n'));
         assert!(j.contains("\"platform\":\"way\\\"land\""));
         assert!(j.contains("\"p50\":12"));

@@ -394,6 +394,7 @@ impl Swapchain {
     ) -> vk::Result {
         let deadline =
             (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns));
+        let mut waited = false;
         let (index, status) = {
             let mut st = self.shared.lock();
             loop {
@@ -406,6 +407,10 @@ impl Swapchain {
                 if let Some(i) = st.free.pop_front() {
                     st.images[i] = ImageState::Acquired;
                     break (i, st.status);
+                }
+                if !waited && timeout_ns != 0 {
+                    waited = true;
+                    self.shared.stats().acquire_waits += 1;
                 }
                 match deadline {
                     None => st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
