@@ -541,6 +541,27 @@ impl Swapchain {
         }
     }
 
+    /// Whether frame `index`'s rendering is complete already, so it needs
+    /// no fence at all. A non-blocking status query; never for the
+    /// sync_file path, whose render semaphore must be exported (consumed)
+    /// every frame, nor while a test delays fence signals.
+    fn rendering_already_done(&self, index: usize) -> bool {
+        if self.plan.present == PresentSync::ImplicitSyncFile
+            || crate::config::get().debug_fence_delay_ms > 0
+        {
+            return false;
+        }
+        // SAFETY: the layer's own fence, just submitted.
+        matches!(
+            unsafe {
+                self.dev
+                    .fns
+                    .get_fence_status(self.images[index].render_done)
+            },
+            Ok(true)
+        )
+    }
+
     /// `vkQueuePresentKHR` for one swapchain. `wait` holds the application's
     /// semaphores for the first swapchain of the call and is empty after.
     pub fn present(
@@ -590,6 +611,19 @@ impl Swapchain {
             st.images[i] = ImageState::Acquired;
             st.fence_pending[i] = false;
             return e;
+        }
+        if self.rendering_already_done(i) {
+            // Nothing to wait for (drivers that execute inside
+            // vkQueueSubmit, such as lavapipe): straight to the presenter,
+            // one thread hand-off fewer per frame.
+            self.shared.lock().fence_pending[i] = false;
+            let _ = self
+                .to_presenter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(i);
+            self.shared.wake();
+            return self.status();
         }
         let handover = self.attach_render_fence(i);
         let sent_early = handover.is_some();
