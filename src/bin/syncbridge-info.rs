@@ -14,7 +14,10 @@ use sb::layer::device::{probe_caps, DeviceCaps};
 use sb::sync::{self, Offer};
 
 fn kernel_report() -> Value {
-    let sources: Vec<String> = kernel::alloc::available_sources().iter().map(|s| format!("{s:?}")).collect();
+    let sources: Vec<String> = kernel::alloc::available_sources()
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
     let sync_file = match kernel::dma_buf::sync_file_support() {
         SyncFileSupport::Supported => "supported",
         SyncFileSupport::Unsupported => "not supported (the kernel answers ENOTTY: before 6.0)",
@@ -24,7 +27,10 @@ fn kernel_report() -> Value {
         Ok(d) => json!(format!("{d:?}")),
         Err(e) => json!(format!("none ({e})")),
     };
-    let nodes: Vec<String> = kernel::list_drm_nodes().iter().map(|n| format!("{} ({})", n.path.display(), n.driver)).collect();
+    let nodes: Vec<String> = kernel::list_drm_nodes()
+        .iter()
+        .map(|n| format!("{} ({})", n.path.display(), n.driver))
+        .collect();
     json!({
         "release": rustix::system::uname().release().to_string_lossy(),
         "dma_buf_sync_file_ioctls": sync_file,
@@ -44,18 +50,36 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
     // Describe the driver itself, never through this layer.
     std::env::set_var("DISABLE_SYNCBRIDGE", "1");
     let layers = std::env::var("VK_INSTANCE_LAYERS").unwrap_or_default();
-    let kept: Vec<&str> = layers.split(':').filter(|l| !l.is_empty() && *l != "VK_LAYER_SYNCBRIDGE_wsi").collect();
+    let kept: Vec<&str> = layers
+        .split(':')
+        .filter(|l| !l.is_empty() && *l != "VK_LAYER_SYNCBRIDGE_wsi")
+        .collect();
     std::env::set_var("VK_INSTANCE_LAYERS", kept.join(":"));
     // SAFETY: loading the system's Vulkan loader.
     let entry = match unsafe { ash::Entry::load() } {
         Ok(e) => e,
-        Err(e) => return (json!({ "error": format!("no Vulkan loader: {e}") }), Vec::new()),
+        Err(e) => {
+            return (
+                json!({ "error": format!("no Vulkan loader: {e}") }),
+                Vec::new(),
+            )
+        }
     };
     let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
     // SAFETY: a plain instance.
-    let instance = match unsafe { entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None) } {
+    let instance = match unsafe {
+        entry.create_instance(
+            &vk::InstanceCreateInfo::default().application_info(&app),
+            None,
+        )
+    } {
         Ok(i) => i,
-        Err(e) => return (json!({ "error": format!("vkCreateInstance: {e:?}") }), Vec::new()),
+        Err(e) => {
+            return (
+                json!({ "error": format!("vkCreateInstance: {e:?}") }),
+                Vec::new(),
+            )
+        }
     };
     let mut list = Vec::new();
     let mut devices = Vec::new();
@@ -63,9 +87,14 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
     for pd in unsafe { instance.enumerate_physical_devices() }.unwrap_or_default() {
         // SAFETY: a physical device of this instance.
         let props = unsafe { instance.get_physical_device_properties(pd) };
-        let name = props.device_name_as_c_str().unwrap_or_default().to_string_lossy().to_string();
+        let name = props
+            .device_name_as_c_str()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         // SAFETY: as above.
-        let exts = unsafe { instance.enumerate_device_extension_properties(pd) }.unwrap_or_default();
+        let exts =
+            unsafe { instance.enumerate_device_extension_properties(pd) }.unwrap_or_default();
         let has = |n: &CStr| exts.iter().any(|e| e.extension_name_as_c_str() == Ok(n));
         let caps = probe_caps(&instance, pd, &has);
         list.push(json!({
@@ -104,7 +133,11 @@ fn wayland_report() -> (Value, Option<Offer>) {
         .filter(|(_, m)| *m == sb::wsi::wayland::MOD_LINEAR)
         .map(|(f, _)| fourcc_name(*f))
         .collect();
-    let offer = Offer { server_shm: g.get("wl_shm").is_some(), server_dma_buf: !linear.is_empty(), ..Offer::default() };
+    let offer = Offer {
+        server_shm: g.get("wl_shm").is_some(),
+        server_dma_buf: !linear.is_empty(),
+        ..Offer::default()
+    };
     let report = json!({
         "display": name,
         "wl_shm_formats": g.shm_formats.iter().map(|f| fourcc_name(sb::wsi::wayland::formats::drm_from_shm(*f))).collect::<Vec<_>>(),
@@ -130,18 +163,34 @@ fn x11_report() -> (Value, Option<Offer>) {
     };
     let present = |ext: &'static str| conn.extension_information(ext).ok().flatten().is_some();
     let dri3 = present("DRI3")
-        .then(|| x11rb::protocol::dri3::query_version(&conn, 1, 4).ok().and_then(|c| c.reply().ok()))
+        .then(|| {
+            x11rb::protocol::dri3::query_version(&conn, 1, 4)
+                .ok()
+                .and_then(|c| c.reply().ok())
+        })
         .flatten()
         .map(|r| format!("{}.{}", r.major_version, r.minor_version));
     let pres = present("Present")
-        .then(|| x11rb::protocol::present::query_version(&conn, 1, 4).ok().and_then(|c| c.reply().ok()))
+        .then(|| {
+            x11rb::protocol::present::query_version(&conn, 1, 4)
+                .ok()
+                .and_then(|c| c.reply().ok())
+        })
         .flatten()
         .map(|r| format!("{}.{}", r.major_version, r.minor_version));
     let shm = present("MIT-SHM")
-        .then(|| x11rb::protocol::shm::query_version(&conn).ok().and_then(|c| c.reply().ok()))
+        .then(|| {
+            x11rb::protocol::shm::query_version(&conn)
+                .ok()
+                .and_then(|c| c.reply().ok())
+        })
         .flatten()
         .map(|r| format!("{}.{}", r.major_version, r.minor_version));
-    let offer = Offer { server_shm: true, server_dma_buf: false, ..Offer::default() };
+    let offer = Offer {
+        server_shm: true,
+        server_dma_buf: false,
+        ..Offer::default()
+    };
     let report = json!({ "display": name, "dri3": dri3, "present": pres, "mit_shm": shm });
     (report, Some(offer))
 }
@@ -156,7 +205,9 @@ fn fourcc_name(f: u32) -> String {
 }
 
 fn path_report(offer: Option<Offer>, devices: &[VkDevice], cfg: &Config) -> Value {
-    let Some(offer) = offer else { return json!(null) };
+    let Some(offer) = offer else {
+        return json!(null);
+    };
     let per_device: Vec<Value> = devices
         .iter()
         .map(|d| {
@@ -203,7 +254,9 @@ fn print_human(v: &Value, indent: usize) {
 
 fn is_flat(v: &Value) -> bool {
     match v {
-        Value::Array(a) => a.iter().all(|x| !matches!(x, Value::Object(_) | Value::Array(_))),
+        Value::Array(a) => a
+            .iter()
+            .all(|x| !matches!(x, Value::Object(_) | Value::Array(_))),
         Value::Object(_) => false,
         _ => true,
     }
@@ -245,7 +298,10 @@ fn main() {
         },
     });
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&report).expect("serializable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializable")
+        );
     } else {
         print_human(&report, 0);
     }

@@ -11,14 +11,23 @@ pub struct Rgb {
 
 impl Rgb {
     pub fn load(path: &Path) -> Self {
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("open png")));
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(path).expect("open png"),
+        ));
         let mut reader = decoder.read_info().expect("png header");
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).expect("png frame");
         let channels = info.color_type.samples();
         assert_eq!(info.bit_depth, png::BitDepth::Eight, "8-bit PNG expected");
-        let pixels = buf[..info.buffer_size()].chunks(channels).map(|p| [p[0], p[1], p[2]]).collect();
-        Self { width: info.width, height: info.height, pixels }
+        let pixels = buf[..info.buffer_size()]
+            .chunks(channels)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Self {
+            width: info.width,
+            height: info.height,
+            pixels,
+        }
     }
 
     /// The share (0..=1) of pixels in the rectangle for which `pred` holds.

@@ -16,8 +16,11 @@ impl Weston {
     pub fn start() -> Self {
         let runtime_dir = TempDir::new("weston");
         // libwayland refuses runtime directories others can read.
-        std::fs::set_permissions(runtime_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .expect("chmod runtime dir");
+        std::fs::set_permissions(
+            runtime_dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod runtime dir");
         let socket = "wl-test".to_string();
         let child = Command::new("weston")
             .args([
@@ -38,11 +41,18 @@ impl Weston {
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start weston (package weston; run tests/install-deps.sh)");
-        let w = Self { child: Some(child), runtime_dir, socket };
+        let w = Self {
+            child: Some(child),
+            runtime_dir,
+            socket,
+        };
         let sock = w.runtime_dir.path().join(&w.socket);
         let start = Instant::now();
         while !sock.exists() {
-            assert!(start.elapsed() < Duration::from_secs(30), "weston did not create its socket within 30 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "weston did not create its socket within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         // The shell client starts after the socket appears; give it a moment
@@ -53,7 +63,8 @@ impl Weston {
 
     /// Points `cmd` at this compositor.
     pub fn env(&self, cmd: &mut Command) {
-        cmd.env("XDG_RUNTIME_DIR", self.runtime_dir.path()).env("WAYLAND_DISPLAY", &self.socket);
+        cmd.env("XDG_RUNTIME_DIR", self.runtime_dir.path())
+            .env("WAYLAND_DISPLAY", &self.socket);
     }
 
     /// Kills the compositor now (for tests of a compositor going away).
@@ -69,16 +80,27 @@ impl Weston {
         let before: Vec<PathBuf> = pngs(dir);
         let mut cmd = Command::new("weston-screenshooter");
         self.env(&mut cmd);
-        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let out = super::run(cmd, Duration::from_secs(20));
         assert!(out.status.success(), "weston-screenshooter failed\n{out}");
-        pngs(dir).into_iter().find(|p| !before.contains(p)).expect("weston-screenshooter wrote no PNG")
+        pngs(dir)
+            .into_iter()
+            .find(|p| !before.contains(p))
+            .expect("weston-screenshooter wrote no PNG")
     }
 }
 
 fn pngs(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "png")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "png"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
