@@ -22,6 +22,10 @@ pub struct Stats {
     pub release_latency_us: Vec<u32>,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
+    /// Whether latency samples are kept: only when they will be written
+    /// out, so a long-running swapchain without `SYNCBRIDGE_STATS` does not
+    /// grow by up to `MAX_SAMPLES` samples.
+    pub record_latency: bool,
 }
 
 impl Default for Stats {
@@ -34,6 +38,7 @@ impl Default for Stats {
             skipped: 0,
             release_latency_us: Vec::new(),
             frame_event_timeouts: 0,
+            record_latency: true,
         }
     }
 }
@@ -57,7 +62,7 @@ impl Stats {
     }
 
     pub fn on_release(&mut self, latency: Duration) {
-        if self.release_latency_us.len() < MAX_SAMPLES {
+        if self.record_latency && self.release_latency_us.len() < MAX_SAMPLES {
             self.release_latency_us
                 .push(latency.as_micros().min(u32::MAX as u128) as u32);
         }
@@ -126,6 +131,16 @@ mod tests {
         assert_eq!(percentile(&v, 100.0), Some(100));
         assert_eq!(percentile(&[7], 1.0), Some(7));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn latencies_are_kept_only_when_asked() {
+        let mut s = Stats {
+            record_latency: false,
+            ..Stats::default()
+        };
+        s.on_release(Duration::from_micros(12));
+        assert!(s.release_latency_us.is_empty());
     }
 
     #[test]

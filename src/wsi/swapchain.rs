@@ -279,7 +279,10 @@ impl Swapchain {
             cond: Condvar::new(),
             wake,
             shutdown: AtomicBool::new(false),
-            stats: Mutex::new(Stats::default()),
+            stats: Mutex::new(Stats {
+                record_latency: crate::config::get().stats_path.is_some(),
+                ..Stats::default()
+            }),
         });
         let (to_waiter, waiter_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
