@@ -29,6 +29,8 @@ APT_PACKAGES=(
     # libraries the crate links against
     libwayland-dev libxcb1-dev libx11-xcb-dev libxcb-present-dev libxcb-dri3-dev
     libxcb-shm0-dev pkg-config
+    # memory checking in tests/reliability.rs
+    valgrind
     # general tools the scripts use
     python3-pip curl xz-utils ca-certificates binutils make
 )
