@@ -98,13 +98,20 @@ impl Config {
                         cfg.stats_path = Some(PathBuf::from(value));
                     }
                 }
-                _ => cfg
-                    .warnings
-                    .push(format!("unknown variable {key} ignored (known: SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)")),
+                _ => cfg.warnings.push(format!(
+                    "unknown variable {} ignored (known: SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)",
+                    printable(key)
+                )),
             }
         }
         cfg
     }
+}
+
+/// A variable name as it can go into a log line: at most 64 characters,
+/// control characters (a newline could fake further log lines) escaped.
+fn printable(name: &str) -> String {
+    name.chars().take(64).flat_map(char::escape_debug).collect()
 }
 
 fn cfg_warning(warnings: &mut Vec<String>, key: &str, value: &str, expected: &str) {
@@ -176,6 +183,19 @@ mod tests {
         assert_eq!(c.warnings.len(), 3);
         assert!(c.warnings[0].contains("SYNCBRIDGE_SYNC"));
         assert!(c.warnings[2].contains("unknown variable SYNCBRIDGE_FOO"));
+    }
+
+    #[test]
+    fn unknown_names_are_escaped_and_cut() {
+        let long = format!("SYNCBRIDGE_{}", "Y".repeat(10_000));
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_X\nsyncbridge: error: fake", "1"),
+            (long.as_str(), "1"),
+        ]);
+        assert_eq!(c.warnings.len(), 2);
+        assert!(c.warnings.iter().all(|w| !w.contains('\n')));
+        assert!(c.warnings[0].contains("SYNCBRIDGE_X\\nsyncbridge"));
+        assert!(c.warnings[1].len() < 300);
     }
 
     #[test]
