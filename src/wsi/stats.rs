@@ -81,10 +81,12 @@ impl Stats {
     pub fn to_json(&self, fields: &[(&str, String)]) -> String {
         let mut s = String::from("{");
         for (k, v) in fields {
-            s.push_str(&format!(
-                "\"{k}\":\"{}\",",
-                v.replace('\\', "\\\\").replace('"', "\\\"")
-            ));
+            // serde_json escapes control characters too, which JSON requires.
+            let (k, v) = (
+                serde_json::Value::from(*k).to_string(),
+                serde_json::Value::from(v.as_str()).to_string(),
+            );
+            s.push_str(&format!("{k}:{v},"));
         }
         let pct = |p| {
             percentile(&self.release_latency_us, p).map_or("null".to_string(), |v| v.to_string())
@@ -151,5 +153,13 @@ mod tests {
         assert!(!j.contains('\n'));
         assert!(j.contains("\"platform\":\"way\\\"land\""));
         assert!(j.contains("\"p50\":12"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let j = Stats::default().to_json(&[("extent", "a\u{0}b\nc".into())]);
+        assert!(!j.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+        assert_eq!(v["extent"], "a\u{0}b\nc");
     }
 }
