@@ -46,6 +46,10 @@ command -v cargo >/dev/null 2>&1 || rust_missing+=(cargo)
 cargo fmt --version >/dev/null 2>&1 || rust_missing+=(rustfmt)
 cargo clippy --version >/dev/null 2>&1 || rust_missing+=(clippy)
 
+# cargo-fuzz runs the fuzz targets (tests/fuzz.sh); built from crates.io,
+# about 4-6 minutes on a 2-core machine.
+cargo fuzz --version >/dev/null 2>&1 || rust_missing+=(cargo-fuzz)
+
 if ((check_only)); then
     if ((${#missing[@]} + ${#rust_missing[@]})); then
         echo "install-deps: missing: ${missing[*]} ${rust_missing[*]}" >&2
@@ -71,6 +75,13 @@ if ((${#missing[@]})); then
     "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 else
     echo "install-deps: apt packages present"
+fi
+
+if [[ " ${rust_missing[*]} " == *" cargo-fuzz "* ]] && command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked
+    rust_missing=("${rust_missing[@]/cargo-fuzz/}")
+    read -r -a rust_missing <<<"${rust_missing[*]}"
 fi
 
 if ((${#rust_missing[@]})); then
