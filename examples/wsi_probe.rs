@@ -5,7 +5,10 @@
 //! environment enables (`VK_INSTANCE_LAYERS`, `VK_LAYER_PATH`).
 //!
 //! `wsi_probe <scenario> [--frames N] [--mode fifo|mailbox|immediate]
-//!  [--color R,G,B] [--size WxH] [--validation]`
+//!  [--color R,G,B] [--size WxH] [--validation] [--threads N]`
+//!
+//! Reliability scenarios (module `rely`): `threads`, `resize-storm`,
+//! `destroy-device-alive`, `bad-input`, `leak`, `leak-recreate`.
 //!
 //! Prints `probe: key=value` lines and exits non-zero on failure.
 
@@ -115,6 +118,8 @@ struct Opts {
     color: [f32; 3],
     size: (u32, u32),
     validation: bool,
+    /// `threads`: how many presenting threads.
+    threads: u32,
     /// `slow`: how many clears of a large image precede the last frame.
     slow_clears: u32,
 }
@@ -128,6 +133,7 @@ fn parse() -> Opts {
         color: [1.0, 0.0, 0.0],
         size: (320, 240),
         validation: false,
+        threads: 4,
         slow_clears: 100,
     };
     while let Some(k) = a.next() {
@@ -159,6 +165,7 @@ fn parse() -> Opts {
                 o.size = (v[0], v[1]);
             }
             "--validation" => o.validation = true,
+            "--threads" => o.threads = a.next().and_then(|v| v.parse().ok()).expect("--threads N"),
             "--slow-clears" => {
                 o.slow_clears = a
                     .next()
@@ -896,6 +903,12 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // frame (PROBE_CHECKPOINT, default 1000) and at the end.
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
+        "threads" => unsafe { rely::threads(o, g, w) },
+        "resize-storm" => unsafe { rely::resize_storm(o, g, q, w) },
+        "destroy-device-alive" => unsafe { rely::destroy_device_alive(o, g, q, w) },
+        "bad-input" => unsafe { rely::bad_input(o, g, q, w) },
+        "leak" => unsafe { rely::leak(o, g, q, w) },
+        "leak-recreate" => unsafe { rely::leak_recreate(o, g, q, w) },
         other => {
             println!("probe: unknown scenario {other}");
             false
@@ -1179,5 +1192,674 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
         }
         g.swapchain_fn.destroy_swapchain(c.handle, None);
         true
+    }
+}
+
+/// Reliability scenarios: several threads on one queue, resize storms, a
+/// device destroyed under live swapchains, bad input, leaks.
+mod rely {
+    use super::*;
+    use ash::vk::Handle;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    /// Open file descriptors of this process.
+    pub fn fd_count() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident set size of this process in KiB.
+    pub fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The probe's connection, from one of its objects.
+    fn connection(w: &Win) -> Connection {
+        let backend = w
+            .compositor
+            .as_ref()
+            .expect("wl_compositor")
+            .backend()
+            .upgrade()
+            .expect("a live connection");
+        Connection::from_backend(backend)
+    }
+
+    /// Another toplevel window on the probe's display, with its own queue.
+    pub struct Window {
+        pub queue: EventQueue<Win>,
+        pub win: Win,
+        pub surface: wl_surface::WlSurface,
+        _xdg: xdg_surface::XdgSurface,
+        _top: xdg_toplevel::XdgToplevel,
+    }
+
+    fn open_window(conn: &Connection, title: &str) -> Window {
+        let mut queue: EventQueue<Win> = conn.new_event_queue();
+        let qh = queue.handle();
+        let _reg = conn.display().get_registry(&qh, ());
+        let mut win = Win::default();
+        queue.roundtrip(&mut win).expect("roundtrip");
+        let surface = win
+            .compositor
+            .as_ref()
+            .expect("wl_compositor")
+            .create_surface(&qh, ());
+        let xdg = win
+            .wm
+            .as_ref()
+            .expect("xdg_wm_base")
+            .get_xdg_surface(&surface, &qh, ());
+        let top = xdg.get_toplevel(&qh, ());
+        top.set_title(title.into());
+        surface.commit();
+        while !win.configured {
+            queue.blocking_dispatch(&mut win).expect("dispatch");
+        }
+        Window {
+            queue,
+            win,
+            surface,
+            _xdg: xdg,
+            _top: top,
+        }
+    }
+
+    unsafe fn vk_surface(g: &Gpu, conn: &Connection, s: &wl_surface::WlSurface) -> vk::SurfaceKHR {
+        let wl_fn = ash::khr::wayland_surface::Instance::new(&g.entry, &g.instance);
+        let sci = vk::WaylandSurfaceCreateInfoKHR::default()
+            .display(conn.backend().display_ptr().cast())
+            .surface(s.id().as_ptr().cast());
+        unsafe { wl_fn.create_wayland_surface(&sci, None) }.expect("surface")
+    }
+
+    /// The probe's device seen through another surface, with its own
+    /// command pool (pools are externally synchronized).
+    unsafe fn gpu_for(g: &Gpu, surface: vk::SurfaceKHR) -> Gpu {
+        let pool = unsafe {
+            g.device.create_command_pool(
+                &vk::CommandPoolCreateInfo::default()
+                    .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
+                None,
+            )
+        }
+        .expect("pool");
+        Gpu {
+            entry: g.entry.clone(),
+            instance: g.instance.clone(),
+            pd: g.pd,
+            device: g.device.clone(),
+            queue: g.queue,
+            surface_fn: g.surface_fn.clone(),
+            swapchain_fn: g.swapchain_fn.clone(),
+            surface,
+            pool,
+        }
+    }
+
+    /// Like `one_frame`, with every use of the shared queue under `lock`.
+    unsafe fn locked_frame(
+        g: &Gpu,
+        c: &Chain,
+        s: &FrameSync,
+        color: [f32; 3],
+        lock: &Mutex<()>,
+    ) -> Result<vk::Result, vk::Result> {
+        let d = &g.device;
+        unsafe {
+            d.wait_for_fences(&[s.done], true, 5_000_000_000)?;
+            let (i, _) = g.swapchain_fn.acquire_next_image(
+                c.handle,
+                5_000_000_000,
+                s.acquired,
+                vk::Fence::null(),
+            )?;
+            d.reset_fences(&[s.done])?;
+            record_clear(g, c, i as usize, color);
+            let waits = [s.acquired];
+            let stages = [vk::PipelineStageFlags::TRANSFER];
+            let cbs = [c.cmds[i as usize]];
+            let sigs = [s.rendered];
+            let submit = vk::SubmitInfo::default()
+                .wait_semaphores(&waits)
+                .wait_dst_stage_mask(&stages)
+                .command_buffers(&cbs)
+                .signal_semaphores(&sigs);
+            let chains = [c.handle];
+            let idx = [i];
+            let pi = vk::PresentInfoKHR::default()
+                .wait_semaphores(&sigs)
+                .swapchains(&chains)
+                .image_indices(&idx);
+            let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+            d.queue_submit(g.queue, &[submit], s.done)?;
+            match g.swapchain_fn.queue_present(g.queue, &pi) {
+                Ok(false) => Ok(vk::Result::SUCCESS),
+                Ok(true) => Ok(vk::Result::SUBOPTIMAL_KHR),
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    unsafe fn teardown(g: Gpu, c: Chain, s: FrameSync) {
+        unsafe {
+            let _ = g.device.wait_for_fences(&[s.done], true, 5_000_000_000);
+            destroy_sync(&g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            g.device.destroy_command_pool(g.pool, None);
+            g.surface_fn.destroy_surface(g.surface, None);
+        }
+    }
+
+    /// `--threads` threads, each with its own window and swapchain, present
+    /// `--frames` frames each on the one shared queue (under the
+    /// application's lock), while another thread polls its own swapchain
+    /// with `vkAcquireNextImageKHR(timeout 0)` and presents what it gets.
+    pub unsafe fn threads(o: &Opts, g: &Gpu, w: &Win) -> bool {
+        let conn = connection(w);
+        let queue_lock = Mutex::new(());
+        let done = AtomicBool::new(false);
+        let errors = AtomicU64::new(0);
+        let presented = AtomicU64::new(0);
+        let (acquired, not_ready) = std::thread::scope(|sc| {
+            let mut workers = Vec::new();
+            for n in 0..o.threads {
+                let (conn, lock, errors, presented) = (&conn, &queue_lock, &errors, &presented);
+                workers.push(sc.spawn(move || unsafe {
+                    let mut win = open_window(conn, &format!("probe thread {n}"));
+                    let tg = gpu_for(g, vk_surface(g, conn, &win.surface));
+                    let size = (64 + 16 * n, 48 + 16 * n);
+                    let c =
+                        create_chain(&tg, o, size, vk::SwapchainKHR::null()).expect("swapchain");
+                    let s = frame_sync(&tg);
+                    let color = [(n % 2) as f32, ((n / 2) % 2) as f32, 1.0];
+                    for f in 0..o.frames {
+                        match locked_frame(&tg, &c, &s, color, lock) {
+                            Ok(_) => {
+                                presented.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                println!("probe: thread={n} frame={f} error={e:?}");
+                                errors.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                        pump(&mut win.queue, &mut win.win);
+                    }
+                    teardown(tg, c, s);
+                }));
+            }
+            let (conn, lock, errors, done) = (&conn, &queue_lock, &errors, &done);
+            let poller = sc.spawn(move || unsafe {
+                let mut win = open_window(conn, "probe acquire poller");
+                let tg = gpu_for(g, vk_surface(g, conn, &win.surface));
+                let c =
+                    create_chain(&tg, o, (48, 48), vk::SwapchainKHR::null()).expect("swapchain");
+                let s = frame_sync(&tg);
+                let fence = tg
+                    .device
+                    .create_fence(&vk::FenceCreateInfo::default(), None)
+                    .expect("fence");
+                let (mut acquired, mut not_ready) = (0u64, 0u64);
+                while !done.load(Ordering::Relaxed) {
+                    match tg.swapchain_fn.acquire_next_image(
+                        c.handle,
+                        0,
+                        vk::Semaphore::null(),
+                        fence,
+                    ) {
+                        Ok((i, _)) => {
+                            acquired += 1;
+                            let d = &tg.device;
+                            let r = d
+                                .wait_for_fences(&[fence, s.done], true, 5_000_000_000)
+                                .and_then(|_| d.reset_fences(&[fence, s.done]));
+                            if let Err(e) = r {
+                                println!("probe: poller error={e:?}");
+                                errors.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                            record_clear(&tg, &c, i as usize, [1.0, 1.0, 0.0]);
+                            let cbs = [c.cmds[i as usize]];
+                            let sigs = [s.rendered];
+                            let submit = vk::SubmitInfo::default()
+                                .command_buffers(&cbs)
+                                .signal_semaphores(&sigs);
+                            let chains = [c.handle];
+                            let idx = [i];
+                            let pi = vk::PresentInfoKHR::default()
+                                .wait_semaphores(&sigs)
+                                .swapchains(&chains)
+                                .image_indices(&idx);
+                            let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+                            let r = d
+                                .queue_submit(tg.queue, &[submit], s.done)
+                                .and_then(|_| tg.swapchain_fn.queue_present(tg.queue, &pi));
+                            if let Err(e) = r {
+                                println!("probe: poller present error={e:?}");
+                                errors.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                        Err(vk::Result::NOT_READY) => {
+                            not_ready += 1;
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                        Err(e) => {
+                            println!("probe: poller acquire error={e:?}");
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    pump(&mut win.queue, &mut win.win);
+                }
+                let _ = tg.device.wait_for_fences(&[s.done], true, 5_000_000_000);
+                tg.device.destroy_fence(fence, None);
+                teardown(tg, c, s);
+                (acquired, not_ready)
+            });
+            for t in workers {
+                if t.join().is_err() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+            poller.join().unwrap_or_else(|_| {
+                errors.fetch_add(1, Ordering::Relaxed);
+                (0, 0)
+            })
+        });
+        let presented = presented.load(Ordering::Relaxed);
+        let errors = errors.load(Ordering::Relaxed);
+        println!(
+            "probe: threads={} presented={presented} errors={errors}",
+            o.threads
+        );
+        println!("probe: poller_acquired={acquired} poller_not_ready={not_ready}");
+        presented == u64::from(o.threads) * u64::from(o.frames) && errors == 0 && acquired > 0
+    }
+
+    /// A small deterministic pseudo-random sequence (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn range(&mut self, lo: u32, hi: u32) -> u32 {
+            lo + (self.next() % u64::from(hi - lo + 1)) as u32
+        }
+    }
+
+    /// `--frames` recreations with oldSwapchain, each with a new size (1x1
+    /// to 1024x768) and the next present mode, presenting 1–3 frames on
+    /// each.
+    pub unsafe fn resize_storm(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        let modes = [
+            vk::PresentModeKHR::FIFO,
+            vk::PresentModeKHR::MAILBOX,
+            vk::PresentModeKHR::IMMEDIATE,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        unsafe {
+            let s = frame_sync(g);
+            let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let (mut frames, mut ok) = (0u64, true);
+            for n in 0..o.frames {
+                for _ in 0..=(n % 3) {
+                    if let Err(e) = one_frame(g, &c, &s, o.color) {
+                        println!("probe: error={e:?} recreation={n}");
+                        ok = false;
+                    }
+                    frames += 1;
+                }
+                pump(q, w);
+                if !ok {
+                    break;
+                }
+                let size = if n % 10 == 9 {
+                    (1, 1)
+                } else {
+                    (rng.range(1, 1024), rng.range(1, 768))
+                };
+                let next = Opts {
+                    scenario: o.scenario.clone(),
+                    mode: modes[(n as usize + 1) % modes.len()],
+                    ..*o
+                };
+                let new = match create_chain(g, &next, size, c.handle) {
+                    Ok(new) => new,
+                    Err(e) => {
+                        println!("probe: recreate_error={e:?} size={size:?} recreation={n}");
+                        ok = false;
+                        break;
+                    }
+                };
+                let old = g.swapchain_fn.acquire_next_image(
+                    c.handle,
+                    0,
+                    vk::Semaphore::null(),
+                    vk::Fence::null(),
+                );
+                if old.err() != Some(vk::Result::ERROR_OUT_OF_DATE_KHR) {
+                    println!("probe: retired_acquire={old:?}");
+                    ok = false;
+                }
+                g.device
+                    .wait_for_fences(&[s.done], true, 5_000_000_000)
+                    .expect("wait");
+                g.device.free_command_buffers(g.pool, &c.cmds);
+                g.swapchain_fn.destroy_swapchain(c.handle, None);
+                c = new;
+            }
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            g.device.free_command_buffers(g.pool, &c.cmds);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!(
+                "probe: storm_recreations={} storm_frames={frames}",
+                o.frames
+            );
+            ok
+        }
+    }
+
+    /// A second device presents on the probe's surface (and retires one
+    /// swapchain into another), then is destroyed with both swapchains
+    /// alive: the layer must tear them down. The surface is then usable by
+    /// the probe's own device.
+    pub unsafe fn destroy_device_alive(
+        o: &Opts,
+        g: &Gpu,
+        q: &mut EventQueue<Win>,
+        w: &mut Win,
+    ) -> bool {
+        unsafe {
+            let fds_before = fd_count();
+            let prio = [1.0];
+            let qci = [vk::DeviceQueueCreateInfo::default()
+                .queue_family_index(0)
+                .queue_priorities(&prio)];
+            let dexts = [vk::KHR_SWAPCHAIN_NAME.as_ptr()];
+            let dci = vk::DeviceCreateInfo::default()
+                .queue_create_infos(&qci)
+                .enabled_extension_names(&dexts);
+            let device = g.instance.create_device(g.pd, &dci, None).expect("device");
+            let pool = device
+                .create_command_pool(
+                    &vk::CommandPoolCreateInfo::default()
+                        .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
+                    None,
+                )
+                .expect("pool");
+            let dg = Gpu {
+                entry: g.entry.clone(),
+                instance: g.instance.clone(),
+                pd: g.pd,
+                queue: device.get_device_queue(0, 0),
+                surface_fn: g.surface_fn.clone(),
+                swapchain_fn: ash::khr::swapchain::Device::new(&g.instance, &device),
+                surface: g.surface,
+                pool,
+                device,
+            };
+            let s = frame_sync(&dg);
+            let c1 = create_chain(&dg, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            for _ in 0..o.frames {
+                let _ = one_frame(&dg, &c1, &s, o.color).expect("frame");
+                pump(q, w);
+            }
+            let c2 =
+                create_chain(&dg, o, (o.size.0 / 2, o.size.1 / 2), c1.handle).expect("swapchain");
+            for _ in 0..o.frames {
+                let _ = one_frame(&dg, &c2, &s, o.color).expect("frame");
+                pump(q, w);
+            }
+            let fds_alive = fd_count();
+            dg.device.device_wait_idle().expect("idle");
+            destroy_sync(&dg, s);
+            dg.device.destroy_command_pool(dg.pool, None);
+            // Both swapchains are still alive here.
+            dg.device.destroy_device(None);
+            let fds_after = fd_count();
+            println!("probe: fds_before={fds_before} fds_alive={fds_alive} fds_after={fds_after}");
+            // The surface is free again for the probe's own device.
+            let s = frame_sync(g);
+            let c = match create_chain(g, o, o.size, vk::SwapchainKHR::null()) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("probe: reuse_error={e:?}");
+                    return false;
+                }
+            };
+            let mut ok = fds_after == fds_before && fds_alive > fds_before;
+            for _ in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, o.color) {
+                    println!("probe: reuse_frame_error={e:?}");
+                    ok = false;
+                    break;
+                }
+                pump(q, w);
+            }
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!("probe: reused=ok");
+            ok
+        }
+    }
+
+    fn check(name: &str, ok: bool, detail: impl std::fmt::Debug) -> bool {
+        println!(
+            "probe: check_{name}={} {detail:?}",
+            if ok { "ok" } else { "fail" }
+        );
+        ok
+    }
+
+    /// Calls the specification allows to fail, with handles and arguments
+    /// that are wrong: each must give an error (not success, not a crash),
+    /// and the swapchain must work afterwards.
+    pub unsafe fn bad_input(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        let mut ok = true;
+        let fds_before = fd_count();
+        unsafe {
+            let sf = &g.swapchain_fn;
+            // 1. Swapchain handles the layer never made, or destroyed.
+            for (name, raw) in [
+                ("null", 0u64),
+                ("garbage", 0xdead_beef_0000_u64),
+                ("layer_range", 0x5b5b_0000_dead_0000_u64),
+            ] {
+                let h = vk::SwapchainKHR::from_raw(raw);
+                let r = sf.acquire_next_image(h, 0, vk::Semaphore::null(), vk::Fence::null());
+                ok &= check(&format!("acquire_{name}_swapchain"), r.is_err(), r);
+                let r = sf.get_swapchain_images(h);
+                ok &= check(&format!("images_{name}_swapchain"), r.is_err(), r);
+            }
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let stale = create_chain(g, o, o.size, c.handle).expect("swapchain");
+            sf.destroy_swapchain(stale.handle, None);
+            g.device.free_command_buffers(g.pool, &stale.cmds);
+            let r =
+                sf.acquire_next_image(stale.handle, 0, vk::Semaphore::null(), vk::Fence::null());
+            ok &= check("acquire_destroyed_swapchain", r.is_err(), r);
+            // Destroying it again is ignored, not passed to the driver.
+            sf.destroy_swapchain(stale.handle, None);
+            ok &= check("destroy_destroyed_swapchain", true, ());
+            g.device.free_command_buffers(g.pool, &c.cmds);
+            sf.destroy_swapchain(c.handle, None);
+
+            // 2. Presenting an image that was not acquired.
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            for index in [0u32, 1, 99, u32::MAX] {
+                let chains = [c.handle];
+                let idx = [index];
+                let pi = vk::PresentInfoKHR::default()
+                    .swapchains(&chains)
+                    .image_indices(&idx);
+                let r = sf.queue_present(g.queue, &pi);
+                ok &= check(&format!("present_unacquired_{index}"), r.is_err(), r);
+            }
+            // Presenting the same image twice.
+            let s = frame_sync(g);
+            ok &= check(
+                "frame_after_bad_presents",
+                true,
+                one_frame(g, &c, &s, o.color),
+            );
+            g.device
+                .wait_for_fences(&[s.done], true, 5_000_000_000)
+                .expect("wait");
+            // The swapchain still works.
+            let mut frames_ok = true;
+            for _ in 0..o.frames {
+                frames_ok &= one_frame(g, &c, &s, o.color).is_ok();
+                pump(q, w);
+            }
+            ok &= check("frames_after_bad_input", frames_ok, o.frames);
+            g.device.device_wait_idle().expect("idle");
+            destroy_sync(g, s);
+            g.device.free_command_buffers(g.pool, &c.cmds);
+            sf.destroy_swapchain(c.handle, None);
+
+            // 3. Surfaces: a destroyed one and one from the layer's range
+            // that was never made, in every query and in swapchain
+            // creation.
+            let conn = connection(w);
+            let win = open_window(&conn, "probe bad input");
+            let destroyed = vk_surface(g, &conn, &win.surface);
+            g.surface_fn.destroy_surface(destroyed, None);
+            for (name, s) in [
+                ("destroyed", destroyed),
+                (
+                    "layer_range",
+                    vk::SurfaceKHR::from_raw(0x5b5b_0000_dead_0001),
+                ),
+            ] {
+                let sfn = &g.surface_fn;
+                let r = sfn.get_physical_device_surface_capabilities(g.pd, s);
+                ok &= check(&format!("capabilities_{name}_surface"), r.is_err(), r);
+                let r = sfn.get_physical_device_surface_formats(g.pd, s);
+                ok &= check(&format!("formats_{name}_surface"), r.is_err(), r);
+                let r = sfn.get_physical_device_surface_present_modes(g.pd, s);
+                ok &= check(&format!("present_modes_{name}_surface"), r.is_err(), r);
+                let r = sfn.get_physical_device_surface_support(g.pd, 0, s);
+                ok &= check(&format!("support_{name}_surface"), r.is_err(), r);
+                let stale_g = Gpu {
+                    entry: g.entry.clone(),
+                    instance: g.instance.clone(),
+                    device: g.device.clone(),
+                    surface_fn: g.surface_fn.clone(),
+                    swapchain_fn: g.swapchain_fn.clone(),
+                    surface: s,
+                    ..*g
+                };
+                let r = create_chain(&stale_g, o, o.size, vk::SwapchainKHR::null());
+                ok &= check(
+                    &format!("create_swapchain_{name}_surface"),
+                    r.is_err(),
+                    r.as_ref().err(),
+                );
+                sfn.destroy_surface(s, None);
+                ok &= check(&format!("destroy_{name}_surface"), true, ());
+            }
+
+            // 4. vkCreateWaylandSurfaceKHR without a display or surface.
+            let wl_fn = ash::khr::wayland_surface::Instance::new(&g.entry, &g.instance);
+            let display = conn.backend().display_ptr();
+            for (name, d, s) in [
+                (
+                    "null_display",
+                    std::ptr::null_mut(),
+                    win.surface.id().as_ptr(),
+                ),
+                ("null_surface", display, std::ptr::null_mut()),
+            ] {
+                let sci = vk::WaylandSurfaceCreateInfoKHR::default()
+                    .display(d.cast())
+                    .surface(s.cast());
+                let r = wl_fn.create_wayland_surface(&sci, None);
+                ok &= check(&format!("create_surface_{name}"), r.is_err(), r);
+            }
+        }
+        let fds_after = fd_count();
+        ok &= check(
+            "fds_unchanged",
+            fds_after <= fds_before,
+            (fds_before, fds_after),
+        );
+        ok
+    }
+
+    /// `--frames` frames on one swapchain; fds and RSS after the first
+    /// 1,000 and at the end.
+    pub unsafe fn leak(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        unsafe {
+            let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let s = frame_sync(g);
+            let (mut fds0, mut rss0) = (0, 0);
+            for n in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, o.color) {
+                    println!("probe: error={e:?} frame={n}");
+                    return false;
+                }
+                pump(q, w);
+                if n + 1 == 1000.min(o.frames) {
+                    g.device.device_wait_idle().expect("idle");
+                    (fds0, rss0) = (fd_count(), rss_kib());
+                }
+            }
+            g.device.device_wait_idle().expect("idle");
+            let (fds1, rss1) = (fd_count(), rss_kib());
+            println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1}", o.frames);
+            destroy_sync(g, s);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            true
+        }
+    }
+
+    /// `--frames` recreations with oldSwapchain (one frame each); fds and
+    /// RSS after the first 100 and at the end.
+    pub unsafe fn leak_recreate(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        unsafe {
+            let s = frame_sync(g);
+            let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+            let (mut fds0, mut rss0) = (0, 0);
+            for n in 0..o.frames {
+                if let Err(e) = one_frame(g, &c, &s, o.color) {
+                    println!("probe: error={e:?} recreation={n}");
+                    return false;
+                }
+                pump(q, w);
+                let size = (o.size.0 + (n % 3) * 8, o.size.1 + (n % 2) * 8);
+                let new = create_chain(g, o, size, c.handle).expect("recreate");
+                g.device
+                    .wait_for_fences(&[s.done], true, 5_000_000_000)
+                    .expect("wait");
+                g.device.free_command_buffers(g.pool, &c.cmds);
+                g.swapchain_fn.destroy_swapchain(c.handle, None);
+                c = new;
+                if n + 1 == 100.min(o.frames) {
+                    (fds0, rss0) = (fd_count(), rss_kib());
+                }
+            }
+            g.device.device_wait_idle().expect("idle");
+            let (fds1, rss1) = (fd_count(), rss_kib());
+            println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1}", o.frames);
+            destroy_sync(g, s);
+            g.device.free_command_buffers(g.pool, &c.cmds);
+            g.swapchain_fn.destroy_swapchain(c.handle, None);
+            true
+        }
     }
 }

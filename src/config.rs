@@ -112,11 +112,17 @@ impl Config {
                         cfg.stats_path = Some(PathBuf::from(value));
                     }
                 }
-                _ => cfg.ignored.push(key.to_string()),
+                _ => cfg.ignored.push(printable(key)),
             }
         }
         cfg
     }
+}
+
+/// A variable name as it can go into a log line: at most 64 characters,
+/// control characters (a newline could fake further log lines) escaped.
+fn printable(name: &str) -> String {
+    name.chars().take(64).flat_map(char::escape_debug).collect()
 }
 
 fn cfg_warning(warnings: &mut Vec<String>, key: &str, value: &str, expected: &str) {
@@ -199,6 +205,20 @@ mod tests {
         assert_eq!((c.debug_fence_delay_ms, c.warnings.len()), (0, 1));
         let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "250")]);
         assert_eq!(c.debug_fence_delay_ms, 250);
+    }
+
+    #[test]
+    fn unknown_names_are_escaped_and_cut() {
+        let long = format!("SYNCBRIDGE_{}", "Y".repeat(10_000));
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_X\nsyncbridge: error: fake", "1"),
+            (long.as_str(), "1"),
+        ]);
+        assert!(c.warnings.is_empty());
+        assert_eq!(c.ignored.len(), 2);
+        assert!(c.ignored.iter().all(|w| !w.contains('\n')));
+        assert!(c.ignored[0].contains("SYNCBRIDGE_X\\nsyncbridge"));
+        assert!(c.ignored[1].len() < 300);
     }
 
     #[test]

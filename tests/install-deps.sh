@@ -29,6 +29,8 @@ APT_PACKAGES=(
     # libraries the crate links against
     libwayland-dev libxcb1-dev libx11-xcb-dev libxcb-present-dev libxcb-dri3-dev
     libxcb-shm0-dev pkg-config
+    # memory checking in tests/reliability.rs
+    valgrind
     # general tools the scripts use
     python3-pip curl xz-utils ca-certificates binutils make
 )
@@ -43,6 +45,10 @@ rust_missing=()
 command -v cargo >/dev/null 2>&1 || rust_missing+=(cargo)
 cargo fmt --version >/dev/null 2>&1 || rust_missing+=(rustfmt)
 cargo clippy --version >/dev/null 2>&1 || rust_missing+=(clippy)
+
+# cargo-fuzz runs the fuzz targets (tests/fuzz.sh); built from crates.io,
+# about 4-6 minutes on a 2-core machine.
+cargo fuzz --version >/dev/null 2>&1 || rust_missing+=(cargo-fuzz)
 
 if ((check_only)); then
     if ((${#missing[@]} + ${#rust_missing[@]})); then
@@ -69,6 +75,13 @@ if ((${#missing[@]})); then
     "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 else
     echo "install-deps: apt packages present"
+fi
+
+if [[ " ${rust_missing[*]} " == *" cargo-fuzz "* ]] && command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked
+    rust_missing=("${rust_missing[@]/cargo-fuzz/}")
+    read -r -a rust_missing <<<"${rust_missing[*]}"
 fi
 
 if ((${#rust_missing[@]})); then

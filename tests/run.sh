@@ -2,7 +2,7 @@
 # The syncbridge test suite: formatting, lints, the build, then every cargo
 # test (unit tests, the loader tests against the real Vulkan loader and
 # lavapipe, and the kernel tests, which run in a qemu guest when
-# tests/guest/setup.sh has prepared one).
+# tests/guest/setup.sh has prepared one), then each fuzz target for 20 s.
 #
 # Installs missing dependencies first (tests/install-deps.sh, a no-op when
 # everything is there). Exits non-zero on the first failure.
@@ -39,4 +39,7 @@ if [[ -f tests/guest/setup-compositor.sh ]]; then
 fi
 
 step "cargo test"
-exec cargo test
+cargo test
+
+step "tests/fuzz.sh 20"
+exec tests/fuzz.sh 20

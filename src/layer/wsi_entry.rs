@@ -10,7 +10,7 @@ use crate::wsi::surface::Surface;
 use crate::wsi::swapchain::Swapchain;
 use crate::wsi::wayland::WaylandSurface;
 use crate::wsi::x11::X11Surface;
-use crate::wsi::{new_handle, SURFACES, SWAPCHAINS};
+use crate::wsi::{is_layer_handle, new_handle, DRIVER_SWAPCHAINS, SURFACES, SWAPCHAINS};
 use ash::vk::{self, Handle};
 use std::ffi::{c_void, CStr};
 use std::sync::Arc;
@@ -128,6 +128,30 @@ fn surface(handle: vk::SurfaceKHR) -> Option<Arc<Surface>> {
 
 fn swapchain(handle: vk::SwapchainKHR) -> Option<Arc<Swapchain>> {
     SWAPCHAINS.get(handle.as_raw())
+}
+
+/// A surface handle the layer does not own may go to the driver only if it
+/// can be the loader's: not null, and not from the layer's own range (a
+/// destroyed or made-up layer surface).
+fn foreign_surface(entry: &str, handle: vk::SurfaceKHR) -> Result<(), vk::Result> {
+    let raw = handle.as_raw();
+    if raw == 0 || is_layer_handle(raw) {
+        log::error!("{entry}: unknown or destroyed VkSurfaceKHR {raw:#x}");
+        return Err(vk::Result::ERROR_SURFACE_LOST_KHR);
+    }
+    Ok(())
+}
+
+/// A swapchain handle the layer does not own goes to the driver only if the
+/// driver made it; anything else (null, destroyed, made up) would crash the
+/// driver.
+fn foreign_swapchain(entry: &str, handle: vk::SwapchainKHR) -> Result<(), vk::Result> {
+    let raw = handle.as_raw();
+    if DRIVER_SWAPCHAINS.get(raw).is_none() {
+        log::error!("{entry}: unknown or destroyed VkSwapchainKHR {raw:#x}");
+        return Err(vk::Result::ERROR_SURFACE_LOST_KHR);
+    }
+    Ok(())
 }
 
 fn inst_of(pd: vk::PhysicalDevice) -> Option<Arc<instance::InstanceData>> {
@@ -324,6 +348,9 @@ unsafe extern "system" fn destroy_surface(
             return;
         }
         if SURFACES.remove(handle.as_raw()).is_none() {
+            if foreign_surface("vkDestroySurfaceKHR", handle).is_err() {
+                return;
+            }
             // SAFETY: a valid instance from the application.
             if let Some(inst) = unsafe { instance::get(instance) } {
                 // SAFETY: the driver's own surface.
@@ -347,6 +374,9 @@ unsafe extern "system" fn surface_support(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             if surface(handle).is_none() {
+                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceSupportKHR", handle) {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst.next_surface.get_physical_device_surface_support_khr)(
@@ -380,6 +410,10 @@ unsafe extern "system" fn surface_capabilities(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(handle) else {
+                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceCapabilitiesKHR", handle)
+                {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst
@@ -422,6 +456,11 @@ unsafe extern "system" fn surface_capabilities2(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(info.surface) else {
+                if let Err(e) =
+                    foreign_surface("vkGetPhysicalDeviceSurfaceCapabilities2KHR", info.surface)
+                {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst
@@ -470,6 +509,9 @@ unsafe extern "system" fn surface_formats(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(handle) else {
+                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceFormatsKHR", handle) {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst.next_surface.get_physical_device_surface_formats_khr)(
@@ -504,6 +546,11 @@ unsafe extern "system" fn surface_formats2(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(info_ref.surface) else {
+                if let Err(e) =
+                    foreign_surface("vkGetPhysicalDeviceSurfaceFormats2KHR", info_ref.surface)
+                {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst
@@ -556,6 +603,10 @@ unsafe extern "system" fn surface_present_modes(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(handle) else {
+                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfacePresentModesKHR", handle)
+                {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst
@@ -585,6 +636,9 @@ unsafe extern "system" fn present_rectangles(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(handle) else {
+                if let Err(e) = foreign_surface("vkGetPhysicalDevicePresentRectanglesKHR", handle) {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (inst
@@ -631,10 +685,19 @@ unsafe extern "system" fn create_swapchain(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             let Some(s) = surface(ci_ref.surface) else {
+                if let Err(e) = foreign_surface("vkCreateSwapchainKHR", ci_ref.surface) {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
-                return unsafe {
+                let r = unsafe {
                     (dev.ext.next_swapchain.create_swapchain_khr)(device, ci, alloc, out)
                 };
+                if r == vk::Result::SUCCESS {
+                    // SAFETY: checked non-null; the driver wrote it.
+                    let made = unsafe { *out };
+                    DRIVER_SWAPCHAINS.insert(made.as_raw(), Arc::new(device.as_raw()));
+                }
+                return r;
             };
             let old = swapchain(ci_ref.old_swapchain);
             match Swapchain::create(dev, s, ci_ref, old.as_deref()) {
@@ -661,6 +724,10 @@ unsafe extern "system" fn destroy_swapchain(
             return;
         }
         if SWAPCHAINS.remove(handle.as_raw()).is_none() {
+            if foreign_swapchain("vkDestroySwapchainKHR", handle).is_err() {
+                return;
+            }
+            DRIVER_SWAPCHAINS.remove(handle.as_raw());
             if let Some(dev) = dev_of(device) {
                 // SAFETY: the driver's swapchain, forwarded.
                 unsafe { (dev.ext.next_swapchain.destroy_swapchain_khr)(device, handle, alloc) };
@@ -680,6 +747,9 @@ unsafe extern "system" fn get_swapchain_images(
         vk::Result::ERROR_INITIALIZATION_FAILED,
         || {
             let Some(sc) = swapchain(handle) else {
+                if let Err(e) = foreign_swapchain("vkGetSwapchainImagesKHR", handle) {
+                    return e;
+                }
                 let Some(dev) = dev_of(device) else {
                     return vk::Result::ERROR_INITIALIZATION_FAILED;
                 };
@@ -708,6 +778,9 @@ unsafe extern "system" fn acquire_next_image(
         vk::Result::ERROR_DEVICE_LOST,
         || {
             let Some(sc) = swapchain(handle) else {
+                if let Err(e) = foreign_swapchain("vkAcquireNextImageKHR", handle) {
+                    return e;
+                }
                 let Some(dev) = dev_of(device) else {
                     return vk::Result::ERROR_DEVICE_LOST;
                 };
@@ -741,6 +814,9 @@ unsafe extern "system" fn acquire_next_image2(
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
             };
             if swapchain(i.swapchain).is_none() {
+                if let Err(e) = foreign_swapchain("vkAcquireNextImage2KHR", i.swapchain) {
+                    return e;
+                }
                 let Some(dev) = dev_of(device) else {
                     return vk::Result::ERROR_DEVICE_LOST;
                 };
@@ -778,6 +854,11 @@ unsafe extern "system" fn queue_present(
             )
         };
         let ours: Vec<Option<Arc<Swapchain>>> = handles.iter().map(|h| swapchain(*h)).collect();
+        for (h, _) in handles.iter().zip(&ours).filter(|(_, o)| o.is_none()) {
+            if let Err(e) = foreign_swapchain("vkQueuePresentKHR", *h) {
+                return e;
+            }
+        }
         if ours.iter().all(Option::is_none) {
             // SAFETY: the driver's swapchains, forwarded.
             return unsafe { (dev.ext.next_swapchain.queue_present_khr)(queue, info) };
@@ -857,6 +938,9 @@ unsafe extern "system" fn device_group_surface_present_modes(
                 let Some(dev) = dev_of(device) else {
                     return vk::Result::ERROR_INITIALIZATION_FAILED;
                 };
+                if let Err(e) = foreign_surface("vkGetDeviceGroupSurfacePresentModesKHR", handle) {
+                    return e;
+                }
                 // SAFETY: the driver's surface, forwarded.
                 return unsafe {
                     (dev.ext

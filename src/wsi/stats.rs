@@ -29,6 +29,10 @@ pub struct Stats {
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
     /// the application thread (a zero timeout never blocks).
     pub acquire_waits: u64,
+    /// Whether latency samples are kept: only when they will be written
+    /// out, so a long-running swapchain without `SYNCBRIDGE_STATS` does not
+    /// grow by up to `MAX_SAMPLES` samples.
+    pub record_latency: bool,
 }
 
 impl Default for Stats {
@@ -46,7 +50,23 @@ impl Default for Stats {
             latency_next: 0,
             frame_event_timeouts: 0,
             acquire_waits: 0,
+            record_latency: true,
         }
+    }
+}
+
+impl Stats {
+    /// Statistics for a swapchain; latency samples (a ring allocated here,
+    /// so a long run does not grow) only when they will be written out.
+    pub fn new(record_latency: bool) -> Self {
+        let mut s = Self {
+            record_latency,
+            ..Self::default()
+        };
+        if !record_latency {
+            s.release_latency_us = Vec::new();
+        }
+        s
     }
 }
 
@@ -69,6 +89,9 @@ impl Stats {
     }
 
     pub fn on_release(&mut self, latency: Duration) {
+        if !self.record_latency || self.release_latency_us.is_empty() {
+            return;
+        }
         self.release_latency_us[self.latency_next] =
             latency.as_micros().min(u32::MAX as u128) as u32;
         self.latency_next = (self.latency_next + 1) % MAX_SAMPLES;
@@ -88,10 +111,12 @@ impl Stats {
     pub fn to_json(&self, fields: &[(&str, String)]) -> String {
         let mut s = String::from("{");
         for (k, v) in fields {
-            s.push_str(&format!(
-                "\"{k}\":\"{}\",",
-                v.replace('\\', "\\\\").replace('"', "\\\"")
-            ));
+            // serde_json escapes control characters too, which JSON requires.
+            let (k, v) = (
+                serde_json::Value::from(*k).to_string(),
+                serde_json::Value::from(v.as_str()).to_string(),
+            );
+            s.push_str(&format!("{k}:{v},"));
         }
         let pct = |p| {
             percentile(&self.release_latency_us[..self.latency_count], p)
@@ -143,6 +168,13 @@ mod tests {
     }
 
     #[test]
+    fn latencies_are_kept_only_when_asked() {
+        let mut s = Stats::new(false);
+        s.on_release(Duration::from_micros(12));
+        assert!(s.release_latency_us.is_empty());
+    }
+
+    #[test]
     fn json_is_one_line_with_escaped_fields() {
         let mut s = Stats::default();
         s.on_release(Duration::from_micros(12));
@@ -154,5 +186,13 @@ mod tests {
         assert!(!j.contains('\n'));
         assert!(j.contains("\"platform\":\"way\\\"land\""));
         assert!(j.contains("\"p50\":12"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let j = Stats::default().to_json(&[("extent", "a\u{0}b\nc".into())]);
+        assert!(!j.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+        assert_eq!(v["extent"], "a\u{0}b\nc");
     }
 }

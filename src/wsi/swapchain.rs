@@ -321,7 +321,7 @@ impl Swapchain {
             cond: Condvar::new(),
             wake,
             shutdown: AtomicBool::new(false),
-            stats: Mutex::new(Stats::default()),
+            stats: Mutex::new(Stats::new(crate::config::get().stats_path.is_some())),
         });
         let (to_waiter, waiter_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
