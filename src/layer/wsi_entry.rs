@@ -360,40 +360,58 @@ unsafe extern "system" fn destroy_surface(
     })
 }
 
+/// The body of every physical-device surface query: `ours` for a surface
+/// the layer made, `forward` (the driver's function) for one the loader
+/// made, `VK_ERROR_SURFACE_LOST_KHR` for a destroyed or made-up one.
+fn surface_query(
+    entry: &'static str,
+    pd: vk::PhysicalDevice,
+    handle: Option<vk::SurfaceKHR>,
+    forward: impl FnOnce(&instance::InstanceData) -> vk::Result,
+    ours: impl FnOnce(&instance::InstanceData, &Surface) -> vk::Result,
+) -> vk::Result {
+    guard(entry, vk::Result::ERROR_SURFACE_LOST_KHR, || {
+        let (Some(inst), Some(handle)) = (inst_of(pd), handle) else {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        };
+        match surface(handle) {
+            Some(s) => ours(&inst, &s),
+            None => match foreign_surface(entry, handle) {
+                Ok(()) => forward(&inst),
+                Err(e) => e,
+            },
+        }
+    })
+}
+
+/// Writes `value` to the application's `out`, if not null.
+fn write_out<T>(out: *mut T, value: T) -> vk::Result {
+    // SAFETY: the application's output pointer, null-checked.
+    match unsafe { out.as_mut() } {
+        Some(o) => {
+            *o = value;
+            vk::Result::SUCCESS
+        }
+        None => vk::Result::ERROR_INITIALIZATION_FAILED,
+    }
+}
+
 unsafe extern "system" fn surface_support(
     pd: vk::PhysicalDevice,
     queue_family: u32,
     handle: vk::SurfaceKHR,
     out: *mut vk::Bool32,
 ) -> vk::Result {
-    guard(
+    surface_query(
         "vkGetPhysicalDeviceSurfaceSupportKHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            if surface(handle).is_none() {
-                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceSupportKHR", handle) {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst.next_surface.get_physical_device_surface_support_khr)(
-                        pd,
-                        queue_family,
-                        handle,
-                        out,
-                    )
-                };
-            }
-            if out.is_null() {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            }
-            // SAFETY: checked non-null.
-            unsafe { *out = vk::TRUE };
-            vk::Result::SUCCESS
+        pd,
+        Some(handle),
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface.get_physical_device_surface_support_khr)(pd, queue_family, handle, out)
         },
+        // Every queue can present: presentation needs only a submission.
+        |_, _| write_out(out, vk::TRUE),
     )
 }
 
@@ -402,38 +420,17 @@ unsafe extern "system" fn surface_capabilities(
     handle: vk::SurfaceKHR,
     out: *mut vk::SurfaceCapabilitiesKHR,
 ) -> vk::Result {
-    guard(
+    surface_query(
         "vkGetPhysicalDeviceSurfaceCapabilitiesKHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(handle) else {
-                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceCapabilitiesKHR", handle)
-                {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst
-                        .next_surface
-                        .get_physical_device_surface_capabilities_khr)(
-                        pd, handle, out
-                    )
-                };
-            };
-            if out.is_null() {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            }
-            match s.capabilities(&inst, pd) {
-                Ok(c) => {
-                    // SAFETY: checked non-null.
-                    unsafe { *out = c };
-                    vk::Result::SUCCESS
-                }
-                Err(e) => e,
-            }
+        pd,
+        Some(handle),
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface.get_physical_device_surface_capabilities_khr)(pd, handle, out)
+        },
+        |i, s| {
+            s.capabilities(i, pd)
+                .map_or_else(|e| e, |c| write_out(out, c))
         },
     )
 }
@@ -443,40 +440,24 @@ unsafe extern "system" fn surface_capabilities2(
     info: *const vk::PhysicalDeviceSurfaceInfo2KHR<'_>,
     out: *mut vk::SurfaceCapabilities2KHR<'_>,
 ) -> vk::Result {
-    guard(
+    // SAFETY: the application's structure (null-checked).
+    let handle = unsafe { info.as_ref() }.map(|i| i.surface);
+    surface_query(
         "vkGetPhysicalDeviceSurfaceCapabilities2KHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            // SAFETY: the application's structures.
-            let (Some(info), Some(out_ref)) = (unsafe { info.as_ref() }, unsafe { out.as_mut() })
-            else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(info.surface) else {
-                if let Err(e) =
-                    foreign_surface("vkGetPhysicalDeviceSurfaceCapabilities2KHR", info.surface)
-                {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst
-                        .next_surface_caps2
-                        .get_physical_device_surface_capabilities2_khr)(
-                        pd, info, out
-                    )
-                };
-            };
-            match s.capabilities(&inst, pd) {
-                Ok(c) => {
-                    out_ref.surface_capabilities = c;
-                    vk::Result::SUCCESS
-                }
-                Err(e) => e,
+        pd,
+        handle,
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface_caps2
+                .get_physical_device_surface_capabilities2_khr)(pd, info, out)
+        },
+        |i, s| match (s.capabilities(i, pd), unsafe { out.as_mut() }) {
+            (Ok(c), Some(o)) => {
+                o.surface_capabilities = c;
+                vk::Result::SUCCESS
             }
+            (Err(e), _) => e,
+            (_, None) => vk::Result::ERROR_INITIALIZATION_FAILED,
         },
     )
 }
@@ -501,29 +482,18 @@ unsafe extern "system" fn surface_formats(
     count: *mut u32,
     out: *mut vk::SurfaceFormatKHR,
 ) -> vk::Result {
-    guard(
+    surface_query(
         "vkGetPhysicalDeviceSurfaceFormatsKHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(handle) else {
-                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfaceFormatsKHR", handle) {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst.next_surface.get_physical_device_surface_formats_khr)(
-                        pd, handle, count, out,
-                    )
-                };
-            };
-            match our_formats(&s, &inst, pd) {
-                // SAFETY: the application's output arrays.
-                Ok(list) => unsafe { fill_array(&list, count, out) },
-                Err(e) => e,
-            }
+        pd,
+        Some(handle),
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface.get_physical_device_surface_formats_khr)(pd, handle, count, out)
+        },
+        // SAFETY: the application's output arrays.
+        |i, s| {
+            our_formats(s, i, pd)
+                .map_or_else(|e| e, |list| unsafe { fill_array(&list, count, out) })
         },
     )
 }
@@ -534,52 +504,37 @@ unsafe extern "system" fn surface_formats2(
     count: *mut u32,
     out: *mut vk::SurfaceFormat2KHR<'_>,
 ) -> vk::Result {
-    guard(
+    // SAFETY: the application's structure (null-checked).
+    let handle = unsafe { info.as_ref() }.map(|i| i.surface);
+    surface_query(
         "vkGetPhysicalDeviceSurfaceFormats2KHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            // SAFETY: the application's structure.
-            let Some(info_ref) = (unsafe { info.as_ref() }) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(info_ref.surface) else {
-                if let Err(e) =
-                    foreign_surface("vkGetPhysicalDeviceSurfaceFormats2KHR", info_ref.surface)
-                {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst
-                        .next_surface_caps2
-                        .get_physical_device_surface_formats2_khr)(
-                        pd, info, count, out
-                    )
-                };
-            };
-            let list = match our_formats(&s, &inst, pd) {
+        pd,
+        handle,
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface_caps2
+                .get_physical_device_surface_formats2_khr)(pd, info, count, out)
+        },
+        |i, s| {
+            let list = match our_formats(s, i, pd) {
                 Ok(l) => l,
                 Err(e) => return e,
             };
-            if count.is_null() {
+            // SAFETY: the application's count, null-checked.
+            let Some(count) = (unsafe { count.as_mut() }) else {
                 return vk::Result::ERROR_INITIALIZATION_FAILED;
-            }
+            };
             if out.is_null() {
-                // SAFETY: checked non-null.
-                unsafe { *count = list.len() as u32 };
+                *count = list.len() as u32;
                 return vk::Result::SUCCESS;
             }
-            // SAFETY: the application's array of *count elements; only the
-            // surfaceFormat member is written, keeping sType/pNext.
-            let n = unsafe { *count } as usize;
+            let n = (*count as usize).min(list.len());
             for (i, f) in list.iter().take(n).enumerate() {
+                // SAFETY: the application's array of *count elements; only
+                // the surfaceFormat member is written, keeping sType/pNext.
                 unsafe { (*out.add(i)).surface_format = *f };
             }
-            // SAFETY: checked non-null.
-            unsafe { *count = n.min(list.len()) as u32 };
+            *count = n as u32;
             if n < list.len() {
                 vk::Result::INCOMPLETE
             } else {
@@ -595,30 +550,16 @@ unsafe extern "system" fn surface_present_modes(
     count: *mut u32,
     out: *mut vk::PresentModeKHR,
 ) -> vk::Result {
-    guard(
+    surface_query(
         "vkGetPhysicalDeviceSurfacePresentModesKHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(handle) else {
-                if let Err(e) = foreign_surface("vkGetPhysicalDeviceSurfacePresentModesKHR", handle)
-                {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst
-                        .next_surface
-                        .get_physical_device_surface_present_modes_khr)(
-                        pd, handle, count, out
-                    )
-                };
-            };
-            // SAFETY: the application's output arrays.
-            unsafe { fill_array(&s.platform.present_modes(), count, out) }
+        pd,
+        Some(handle),
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_surface.get_physical_device_surface_present_modes_khr)(pd, handle, count, out)
         },
+        // SAFETY: the application's output arrays.
+        |_, s| unsafe { fill_array(&s.platform.present_modes(), count, out) },
     )
 }
 
@@ -628,39 +569,29 @@ unsafe extern "system" fn present_rectangles(
     count: *mut u32,
     out: *mut vk::Rect2D,
 ) -> vk::Result {
-    guard(
+    surface_query(
         "vkGetPhysicalDevicePresentRectanglesKHR",
-        vk::Result::ERROR_SURFACE_LOST_KHR,
-        || {
-            let Some(inst) = inst_of(pd) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            let Some(s) = surface(handle) else {
-                if let Err(e) = foreign_surface("vkGetPhysicalDevicePresentRectanglesKHR", handle) {
-                    return e;
-                }
-                // SAFETY: the driver's surface, forwarded.
-                return unsafe {
-                    (inst
-                        .next_swapchain_instance
-                        .get_physical_device_present_rectangles_khr)(
-                        pd, handle, count, out
-                    )
-                };
-            };
-            let extent = match s.platform.current_extent() {
-                Ok(e) => e.unwrap_or(vk::Extent2D {
+        pd,
+        Some(handle),
+        // SAFETY: the driver's surface, forwarded.
+        |i| unsafe {
+            (i.next_swapchain_instance
+                .get_physical_device_present_rectangles_khr)(pd, handle, count, out)
+        },
+        |_, s| match s.platform.current_extent() {
+            Ok(e) => {
+                let extent = e.unwrap_or(vk::Extent2D {
                     width: u32::MAX,
                     height: u32::MAX,
-                }),
-                Err(e) => return e,
-            };
-            let rect = vk::Rect2D {
-                offset: vk::Offset2D::default(),
-                extent,
-            };
-            // SAFETY: the application's output arrays.
-            unsafe { fill_array(&[rect], count, out) }
+                });
+                let rect = vk::Rect2D {
+                    offset: vk::Offset2D::default(),
+                    extent,
+                };
+                // SAFETY: the application's output arrays.
+                unsafe { fill_array(&[rect], count, out) }
+            }
+            Err(e) => e,
         },
     )
 }

@@ -98,6 +98,25 @@ impl Shared {
         }
     }
 
+    /// Waits on the swapchain's condition until something changes or
+    /// `deadline` (none: no deadline) passes; the caller re-checks.
+    fn wait<'a>(
+        &self,
+        st: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        match deadline {
+            None => self.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                self.cond
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        }
+    }
+
     /// Frames up to `id` are on screen (or were replaced by one that is).
     fn mark_displayed(&self, id: u64) {
         let mut st = self.lock();
@@ -412,25 +431,14 @@ impl Swapchain {
                     waited = true;
                     self.shared.stats().acquire_waits += 1;
                 }
-                match deadline {
-                    None => st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return if timeout_ns == 0 {
-                                vk::Result::NOT_READY
-                            } else {
-                                vk::Result::TIMEOUT
-                            };
-                        }
-                        st = self
-                            .shared
-                            .cond
-                            .wait_timeout(st, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return if timeout_ns == 0 {
+                        vk::Result::NOT_READY
+                    } else {
+                        vk::Result::TIMEOUT
+                    };
                 }
+                st = self.shared.wait(st, deadline);
             }
         };
         if let Err(e) = self.signal_acquire(index, semaphore, fence) {
@@ -684,21 +692,10 @@ impl Swapchain {
             if st.status.as_raw() < 0 {
                 return st.status;
             }
-            match deadline {
-                None => st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return vk::Result::TIMEOUT;
-                    }
-                    st = self
-                        .shared
-                        .cond
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return vk::Result::TIMEOUT;
             }
+            st = self.shared.wait(st, deadline);
         }
     }
 
