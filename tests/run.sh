@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The syncbridge test suite: formatting, lints, the build, then every cargo
-# test (unit tests, the loader tests against the real Vulkan loader and
-# lavapipe, and the kernel tests, which run in a qemu guest when
-# tests/guest/setup.sh has prepared one), then each fuzz target for 20 s.
+# The syncbridge test suite: formatting, lints, the build, each fuzz target
+# for 20 s, then every cargo test: unit tests; the layer under the real
+# Vulkan loader and lavapipe on weston and Xvfb (loader, wayland, x11,
+# reliability); and the guest tier, which boots a qemu guest (trixie's
+# kernel: dma-bufs, vgem fences, syncobjs) for the kernel tests and for the
+# dma-buf path against sway (tests/guest/setup.sh and
+# tests/guest/setup-compositor.sh prepare it, cached under
+# ~/.cache/syncbridge-guest).
 #
 # Installs missing dependencies first (tests/install-deps.sh, a no-op when
 # everything is there). Exits non-zero on the first failure.
@@ -38,8 +42,9 @@ if [[ -f tests/guest/setup-compositor.sh ]]; then
     bash tests/guest/setup-compositor.sh
 fi
 
-step "cargo test"
-cargo test
-
 step "tests/fuzz.sh 20"
-exec tests/fuzz.sh 20
+tests/fuzz.sh 20
+
+# Last, so that its summary lines close the output.
+step "cargo test"
+exec cargo test
