@@ -310,3 +310,53 @@ fn present_id_and_present_wait() {
         "{out}"
     );
 }
+
+/// vkcube through the layer with the Khronos validation layer above it and
+/// synchronization validation on: vkcube prints every validation message as
+/// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves
+/// the messages would show.
+#[test]
+fn vkcube_with_synchronization_validation_reports_nothing() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let messages = |extra: &[&str]| {
+        let mut cmd = through_layer("vkcube-wayland", &m, &w);
+        cmd.args(["--c", "60", "--validate"])
+            .args(extra)
+            .env(
+                "VK_INSTANCE_LAYERS",
+                "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+            )
+            .env(
+                "VK_LAYER_ENABLES",
+                "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT",
+            )
+            .env("SYNCBRIDGE_LOG", "info");
+        let out = run(cmd, Duration::from_secs(240));
+        let all = format!("{}{}", out.stdout, out.stderr);
+        // The loader's own notices (GENERAL, "Loader Message") are not findings.
+        let n = all
+            .lines()
+            .filter(|l| {
+                (l.contains("ERROR : ") || l.contains("WARNING : "))
+                    && !l.contains("Loader Message")
+            })
+            .count();
+        (out, n)
+    };
+    let (out, control) = messages(&["--force_errors"]);
+    assert!(
+        control > 0,
+        "the control run showed no validation message:\n{out}"
+    );
+    let (out, n) = messages(&[]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("on wayland: Shm buffers"),
+        "the layer did not make the swapchain:\n{out}"
+    );
+    assert_eq!(
+        n, 0,
+        "validation reported {n} messages through the layer:\n{out}"
+    );
+}
