@@ -188,16 +188,7 @@ unsafe extern "system" fn create_wayland_surface(
             // SAFETY: the application's live display and surface, which the spec
             // requires to outlive the VkSurfaceKHR.
             let platform = unsafe { WaylandSurface::new(ci.display, ci.surface) };
-            let handle = new_handle();
-            SURFACES.insert(
-                handle,
-                Arc::new(Surface {
-                    platform: Box::new(platform),
-                }),
-            );
-            // SAFETY: checked non-null.
-            unsafe { *out = vk::SurfaceKHR::from_raw(handle) };
-            vk::Result::SUCCESS
+            register_surface(Box::new(platform), out)
         },
     )
 }
@@ -231,20 +222,20 @@ unsafe fn new_x11_surface(
     }
     // SAFETY: the application's live connection, which the spec requires to
     // outlive the VkSurfaceKHR.
-    let platform = match unsafe { X11Surface::new(platform, connection, window) } {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    match unsafe { X11Surface::new(platform, connection, window) } {
+        Ok(p) => register_surface(Box::new(p), out),
+        Err(e) => e,
+    }
+}
+
+/// Gives a new surface its handle and hands that to the application.
+fn register_surface(
+    platform: Box<dyn crate::wsi::platform::PlatformSurface>,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
     let handle = new_handle();
-    SURFACES.insert(
-        handle,
-        Arc::new(Surface {
-            platform: Box::new(platform),
-        }),
-    );
-    // SAFETY: checked non-null by the callers.
-    unsafe { *out = vk::SurfaceKHR::from_raw(handle) };
-    vk::Result::SUCCESS
+    SURFACES.insert(handle, Arc::new(Surface { platform }));
+    write_out(out, vk::SurfaceKHR::from_raw(handle))
 }
 
 unsafe extern "system" fn create_xcb_surface(
