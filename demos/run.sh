@@ -41,9 +41,14 @@ fi
 
 mkdir -p "$out"
 rm -f "$out"/stats.jsonl "$out"/screenshot.png "$out"/report.txt "$out"/layer.log
-echo "demo: building the layer (release)"
-(cd "$here" && cargo build --release --quiet)
-lib="$here/target/release/libVkLayer_syncbridge.so"
+if [ -n "${SYNCBRIDGE_DEMO_LIBRARY:-}" ]; then
+    # An already-built layer (the tests use this; cargo is busy there).
+    lib=$SYNCBRIDGE_DEMO_LIBRARY
+else
+    echo "demo: building the layer (release)"
+    (cd "$here" && cargo build --release --quiet)
+    lib="$here/target/release/libVkLayer_syncbridge.so"
+fi
 mkdir -p "$out/layers"
 sed "s|@LIBRARY_PATH@|$lib|" "$here/manifest/VkLayer_syncbridge.json.in" > "$out/layers/VkLayer_syncbridge.json"
 
