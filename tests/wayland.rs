@@ -360,3 +360,56 @@ fn vkcube_with_synchronization_validation_reports_nothing() {
         "validation reported {n} messages through the layer:\n{out}"
     );
 }
+
+/// Acquire never hands out an image the compositor may still read: replays
+/// the layer's image transitions (logged under the swapchain's lock at
+/// debug level) and checks that every image presented was released by the
+/// compositor before it was acquired again.
+#[test]
+fn acquire_waits_for_the_compositor_to_release() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    for mode in ["fifo", "mailbox", "immediate"] {
+        let out = probe_run(
+            &m,
+            &w,
+            &["frames", "--frames", "90", "--mode", mode],
+            &[("SYNCBRIDGE_LOG", "debug")],
+        );
+        out.assert_success();
+        let mut held = std::collections::HashSet::new();
+        let (mut acquired, mut released) = (0, 0);
+        for line in out
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("syncbridge: debug: image "))
+        {
+            let (index, what) = line.split_once(": ").expect("image line");
+            let index: usize = index.parse().expect("index");
+            match what {
+                "presented" => {
+                    assert!(held.insert(index), "image {index} presented twice ({mode})")
+                }
+                "released" => {
+                    assert!(
+                        held.remove(&index),
+                        "image {index} released but not presented ({mode})"
+                    );
+                    released += 1;
+                }
+                "acquired" => {
+                    assert!(
+                        !held.contains(&index),
+                        "image {index} acquired while the compositor held it ({mode})"
+                    );
+                    acquired += 1;
+                }
+                other => panic!("unknown transition {other}"),
+            }
+        }
+        assert!(
+            acquired >= 90 && released >= 80,
+            "{mode}: {acquired} acquires, {released} releases\n{out}"
+        );
+    }
+}

@@ -76,6 +76,9 @@ impl Shared {
         if st.images[index] == ImageState::Presenting {
             st.images[index] = ImageState::Free;
             st.free.push_back(index);
+            // Logged under the lock, so the order of these lines is the
+            // order of the transitions (tests replay it).
+            log::debug!("image {index}: released");
             self.cond.notify_all();
         }
     }
@@ -425,6 +428,7 @@ impl Swapchain {
                 }
                 if let Some(i) = st.free.pop_front() {
                     st.images[i] = ImageState::Acquired;
+                    log::debug!("image {i}: acquired");
                     break (i, st.status);
                 }
                 if !waited && timeout_ns != 0 {
@@ -587,6 +591,7 @@ impl Swapchain {
                 return vk::Result::ERROR_UNKNOWN;
             }
             st.images[i] = ImageState::Presenting;
+            log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
             st.fence_pending[i] = true;
         }
