@@ -151,6 +151,11 @@ enum Handover {
     SyncFile,
 }
 
+/// The deadline of a Vulkan timeout in nanoseconds (`u64::MAX`: none).
+fn deadline_after(timeout_ns: u64) -> Option<Instant> {
+    (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns))
+}
+
 /// A presented frame on its way to the GPU waiter.
 struct InFlight {
     index: usize,
@@ -414,8 +419,7 @@ impl Swapchain {
         fence: vk::Fence,
         out: &mut u32,
     ) -> vk::Result {
-        let deadline =
-            (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns));
+        let deadline = deadline_after(timeout_ns);
         let mut waited = false;
         let (index, status) = {
             let mut st = self.shared.lock();
@@ -630,12 +634,7 @@ impl Swapchain {
             // vkQueueSubmit, such as lavapipe): straight to the presenter,
             // one thread hand-off fewer per frame.
             self.shared.lock().fence_pending[i] = false;
-            let _ = self
-                .to_presenter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(i);
-            self.shared.wake();
+            self.hand_to_presenter(i);
             return self.status();
         }
         let handover = self.attach_render_fence(i);
@@ -647,12 +646,7 @@ impl Swapchain {
         if sent_early {
             // The window system gets the buffer now; the kernel fence in it
             // keeps readers out until the GPU is done.
-            let _ = self
-                .to_presenter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(i);
-            self.shared.wake();
+            self.hand_to_presenter(i);
         }
         let frame = InFlight {
             index: i,
@@ -669,19 +663,23 @@ impl Swapchain {
         if !matches!(sent, Some(Ok(()))) {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
-        let st = self.shared.lock();
-        if st.retired {
-            vk::Result::ERROR_OUT_OF_DATE_KHR
-        } else {
-            st.status
-        }
+        self.status()
+    }
+
+    /// Gives frame `index` to the presenter thread and wakes it.
+    fn hand_to_presenter(&self, index: usize) {
+        let _ = self
+            .to_presenter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(index);
+        self.shared.wake();
     }
 
     /// `vkWaitForPresentKHR`: waits at most `timeout_ns` until the frame
     /// with `present_id` (or a later one) is on screen.
     pub fn wait_for_present(&self, present_id: u64, timeout_ns: u64) -> vk::Result {
-        let deadline =
-            (timeout_ns != u64::MAX).then(|| Instant::now() + Duration::from_nanos(timeout_ns));
+        let deadline = deadline_after(timeout_ns);
         let mut st = self.shared.lock();
         loop {
             if st.displayed_id >= present_id {
@@ -961,17 +959,10 @@ fn present_loop(
             // The connection is gone: nothing more will be shown. Wait for
             // destruction without spinning.
             while !shared.shutdown.load(Ordering::SeqCst) {
-                let fd = shared.wake.as_fd();
-                let mut pfd = [rustix::event::PollFd::new(
-                    &fd,
+                let _ = crate::kernel::sync_file::poll_fd(
+                    shared.wake.as_fd(),
                     rustix::event::PollFlags::IN,
-                )];
-                let _ = rustix::event::poll(
-                    &mut pfd,
-                    Some(&rustix::time::Timespec {
-                        tv_sec: 1,
-                        tv_nsec: 0,
-                    }),
+                    Duration::from_secs(1),
                 );
                 shared.drain_wake();
                 let _ = ready.try_iter().count();

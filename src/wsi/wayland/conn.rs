@@ -81,11 +81,7 @@ pub fn dispatch_until<S>(
                 if now >= d {
                     return Ok(Woken::Deadline);
                 }
-                let left = d - now;
-                Some(rustix::time::Timespec {
-                    tv_sec: left.as_secs() as i64,
-                    tv_nsec: left.subsec_nanos() as i64,
-                })
+                rustix::time::Timespec::try_from(d - now).ok()
             }
             None => None,
         };

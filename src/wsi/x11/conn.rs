@@ -251,11 +251,8 @@ pub fn conn_readable(
     if let Some(w) = &wake {
         fds.push(PollFd::new(w, PollFlags::IN));
     }
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
-    if poll(&mut fds, Some(&ts)).is_err() {
+    let ts = rustix::time::Timespec::try_from(timeout).ok();
+    if poll(&mut fds, ts.as_ref()).is_err() {
         return (false, false);
     }
     (
@@ -268,10 +265,7 @@ pub fn conn_readable(
 /// Returns whether it became readable.
 pub fn wait_wake(wake: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
     let mut fds = [PollFd::new(&wake, PollFlags::IN)];
-    let ts = timeout.map(|t| rustix::time::Timespec {
-        tv_sec: t.as_secs() as i64,
-        tv_nsec: t.subsec_nanos() as i64,
-    });
+    let ts = timeout.and_then(|t| rustix::time::Timespec::try_from(t).ok());
     matches!(poll(&mut fds, ts.as_ref()), Ok(n) if n > 0)
 }
 
