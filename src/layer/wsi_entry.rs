@@ -658,33 +658,63 @@ unsafe extern "system" fn destroy_swapchain(
     })
 }
 
+/// The body of every call on a swapchain: `ours` for a swapchain the layer
+/// made, `forward` (the driver's function) for one the driver made through
+/// the layer, `VK_ERROR_SURFACE_LOST_KHR` for anything else (null,
+/// destroyed, made up: the driver would crash on it). `err` answers a panic
+/// or an unknown device.
+fn swapchain_call(
+    entry: &'static str,
+    device: vk::Device,
+    handle: vk::SwapchainKHR,
+    err: vk::Result,
+    forward: impl FnOnce(&DeviceData) -> vk::Result,
+    ours: impl FnOnce(&Swapchain) -> vk::Result,
+) -> vk::Result {
+    guard(entry, err, || match swapchain(handle) {
+        Some(sc) => ours(&sc),
+        None => match (foreign_swapchain(entry, handle), dev_of(device)) {
+            (Err(e), _) => e,
+            (Ok(()), None) => err,
+            (Ok(()), Some(dev)) => forward(&dev),
+        },
+    })
+}
+
 unsafe extern "system" fn get_swapchain_images(
     device: vk::Device,
     handle: vk::SwapchainKHR,
     count: *mut u32,
     out: *mut vk::Image,
 ) -> vk::Result {
-    guard(
+    swapchain_call(
         "vkGetSwapchainImagesKHR",
+        device,
+        handle,
         vk::Result::ERROR_INITIALIZATION_FAILED,
-        || {
-            let Some(sc) = swapchain(handle) else {
-                if let Err(e) = foreign_swapchain("vkGetSwapchainImagesKHR", handle) {
-                    return e;
-                }
-                let Some(dev) = dev_of(device) else {
-                    return vk::Result::ERROR_INITIALIZATION_FAILED;
-                };
-                // SAFETY: the driver's swapchain, forwarded.
-                return unsafe {
-                    (dev.ext.next_swapchain.get_swapchain_images_khr)(device, handle, count, out)
-                };
-            };
+        // SAFETY: the driver's swapchain, forwarded.
+        |d| unsafe { (d.ext.next_swapchain.get_swapchain_images_khr)(device, handle, count, out) },
+        |sc| {
             let images: Vec<vk::Image> = sc.images.iter().map(|i| i.image).collect();
             // SAFETY: the application's output arrays.
             unsafe { fill_array(&images, count, out) }
         },
     )
+}
+
+/// Acquires from the layer's swapchain into the application's `index`.
+fn acquire_into(
+    sc: &Swapchain,
+    timeout: u64,
+    semaphore: vk::Semaphore,
+    fence: vk::Fence,
+    index: *mut u32,
+) -> vk::Result {
+    // SAFETY: the application's output, null-checked.
+    match unsafe { index.as_mut() } {
+        Some(index) => sc.acquire(timeout, semaphore, fence, index),
+        None => vk::Result::ERROR_INITIALIZATION_FAILED,
+    }
 }
 
 unsafe extern "system" fn acquire_next_image(
@@ -695,30 +725,18 @@ unsafe extern "system" fn acquire_next_image(
     fence: vk::Fence,
     index: *mut u32,
 ) -> vk::Result {
-    guard(
+    swapchain_call(
         "vkAcquireNextImageKHR",
+        device,
+        handle,
         vk::Result::ERROR_DEVICE_LOST,
-        || {
-            let Some(sc) = swapchain(handle) else {
-                if let Err(e) = foreign_swapchain("vkAcquireNextImageKHR", handle) {
-                    return e;
-                }
-                let Some(dev) = dev_of(device) else {
-                    return vk::Result::ERROR_DEVICE_LOST;
-                };
-                // SAFETY: the driver's swapchain, forwarded.
-                return unsafe {
-                    (dev.ext.next_swapchain.acquire_next_image_khr)(
-                        device, handle, timeout, semaphore, fence, index,
-                    )
-                };
-            };
-            // SAFETY: the application's output.
-            let Some(index) = (unsafe { index.as_mut() }) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            sc.acquire(timeout, semaphore, fence, index)
+        // SAFETY: the driver's swapchain, forwarded.
+        |d| unsafe {
+            (d.ext.next_swapchain.acquire_next_image_khr)(
+                device, handle, timeout, semaphore, fence, index,
+            )
         },
+        |sc| acquire_into(sc, timeout, semaphore, fence, index),
     )
 }
 
@@ -727,31 +745,18 @@ unsafe extern "system" fn acquire_next_image2(
     info: *const vk::AcquireNextImageInfoKHR<'_>,
     index: *mut u32,
 ) -> vk::Result {
-    guard(
+    // SAFETY: the application's structure (null-checked).
+    let Some(i) = (unsafe { info.as_ref() }) else {
+        return vk::Result::ERROR_INITIALIZATION_FAILED;
+    };
+    swapchain_call(
         "vkAcquireNextImage2KHR",
+        device,
+        i.swapchain,
         vk::Result::ERROR_DEVICE_LOST,
-        || {
-            // SAFETY: the application's structure.
-            let Some(i) = (unsafe { info.as_ref() }) else {
-                return vk::Result::ERROR_INITIALIZATION_FAILED;
-            };
-            if swapchain(i.swapchain).is_none() {
-                if let Err(e) = foreign_swapchain("vkAcquireNextImage2KHR", i.swapchain) {
-                    return e;
-                }
-                let Some(dev) = dev_of(device) else {
-                    return vk::Result::ERROR_DEVICE_LOST;
-                };
-                // SAFETY: the driver's swapchain, forwarded.
-                return unsafe {
-                    (dev.ext.next_swapchain.acquire_next_image2_khr)(device, info, index)
-                };
-            }
-            // SAFETY: forwarded application arguments.
-            unsafe {
-                acquire_next_image(device, i.swapchain, i.timeout, i.semaphore, i.fence, index)
-            }
-        },
+        // SAFETY: the driver's swapchain, forwarded.
+        |d| unsafe { (d.ext.next_swapchain.acquire_next_image2_khr)(device, info, index) },
+        |sc| acquire_into(sc, i.timeout, i.semaphore, i.fence, index),
     )
 }
 
@@ -911,20 +916,18 @@ unsafe extern "system" fn wait_for_present(
     present_id: u64,
     timeout: u64,
 ) -> vk::Result {
-    guard("vkWaitForPresentKHR", vk::Result::ERROR_DEVICE_LOST, || {
-        let Some(sc) = swapchain(handle) else {
-            let Some(dev) = dev_of(device) else {
-                return vk::Result::ERROR_DEVICE_LOST;
-            };
-            let f = dev.ext.next_present_wait;
-            let Some(f) = f else {
-                return vk::Result::ERROR_SURFACE_LOST_KHR;
-            };
+    swapchain_call(
+        "vkWaitForPresentKHR",
+        device,
+        handle,
+        vk::Result::ERROR_DEVICE_LOST,
+        |d| match d.ext.next_present_wait {
             // SAFETY: the driver's swapchain, forwarded.
-            return unsafe { f(device, handle, present_id, timeout) };
-        };
-        sc.wait_for_present(present_id, timeout)
-    })
+            Some(f) => unsafe { f(device, handle, present_id, timeout) },
+            None => vk::Result::ERROR_SURFACE_LOST_KHR,
+        },
+        |sc| sc.wait_for_present(present_id, timeout),
+    )
 }
 
 /// Adds the features of the extensions the layer implements to what the
