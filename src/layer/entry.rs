@@ -4,7 +4,7 @@
 //! next layer, so they cost nothing. Every intercepted function runs its body
 //! under [`guard`] so a panic never unwinds into the application.
 
-use super::device::{self, DEVICES};
+use super::device;
 use super::dispatch::fill_array;
 use super::guard::guard;
 use super::instance;
@@ -380,9 +380,4 @@ unsafe extern "system" fn enumerate_device_extension_properties(
             unsafe { fill_array(&list, count, props) }
         },
     )
-}
-
-/// The number of live devices the layer tracks (for tests and diagnostics).
-pub fn live_devices() -> usize {
-    DEVICES.len()
 }

@@ -19,8 +19,6 @@ pub struct InstanceData {
     /// device can share memory with the window system the layer stays out
     /// of the way and every call goes straight to the driver.
     pub active: bool,
-    /// The API version the instance was created with below the layer.
-    pub api_version: u32,
     /// The next layer's surface functions, for surfaces the layer does not
     /// own (created by the driver).
     pub next_surface: ash::khr::surface::InstanceFn,
@@ -148,7 +146,6 @@ pub unsafe fn create(
         fns,
         next_gipa,
         active,
-        api_version,
         next_surface: ash::khr::surface::InstanceFn::load(load),
         next_surface_caps2: ash::khr::get_surface_capabilities2::InstanceFn::load(load),
         next_swapchain_instance: ash::khr::swapchain::InstanceFn::load(load),

@@ -11,7 +11,6 @@ const MAX_SAMPLES: usize = 16_384;
 
 #[derive(Debug)]
 pub struct Stats {
-    pub created: Instant,
     pub first_present: Option<Instant>,
     pub last_present: Option<Instant>,
     /// Frames handed to the window system.
@@ -38,7 +37,6 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Self {
-            created: Instant::now(),
             first_present: None,
             last_present: None,
             presented: 0,

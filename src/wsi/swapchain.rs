@@ -711,11 +711,6 @@ impl Swapchain {
             st.status
         }
     }
-
-    /// Frame statistics so far (tests, diagnostics).
-    pub fn frames_presented(&self) -> u64 {
-        self.shared.stats().presented
-    }
 }
 
 impl Drop for Swapchain {
