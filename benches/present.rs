@@ -11,11 +11,17 @@
 //! layer, alternately, prints a summary and rewrites `BENCHMARKS.md` and
 //! `BENCHMARKS-frametimes.png` at the repository root.
 
+// The tests' helpers: the weston fixture and a clean Vulkan environment
+// (lavapipe only, nothing inherited).
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::weston::Weston;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LAYER_NAME: &str = "VK_LAYER_SYNCBRIDGE_wsi";
@@ -85,78 +91,6 @@ fn build() {
     assert!(st.success(), "cargo build failed");
 }
 
-/// A headless weston on a private runtime directory, killed on drop.
-struct Weston {
-    child: Child,
-    runtime: PathBuf,
-    socket: &'static str,
-}
-
-impl Weston {
-    fn start(scratch: &Path) -> Self {
-        let runtime = scratch.join("runtime");
-        let _ = std::fs::remove_dir_all(&runtime);
-        std::fs::create_dir_all(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let socket = "wl-bench";
-        let child = Command::new("weston")
-            .args([
-                "--backend=headless-backend.so",
-                "--use-pixman",
-                "--width=640",
-                "--height=480",
-                "--idle-time=0",
-                &format!("--socket={socket}"),
-            ])
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("DISPLAY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start weston (tests/install-deps.sh installs it)");
-        let w = Self {
-            child,
-            runtime,
-            socket,
-        };
-        let start = Instant::now();
-        while !w.runtime.join(socket).exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "weston did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        w
-    }
-}
-
-impl Drop for Weston {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lavapipe_icd() -> PathBuf {
-    for dir in ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"] {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let n = e.file_name().to_string_lossy().to_string();
-            if n.starts_with("lvp_icd") && n.ends_with(".json") {
-                return e.path();
-            }
-        }
-    }
-    panic!("lavapipe (mesa-vulkan-drivers) is not installed");
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Config {
     Driver,
@@ -224,7 +158,6 @@ struct Env {
     probe: PathBuf,
     layers: PathBuf,
     scratch: PathBuf,
-    icd: PathBuf,
 }
 
 fn run_probe(
@@ -240,26 +173,10 @@ fn run_probe(
     let stats = env.scratch.join(format!("stats-{tag}.jsonl"));
     let _ = std::fs::remove_file(&times);
     let _ = std::fs::remove_file(&stats);
-    let mut cmd = Command::new(&env.probe);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("VK_")
-            || k.starts_with("SYNCBRIDGE_")
-            || k.ends_with("_SYNCBRIDGE")
-            || k == "DISPLAY"
-            || k == "WAYLAND_DISPLAY"
-        {
-            cmd.env_remove(&*k);
-        }
-    }
+    let mut cmd = common::clean_command_in(&env.probe, &env.scratch.join("empty"));
+    w.env(&mut cmd);
     cmd.args(["bench", "--frames", &frames.to_string(), "--mode", mode])
         .args(["--size", &a.size])
-        .env("VK_DRIVER_FILES", &env.icd)
-        .env("VK_ICD_FILENAMES", &env.icd)
-        .env("XDG_CONFIG_HOME", env.scratch.join("empty"))
-        .env("XDG_DATA_HOME", env.scratch.join("empty"))
-        .env("XDG_RUNTIME_DIR", &w.runtime)
-        .env("WAYLAND_DISPLAY", w.socket)
         .env("PROBE_TIMES_OUT", &times)
         .env("PROBE_CHECKPOINT", a.checkpoint.to_string())
         .stdin(Stdio::null())
@@ -438,9 +355,8 @@ fn main() {
         probe: target.join("release/examples/wsi_probe"),
         layers: scratch.join("layers"),
         scratch: scratch.clone(),
-        icd: lavapipe_icd(),
     };
-    let w = Weston::start(&scratch);
+    let w = Weston::start();
 
     let mut runs: Vec<Run> = Vec::new();
     for r in 0..a.reps {

@@ -204,6 +204,12 @@ pub fn lavapipe_icd() -> PathBuf {
 /// no `VK_*`, `SYNCBRIDGE_*`, `ENABLE_/DISABLE_SYNCBRIDGE`, display or
 /// user-installed layers; lavapipe as the only driver.
 pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, m: &Manifests) -> Command {
+    clean_command_in(program, &m.empty_home())
+}
+
+/// [`clean_command`] with `empty_home` (an empty directory) as the user's
+/// config and data homes, so that no per-user layer is seen.
+pub fn clean_command_in(program: impl AsRef<std::ffi::OsStr>, empty_home: &Path) -> Command {
     let mut cmd = Command::new(program);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
@@ -221,8 +227,8 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, m: &Manifests) -> Com
     let icd = lavapipe_icd();
     cmd.env("VK_DRIVER_FILES", &icd)
         .env("VK_ICD_FILENAMES", &icd)
-        .env("XDG_CONFIG_HOME", m.empty_home())
-        .env("XDG_DATA_HOME", m.empty_home())
+        .env("XDG_CONFIG_HOME", empty_home)
+        .env("XDG_DATA_HOME", empty_home)
         .stdin(Stdio::null());
     cmd
 }
