@@ -228,15 +228,22 @@ struct Chain {
     cmds: Vec<vk::CommandBuffer>,
 }
 
-fn main() {
-    let o = parse();
-    let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
-    let mut q: EventQueue<Win> = conn.new_event_queue();
-    let qh = q.handle();
+/// A toplevel window on the probe's display, with its own queue.
+struct Window {
+    queue: EventQueue<Win>,
+    win: Win,
+    surface: wl_surface::WlSurface,
+    _xdg: xdg_surface::XdgSurface,
+    _top: xdg_toplevel::XdgToplevel,
+}
+
+fn open_window(conn: &Connection, title: &str) -> Window {
+    let mut queue: EventQueue<Win> = conn.new_event_queue();
+    let qh = queue.handle();
     let _reg = conn.display().get_registry(&qh, ());
     let mut win = Win::default();
-    q.roundtrip(&mut win).expect("roundtrip");
-    let wl_surface = win
+    queue.roundtrip(&mut win).expect("roundtrip");
+    let surface = win
         .compositor
         .as_ref()
         .expect("wl_compositor")
@@ -245,20 +252,33 @@ fn main() {
         .wm
         .as_ref()
         .expect("xdg_wm_base")
-        .get_xdg_surface(&wl_surface, &qh, ());
+        .get_xdg_surface(&surface, &qh, ());
     let top = xdg.get_toplevel(&qh, ());
-    top.set_title("syncbridge probe".into());
-    wl_surface.commit();
+    top.set_title(title.into());
+    surface.commit();
     while !win.configured {
-        q.blocking_dispatch(&mut win).expect("dispatch");
+        queue.blocking_dispatch(&mut win).expect("dispatch");
     }
+    Window {
+        queue,
+        win,
+        surface,
+        _xdg: xdg,
+        _top: top,
+    }
+}
+
+fn main() {
+    let o = parse();
+    let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
+    let mut window = open_window(&conn, "syncbridge probe");
 
     let mut messages = 0u32;
     // SAFETY: plain Vulkan setup against the real loader.
     let gpu = unsafe {
         setup(
             &conn,
-            &wl_surface,
+            &window.surface,
             o.validation,
             o.scenario == "present-wait",
             &mut messages,
@@ -266,7 +286,7 @@ fn main() {
     };
     let t0 = Instant::now();
     // SAFETY: scenarios use valid handles created above.
-    let ok = unsafe { run(&o, &gpu, &mut q, &mut win) };
+    let ok = unsafe { run(&o, &gpu, &mut window.queue, &mut window.win) };
     println!("probe: seconds={:.3}", t0.elapsed().as_secs_f64());
     // SAFETY: teardown in reverse order; the scenario left the device idle
     // unless it tests the opposite.
@@ -1230,46 +1250,6 @@ mod rely {
             .upgrade()
             .expect("a live connection");
         Connection::from_backend(backend)
-    }
-
-    /// Another toplevel window on the probe's display, with its own queue.
-    pub struct Window {
-        pub queue: EventQueue<Win>,
-        pub win: Win,
-        pub surface: wl_surface::WlSurface,
-        _xdg: xdg_surface::XdgSurface,
-        _top: xdg_toplevel::XdgToplevel,
-    }
-
-    fn open_window(conn: &Connection, title: &str) -> Window {
-        let mut queue: EventQueue<Win> = conn.new_event_queue();
-        let qh = queue.handle();
-        let _reg = conn.display().get_registry(&qh, ());
-        let mut win = Win::default();
-        queue.roundtrip(&mut win).expect("roundtrip");
-        let surface = win
-            .compositor
-            .as_ref()
-            .expect("wl_compositor")
-            .create_surface(&qh, ());
-        let xdg = win
-            .wm
-            .as_ref()
-            .expect("xdg_wm_base")
-            .get_xdg_surface(&surface, &qh, ());
-        let top = xdg.get_toplevel(&qh, ());
-        top.set_title(title.into());
-        surface.commit();
-        while !win.configured {
-            queue.blocking_dispatch(&mut win).expect("dispatch");
-        }
-        Window {
-            queue,
-            win,
-            surface,
-            _xdg: xdg,
-            _top: top,
-        }
     }
 
     unsafe fn vk_surface(g: &Gpu, conn: &Connection, s: &wl_surface::WlSurface) -> vk::SurfaceKHR {
