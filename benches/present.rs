@@ -127,6 +127,11 @@ impl Run {
     fn stat(&self, key: &str) -> Option<f64> {
         self.stats.as_ref()?.get(key)?.as_f64()
     }
+
+    /// `key.sub` of the layer's statistics, e.g. `layer_cpu_us.p50`.
+    fn stat2(&self, key: &str, sub: &str) -> Option<f64> {
+        self.stats.as_ref()?.get(key)?.get(sub)?.as_f64()
+    }
 }
 
 /// `probe: a=1 b=2` → a=1, a.b=2; `probe: name p50=1` → name.p50=1.
@@ -437,6 +442,9 @@ struct Figures {
     slow_acquires: Vec<f64>,
     slow_presents: Vec<f64>,
     acquire_waits: Vec<f64>,
+    /// The layer's own CPU time per frame on the app thread, p50 and p99
+    /// of each run (from its statistics).
+    layer_cpu: Vec<(f64, f64)>,
     images: f64,
     fds: (f64, f64),
     rss: (f64, f64),
@@ -489,6 +497,15 @@ fn figures(runs: &[Run], c: Config) -> Figures {
         slow_acquires: imm.iter().map(|r| r.get("slow_acquires")).collect(),
         slow_presents: imm.iter().map(|r| r.get("slow_presents")).collect(),
         acquire_waits: imm.iter().filter_map(|r| r.stat("acquire_waits")).collect(),
+        layer_cpu: imm
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.stat2("layer_cpu_us", "p50")?,
+                    r.stat2("layer_cpu_us", "p99")?,
+                ))
+            })
+            .collect(),
         images: first.get("images"),
         fds: (first.get("checkpoint.fds"), first.get("end.fds")),
         rss: (first.get("checkpoint.rss_kb"), first.get("end.rss_kb")),
@@ -611,9 +628,21 @@ impl Report {
             "acquire + present per frame, p50 / p99 (µs)",
             format!("{:.1} / {:.1}", d.both_p50, d.both_p99),
             format!("{:.1} / {:.1}", l.both_p50, l.both_p99),
+            format!("{diff50:+.1} / {diff99:+.1}"),
+        );
+        let cpu_max_p50 = l.layer_cpu.iter().map(|c| c.0).fold(f64::NAN, f64::max);
+        row(
+            &mut t,
+            "layer's own CPU time per frame on the app thread, p50 / p99 per run (µs)",
+            "—".into(),
+            l.layer_cpu
+                .iter()
+                .map(|(a, b)| format!("{a:.1} / {b:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             format!(
-                "**{diff50:+.1} / {diff99:+.1}** (target < 20 µs: {})",
-                yes(diff50 < 20.0 && diff99 < 20.0)
+                "largest p50 **{cpu_max_p50:.1} µs** (target < 20 µs: {})",
+                yes(cpu_max_p50 < 20.0)
             ),
         );
         row(
@@ -742,6 +771,13 @@ What the rows mean:
   IMMEDIATE runs together (the first frame of each run left out). Wall time
   is an upper bound on the CPU time of the calls (it includes preemption on
   this 2-core machine).
+- **layer's own CPU time**: measured by the layer itself
+  (`layer_cpu_us` in its statistics): the thread CPU time
+  (`CLOCK_THREAD_CPUTIME_ID`) of each frame's `vkAcquireNextImageKHR` and
+  `vkQueuePresentKHR` minus the CPU time of the driver calls the layer
+  makes in them on the application's behalf (the present submission and
+  the acquire-semaphore signal, which the driver's own WSI makes too).
+  Sleeping is not CPU time: blocked acquires are counted separately.
 - **acquires > 1 ms** is measured by the client for both configurations;
   **acquire_waits** is counted by the layer (an acquire that found no free
   image and waited on its condition variable).

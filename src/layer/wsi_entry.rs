@@ -6,6 +6,7 @@ use super::device::{self, DeviceData};
 use super::dispatch::fill_array;
 use super::guard::guard;
 use super::instance;
+use crate::wsi::cpu_time::LayerTime;
 use crate::wsi::surface::Surface;
 use crate::wsi::swapchain::Swapchain;
 use crate::wsi::wayland::WaylandSurface;
@@ -710,11 +711,17 @@ fn acquire_into(
     fence: vk::Fence,
     index: *mut u32,
 ) -> vk::Result {
+    let cpu = LayerTime::begin();
     // SAFETY: the application's output, null-checked.
-    match unsafe { index.as_mut() } {
-        Some(index) => sc.acquire(timeout, semaphore, fence, index),
-        None => vk::Result::ERROR_INITIALIZATION_FAILED,
+    let Some(index) = (unsafe { index.as_mut() }) else {
+        return vk::Result::ERROR_INITIALIZATION_FAILED;
+    };
+    let r = sc.acquire(timeout, semaphore, fence, index);
+    let acquired = matches!(r, vk::Result::SUCCESS | vk::Result::SUBOPTIMAL_KHR);
+    if let (Some(cpu), true) = (cpu, acquired) {
+        sc.note_acquire_cpu(*index, cpu.elapsed_ns());
     }
+    r
 }
 
 unsafe extern "system" fn acquire_next_image(
@@ -765,6 +772,7 @@ unsafe extern "system" fn queue_present(
     info: *const vk::PresentInfoKHR<'_>,
 ) -> vk::Result {
     guard("vkQueuePresentKHR", vk::Result::ERROR_DEVICE_LOST, || {
+        let cpu = LayerTime::begin();
         let Some(dev) = dev_of(queue) else {
             return vk::Result::ERROR_DEVICE_LOST;
         };
@@ -827,6 +835,9 @@ unsafe extern "system" fn queue_present(
             {
                 worst = r;
             }
+        }
+        if let (Some(cpu), Some(Some(sc)), Some(index)) = (cpu, ours.first(), indices.first()) {
+            sc.record_frame_cpu(*index, cpu.elapsed_ns());
         }
         worst
     })

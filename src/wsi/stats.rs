@@ -9,6 +9,45 @@ use std::time::{Duration, Instant};
 /// allocated (and touched) once, so a long run does not grow.
 const MAX_SAMPLES: usize = 16_384;
 
+/// The most recent `MAX_SAMPLES` values of a measurement, in a ring
+/// allocated (and touched) once, so a long run does not grow; empty, and
+/// never filled, when the statistics are not written out.
+#[derive(Debug)]
+pub struct Samples {
+    ring: Vec<u32>,
+    count: usize,
+    next: usize,
+}
+
+impl Samples {
+    fn new(keep: bool) -> Self {
+        Self {
+            // A non-zero fill is written, not calloc'ed: the pages are
+            // resident from the start (only recorded entries are read).
+            ring: if keep {
+                vec![u32::MAX; MAX_SAMPLES]
+            } else {
+                Vec::new()
+            },
+            count: 0,
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, v: u64) {
+        if self.ring.is_empty() {
+            return;
+        }
+        self.ring[self.next] = v.min(u32::MAX as u64) as u32;
+        self.next = (self.next + 1) % MAX_SAMPLES;
+        self.count = (self.count + 1).min(MAX_SAMPLES);
+    }
+
+    fn percentile(&self, p: f64) -> Option<u32> {
+        percentile(&self.ring[..self.count], p)
+    }
+}
+
 #[derive(Debug)]
 pub struct Stats {
     pub first_present: Option<Instant>,
@@ -18,53 +57,40 @@ pub struct Stats {
     /// Frames replaced before they were shown (MAILBOX).
     pub skipped: u64,
     /// Time from handing a buffer to the window system until it was
-    /// released, in microseconds: the first `latency_count` (at most
-    /// `MAX_SAMPLES`) entries of a ring.
-    release_latency_us: Vec<u32>,
-    latency_count: usize,
-    latency_next: usize,
+    /// released, in microseconds.
+    release_latency_us: Samples,
+    /// The layer's own CPU time per frame on the application's thread
+    /// (acquire + present, driver calls excluded: see `cpu_time`), in
+    /// nanoseconds.
+    layer_cpu_ns: Samples,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
     /// the application thread (a zero timeout never blocks).
     pub acquire_waits: u64,
-    /// Whether latency samples are kept: only when they will be written
-    /// out, so a long-running swapchain without `SYNCBRIDGE_STATS` does not
-    /// grow by up to `MAX_SAMPLES` samples.
-    pub record_latency: bool,
 }
 
 impl Default for Stats {
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl Stats {
+    /// Statistics for a swapchain; samples (rings allocated here) only
+    /// when they will be written out, so a long-running swapchain without
+    /// `SYNCBRIDGE_STATS` does not grow by them.
+    pub fn new(keep_samples: bool) -> Self {
         Self {
             first_present: None,
             last_present: None,
             presented: 0,
             skipped: 0,
-            // A non-zero fill is written, not calloc'ed: the pages are
-            // resident from the start (only recorded entries are read).
-            release_latency_us: vec![u32::MAX; MAX_SAMPLES],
-            latency_count: 0,
-            latency_next: 0,
+            release_latency_us: Samples::new(keep_samples),
+            layer_cpu_ns: Samples::new(keep_samples),
             frame_event_timeouts: 0,
             acquire_waits: 0,
-            record_latency: true,
         }
-    }
-}
-
-impl Stats {
-    /// Statistics for a swapchain; latency samples (a ring allocated here,
-    /// so a long run does not grow) only when they will be written out.
-    pub fn new(record_latency: bool) -> Self {
-        let mut s = Self {
-            record_latency,
-            ..Self::default()
-        };
-        if !record_latency {
-            s.release_latency_us = Vec::new();
-        }
-        s
     }
 }
 
@@ -87,13 +113,13 @@ impl Stats {
     }
 
     pub fn on_release(&mut self, latency: Duration) {
-        if !self.record_latency || self.release_latency_us.is_empty() {
-            return;
-        }
-        self.release_latency_us[self.latency_next] =
-            latency.as_micros().min(u32::MAX as u128) as u32;
-        self.latency_next = (self.latency_next + 1) % MAX_SAMPLES;
-        self.latency_count = (self.latency_count + 1).min(MAX_SAMPLES);
+        self.release_latency_us
+            .push(latency.as_micros().min(u64::MAX as u128) as u64);
+    }
+
+    /// One frame's layer CPU time on the application's thread.
+    pub fn on_layer_cpu(&mut self, ns: u64) {
+        self.layer_cpu_ns.push(ns);
     }
 
     pub fn fps(&self) -> f64 {
@@ -117,17 +143,25 @@ impl Stats {
             s.push_str(&format!("{k}:{v},"));
         }
         let pct = |p| {
-            percentile(&self.release_latency_us[..self.latency_count], p)
+            self.release_latency_us
+                .percentile(p)
                 .map_or("null".to_string(), |v| v.to_string())
         };
+        let cpu_us = |p| {
+            self.layer_cpu_ns
+                .percentile(p)
+                .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
+        };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
             pct(50.0),
             pct(90.0),
             pct(99.0),
+            cpu_us(50.0),
+            cpu_us(99.0),
             self.frame_event_timeouts,
             self.acquire_waits
         ));
@@ -169,7 +203,9 @@ mod tests {
     fn latencies_are_kept_only_when_asked() {
         let mut s = Stats::new(false);
         s.on_release(Duration::from_micros(12));
-        assert!(s.release_latency_us.is_empty());
+        s.on_layer_cpu(3_000);
+        assert!(s.release_latency_us.ring.is_empty());
+        assert_eq!(s.layer_cpu_ns.percentile(50.0), None);
     }
 
     #[test]
@@ -184,6 +220,32 @@ mod tests {
         assert!(!j.contains('\n'));
         assert!(j.contains("\"platform\":\"way\\\"land\""));
         assert!(j.contains("\"p50\":12"));
+        assert!(j.contains("\"layer_cpu_us\":{\"p50\":null"), "{j}");
+    }
+
+    #[test]
+    fn layer_cpu_time_is_reported_in_microseconds() {
+        let mut s = Stats::default();
+        for ns in [2_000, 4_000, 6_000, 100_000] {
+            s.on_layer_cpu(ns);
+        }
+        let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
+        assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
+        assert_eq!(v["layer_cpu_us"]["p99"], 100.0);
+    }
+
+    #[test]
+    fn the_sample_ring_keeps_the_most_recent() {
+        let mut s = Samples::new(true);
+        for v in 0..(MAX_SAMPLES as u64 + 10) {
+            s.push(v);
+        }
+        assert_eq!(s.count, MAX_SAMPLES);
+        assert_eq!(
+            s.percentile(0.0),
+            Some(10),
+            "the oldest ten were overwritten"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   (buffer released, frame shown, window gone) into image and swapchain
 //!   state that `vkAcquireNextImageKHR` waits on.
 
+use super::cpu_time;
 use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
@@ -56,6 +57,9 @@ struct State {
     present_ids: Vec<u64>,
     /// The highest present id known to be on screen (`VK_KHR_present_wait`).
     displayed_id: u64,
+    /// The layer's CPU time in the acquire of each acquired image, added
+    /// to its present's for the per-frame statistic.
+    acquire_cpu_ns: Vec<u64>,
 }
 
 pub(crate) struct Shared {
@@ -344,6 +348,7 @@ impl Swapchain {
                 retired: false,
                 present_ids: vec![0; count],
                 displayed_id: 0,
+                acquire_cpu_ns: vec![0; count],
             }),
             cond: Condvar::new(),
             wake,
@@ -491,7 +496,7 @@ impl Swapchain {
                 // SAFETY: the queue is held under the shared lock; the
                 // semaphore and fence are the application's, unsignalled
                 // as the API requires.
-                unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) }
+                cpu_time::driver(|| unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) })
             }
         }
     }
@@ -516,10 +521,12 @@ impl Swapchain {
             })
         };
         if semaphore != vk::Semaphore::null() {
-            sync::vk::import_into_semaphore(&self.dev, semaphore, export()?)?;
+            let sf = export()?;
+            cpu_time::driver(|| sync::vk::import_into_semaphore(&self.dev, semaphore, sf))?;
         }
         if fence != vk::Fence::null() {
-            sync::vk::import_into_fence(&self.dev, fence, export()?)?;
+            let sf = export()?;
+            cpu_time::driver(|| sync::vk::import_into_fence(&self.dev, fence, sf))?;
         }
         Ok(())
     }
@@ -538,7 +545,7 @@ impl Swapchain {
             .map_err(|e| e.to_string()),
             PresentSync::ImplicitSyncFile => {
                 let sem = *self.render_sems.get(index)?;
-                sync::vk::export_semaphore(&self.dev, sem)
+                cpu_time::driver(|| sync::vk::export_semaphore(&self.dev, sem))
                     .map_err(|e| format!("{e:?}"))
                     .and_then(|sf| {
                         buf.import_sync_file(SyncAccess::Write, &sf)
@@ -569,11 +576,11 @@ impl Swapchain {
         }
         // SAFETY: the layer's own fence, just submitted.
         matches!(
-            unsafe {
+            cpu_time::driver(|| unsafe {
                 self.dev
                     .fns
                     .get_fence_status(self.images[index].render_done)
-            },
+            }),
             Ok(true)
         )
     }
@@ -616,12 +623,12 @@ impl Swapchain {
             // acquired, so its last frame's fence has been seen signalled);
             // the queue is externally synchronized by the application and
             // the shared lock.
-            unsafe {
+            cpu_time::driver(|| unsafe {
                 self.dev
                     .fns
                     .reset_fences(&fences)
                     .and_then(|_| self.dev.fns.queue_submit(queue, &[submit], img.render_done))
-            }
+            })
         };
         if let Err(e) = res {
             let mut st = self.shared.lock();
@@ -674,6 +681,25 @@ impl Swapchain {
             .unwrap_or_else(|e| e.into_inner())
             .send(index);
         self.shared.wake();
+    }
+
+    /// Notes the layer's CPU time in the acquire that returned `index`.
+    pub fn note_acquire_cpu(&self, index: u32, ns: u64) {
+        if let Some(slot) = self.shared.lock().acquire_cpu_ns.get_mut(index as usize) {
+            *slot = ns;
+        }
+    }
+
+    /// Records a frame's layer CPU time: its present's `ns` plus what its
+    /// acquire noted.
+    pub fn record_frame_cpu(&self, index: u32, ns: u64) {
+        let acquired = self
+            .shared
+            .lock()
+            .acquire_cpu_ns
+            .get_mut(index as usize)
+            .map_or(0, std::mem::take);
+        self.shared.stats().on_layer_cpu(acquired + ns);
     }
 
     /// `vkWaitForPresentKHR`: waits at most `timeout_ns` until the frame

@@ -1,0 +1,88 @@
+//! The layer's own CPU time on the application's thread, for the
+//! statistics (`layer_cpu_us` in `SYNCBRIDGE_STATS`).
+//!
+//! A frame's cost is the thread CPU time of its `vkAcquireNextImageKHR`
+//! and `vkQueuePresentKHR` calls minus the time spent inside the driver
+//! functions the layer calls on the application's behalf (the present
+//! submission, fence status, semaphore signal or import): what remains is
+//! the layer's own code. Sleeping (an acquire that waits for a release) is
+//! not CPU time and does not count; it is counted as `acquire_waits`.
+//!
+//! Only measured while statistics are written: each measurement is a few
+//! `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` system calls.
+
+use rustix::time::{clock_gettime, ClockId};
+use std::cell::Cell;
+
+thread_local! {
+    /// Thread CPU nanoseconds this thread has spent in driver calls made
+    /// through [`driver`], ever.
+    static IN_DRIVER_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn enabled() -> bool {
+    crate::config::get().stats_path.is_some()
+}
+
+fn thread_cpu_ns() -> u64 {
+    let t = clock_gettime(ClockId::ThreadCPUTime);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+/// Runs `f`, a call into the driver below, keeping its CPU time out of the
+/// layer's.
+pub fn driver<T>(f: impl FnOnce() -> T) -> T {
+    if !enabled() {
+        return f();
+    }
+    let t0 = thread_cpu_ns();
+    let r = f();
+    let spent = thread_cpu_ns().saturating_sub(t0);
+    IN_DRIVER_NS.with(|c| c.set(c.get().wrapping_add(spent)));
+    r
+}
+
+/// The layer's CPU time in one entry point, from [`LayerTime::begin`] on.
+pub struct LayerTime {
+    start_ns: u64,
+    driver_at_start_ns: u64,
+}
+
+impl LayerTime {
+    /// Starts measuring, or `None` when no statistics are written.
+    pub fn begin() -> Option<Self> {
+        enabled().then(|| Self {
+            start_ns: thread_cpu_ns(),
+            driver_at_start_ns: IN_DRIVER_NS.with(Cell::get),
+        })
+    }
+
+    /// The layer's own CPU time since `begin`, driver calls excluded.
+    pub fn elapsed_ns(&self) -> u64 {
+        let total = thread_cpu_ns().saturating_sub(self.start_ns);
+        let in_driver = IN_DRIVER_NS
+            .with(Cell::get)
+            .wrapping_sub(self.driver_at_start_ns);
+        total.saturating_sub(in_driver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_cpu_time_advances_with_work_and_not_with_sleep() {
+        let a = thread_cpu_ns();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = thread_cpu_ns();
+        assert!(b - a < 10_000_000, "sleeping is not CPU time: {} ns", b - a);
+        let mut x = 0u64;
+        while thread_cpu_ns() - b < 2_000_000 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(thread_cpu_ns() - b >= 2_000_000);
+    }
+}
