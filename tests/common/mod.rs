@@ -18,6 +18,35 @@ pub const LAYER_NAME: &str = "VK_LAYER_SYNCBRIDGE_wsi";
 pub const LIB_NAME: &str = "libVkLayer_syncbridge.so";
 const VALIDATION_MANIFEST: &str = "VkLayer_khronos_validation.json";
 
+/// The newest built `<target>-<hash>` test executable next to this one
+/// (`cargo test` builds every test target before running any).
+pub fn test_exe(target: &str) -> PathBuf {
+    let me = std::env::current_exe().unwrap();
+    let deps = me.parent().unwrap();
+    std::fs::read_dir(deps)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&format!("{target}-")) && !n.contains('.') && is_executable(p)
+        })
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {target} test binary in {}: run `cargo test --test {target} --no-run`",
+                deps.display()
+            )
+        })
+}
+
+pub fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
 /// Set in the environment of a child process; child tests do nothing without it.
 pub const CHILD_ENV: &str = "SB_TEST_CHILD";
 /// Lines a child prints for its parent start with this marker.
@@ -415,5 +444,6 @@ impl Drop for Xvfb {
     }
 }
 
+pub mod fence_watch;
 pub mod image;
 pub mod weston;
