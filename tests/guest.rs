@@ -1,45 +1,20 @@
 //! Host side of the guest test tier: boots the test guest
 //! (`tests/guest/run.sh`) and runs guest-only (ignored) tests in it: the
-//! `kernel` tests, and the `guest_wayland` tests under a compositor
+//! `kernel` tests, the `guest_wayland` tests under a compositor and the
+//! `guest_x11` tests under Xwayland
 //! (`tests/guest/compositor.sh`, from `tests/guest/setup-compositor.sh`).
 //!
 //! Needs `tests/guest/setup.sh` to have been run once; fails with a clear
 //! message otherwise, unless `SYNCBRIDGE_SKIP_GUEST=1`.
 
+mod common;
+
+use common::test_exe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The newest built `<target>-<hash>` test executable next to this one
-/// (`cargo test` builds every test target before running any).
-fn test_exe(target: &str) -> PathBuf {
-    let me = std::env::current_exe().unwrap();
-    let deps = me.parent().unwrap();
-    std::fs::read_dir(deps)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with(&format!("{target}-")) && !n.contains('.') && is_executable(p)
-        })
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no {target} test binary in {}: run `cargo test --test {target} --no-run`",
-                deps.display()
-            )
-        })
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// How many ignored (guest) tests the binary has.
@@ -143,11 +118,8 @@ fn kernel_tests_pass_in_the_guest() {
     );
 }
 
-#[test]
-fn wayland_dma_buf_tests_pass_in_the_guest() {
-    if skip_or_require_guest() {
-        return;
-    }
+/// The trixie chroot with the compositors must exist.
+fn require_compositor_chroot() {
     let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -159,6 +131,29 @@ fn wayland_dma_buf_tests_pass_in_the_guest() {
         "no compositor chroot at {}: run tests/guest/setup-compositor.sh once",
         root.display()
     );
+}
+
+#[test]
+fn x11_dri3_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    // Xwayland on sway, glamor on llvmpipe: DRI3 and Present.
+    run_in_guest(
+        &test_exe("guest_x11"),
+        &[],
+        &["tests/guest/compositor.sh", "--sway", "--xwayland"],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
+    );
+}
+
+#[test]
+fn wayland_dma_buf_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
     // sway on vgem's render node imports dma-bufs (see tests/guest/README.md);
     // llvmpipe starting under TCG takes a while.
     run_in_guest(

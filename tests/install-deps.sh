@@ -23,7 +23,7 @@ APT_PACKAGES=(
     # Vulkan: the loader, lavapipe, vkcube/vulkaninfo, the validation layers
     mesa-vulkan-drivers libvulkan1 libvulkan-dev vulkan-tools vulkan-validationlayers
     # headless window systems and their tools
-    weston xvfb x11-utils wayland-utils imagemagick
+    weston xvfb x11-utils x11-xserver-utils wayland-utils imagemagick
     # the kernel tests run in a qemu guest
     qemu-system-x86 kmod
     # libraries the crate links against

@@ -777,6 +777,14 @@ fn child() -> i32 {
                 1
             }
         }
+        "create" => {
+            // The swapchain is made (its images imported by the server, on
+            // DRI3) and destroyed without a present.
+            // SAFETY: the swapchain just made on this device.
+            let n = unsafe { gpu.sc_fn.get_swapchain_images(chain.sc) }.map_or(0, |v| v.len());
+            println!("CREATED {n} images");
+            i32::from(n == 0)
+        }
         "forever" => {
             let started = Instant::now();
             let mut n = 0u64;

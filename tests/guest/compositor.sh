@@ -8,7 +8,14 @@
 #   --weston      weston 14, headless backend, GL renderer, kiosk shell (default)
 #   --sway        sway 1.10 (wlroots 0.18), headless backend, gles2 renderer
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
-#                 and export DISPLAY
+#                 and export DISPLAY; root may connect (xhost si:localuser:root)
+#
+# Xwayland offers DRI3 only with glamor, and refuses glamor when the GL
+# renderer's name says llvmpipe or softpipe. Mesa's driconf option
+# force_gl_renderer (an environment variable overrides it) renames the
+# renderer, so Xwayland runs glamor on llvmpipe (on vgem's render node)
+# and offers DRI3 + Present; it is set for the compositor and its
+# Xwayland with --xwayland.
 #
 # linux-dmabuf needs the GL renderer (Mesa's llvmpipe, which Mesa puts on
 # vgem's render node when it finds no vgem_dri.so). Run the guest WITHOUT
@@ -89,9 +96,11 @@ mnt -t tmpfs -o mode=1777 tmpfs /tmp/.X11-unix
 mnt --bind /tmp/.X11-unix "$ROOT/tmp/.X11-unix"
 
 LOGFILE=$RT/compositor.log
+XENV=()
+[ "$XWAYLAND" = 1 ] && XENV=(force_gl_renderer=virtual-gpu)
 inchroot() {
     chroot --userspec=65534:65534 "$ROOT" env -i PATH=/usr/bin:/bin HOME=/tmp/home \
-        XDG_RUNTIME_DIR=$RT "$@"
+        XDG_RUNTIME_DIR=$RT "${XENV[@]}" "$@"
 }
 case "$KIND" in
     weston)
@@ -157,7 +166,16 @@ if [ "$XWAYLAND" = 1 ]; then
         if [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then log "no X socket in $(elapsed) s"; break; fi
         sleep 0.2
     done
-    [ -n "$X" ] && export DISPLAY=:$X && log "Xwayland socket $DISPLAY after $(elapsed) s"
+    if [ -n "$X" ]; then
+        export DISPLAY=:$X
+        # Xwayland admits only its own user (nobody); let root's clients in.
+        until setpriv --reuid=65534 --regid=65534 --clear-groups env -i DISPLAY=$DISPLAY \
+                xhost +si:localuser:root >/dev/null 2>&1; do
+            if [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then log "Xwayland does not answer on $DISPLAY"; break; fi
+            sleep 0.5
+        done
+        log "Xwayland on $DISPLAY after $(elapsed) s"
+    fi
 fi
 
 "$@"

@@ -1,19 +1,34 @@
-//! One swapchain's presentation on an X11 window (shared-memory path).
+//! One swapchain's presentation on an X11 window.
 //!
-//! `present` sends the frame (`ShmPutImage`, or `PutImage` bands), the
-//! FIFO pacing request, and a `GetGeometry` that doubles as the round trip
-//! after which the server has copied the pixels (the image is released) and
-//! as the size check (`OUT_OF_DATE` when the window no longer matches).
+//! Two ways to hand the server a frame:
+//! - **DRI3 + Present** (dma-buf images): each image's dma-buf becomes a
+//!   pixmap once (`PixmapFromBuffers`, or `PixmapFromBuffer` before DRI3
+//!   1.2), and `PresentPixmap` shows it. The frame's render fence is
+//!   already in the dma-buf as an implicit write fence (the swapchain core
+//!   put it there), so the server's reads wait for the GPU, not this
+//!   thread. The server says when it is done with a pixmap (`IdleNotify`:
+//!   the image is released) and when a frame was shown (`CompleteNotify`:
+//!   the FIFO pacing).
+//! - **Shared memory** (`ShmPutImage`, or `PutImage` bands) after the GPU
+//!   is done, with Present `NotifyMSC` (or a timer) pacing FIFO.
+//!
+//! Every present ends with a `GetGeometry` round trip: the size check
+//! (`OUT_OF_DATE` when the window no longer matches), the error check of
+//! the requests before it, and, on the shared-memory path, the point after
+//! which the server has copied the pixels (the image is released).
 
 use super::conn::{self, SpecialEvents, XErr, ROUNDTRIP_TIMEOUT, SLICE};
 use super::Probe;
+use crate::sync::BufferKind;
 use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
 use ash::vk;
+use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::dri3;
 use x11rb::protocol::present;
 use x11rb::protocol::shm;
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
@@ -26,6 +41,12 @@ enum Path {
     Shm(Vec<u32>),
     /// `PutImage` from the mapping.
     PutImage,
+    /// One DRI3 pixmap per image (its dma-buf), shown by `PresentPixmap`.
+    Dri3 {
+        pixmaps: Vec<u32>,
+        /// Images whose pixmap the server holds (no `IdleNotify` yet).
+        held: Vec<bool>,
+    },
 }
 
 /// What FIFO waits for between frames.
@@ -68,6 +89,36 @@ pub(super) struct X11Backend {
     pending: Vec<BackendEvent>,
     lost: bool,
     want_shm: bool,
+    /// DRI3 version, when the images are dma-bufs for DRI3.
+    dri3: Option<(u32, u32)>,
+    mode: vk::PresentModeKHR,
+}
+
+/// `DRM_FORMAT_MOD_LINEAR`: the swapchain's dma-bufs are linear.
+const DRM_FORMAT_MOD_LINEAR: u64 = 0;
+
+/// The Present events the layer selects.
+enum PresentEvent {
+    /// `CompleteNotify` of a `PresentPixmap` or `NotifyMSC` with this
+    /// serial.
+    Complete(u32),
+    /// `IdleNotify`: the server is done with this pixmap.
+    Idle(u32),
+}
+
+/// Parses a Present generic event by its event type (the layouts differ,
+/// so parsing as the wrong one would succeed with garbage).
+fn present_event(bytes: &[u8]) -> Option<PresentEvent> {
+    let evtype = u16::from_ne_bytes(bytes.get(8..10)?.try_into().ok()?);
+    match evtype {
+        present::COMPLETE_NOTIFY_EVENT => present::CompleteNotifyEvent::try_parse(bytes)
+            .ok()
+            .map(|(ev, _)| PresentEvent::Complete(ev.serial)),
+        present::IDLE_NOTIFY_EVENT => present::IdleNotifyEvent::try_parse(bytes)
+            .ok()
+            .map(|(ev, _)| PresentEvent::Idle(ev.pixmap)),
+        _ => None,
+    }
 }
 
 fn id(c: &XCBConnection) -> Result<u32, vk::Result> {
@@ -110,8 +161,12 @@ impl X11Backend {
             // Register before selecting, so no event can reach the
             // application's queue.
             if let Some(events) = SpecialEvents::register(&c, eid) {
-                let cookie =
-                    present::select_input(&*c, eid, window, present::EventMask::COMPLETE_NOTIFY);
+                let mask = if params.buffers == BufferKind::DmaBuf {
+                    present::EventMask::COMPLETE_NOTIFY | present::EventMask::IDLE_NOTIFY
+                } else {
+                    present::EventMask::COMPLETE_NOTIFY
+                };
+                let cookie = present::select_input(&*c, eid, window, mask);
                 msc_seq = Some(conn::keep(sent(cookie).map_err(|e| e.vk("SelectInput"))?));
                 pacing = Pacing::Msc {
                     events,
@@ -123,8 +178,16 @@ impl X11Backend {
         }
         sync(&c).map_err(|e| e.vk("creating the swapchain"))?;
         conn::void_result(&c, gc_seq).map_err(|e| e.vk("CreateGC"))?;
+        let dri3 = (params.buffers == BufferKind::DmaBuf)
+            .then_some(probe.dri3)
+            .flatten();
         if let Some(seq) = msc_seq {
             if let Err(e) = conn::void_result(&c, seq) {
+                if dri3.is_some() {
+                    // Without Present events a DRI3 pixmap is never known
+                    // to be idle.
+                    return Err(e.vk("Present SelectInput"));
+                }
                 log::warn!("x11: Present SelectInput failed ({e:?}); pacing by a timer");
                 pacing = Pacing::Timer {
                     start: Instant::now(),
@@ -145,7 +208,107 @@ impl X11Backend {
             pending: Vec::new(),
             lost: false,
             want_shm: probe.shm_fd(),
+            dri3,
+            mode: params.present_mode,
         })
+    }
+
+    /// Makes a pixmap of each image's dma-buf. The server imports the
+    /// buffers here, so an unsupported buffer fails swapchain creation,
+    /// not a present.
+    fn import_dri3(&self, images: &[SwapImage], version: (u32, u32)) -> Result<Vec<u32>, XErr> {
+        let c = &*self.conn;
+        let (w, h) = (self.extent.width as u16, self.extent.height as u16);
+        let mut pixmaps = Vec::new();
+        let mut seqs = Vec::new();
+        let mut res = Ok(());
+        for img in images {
+            let Some(buf) = img.backing.dma_buf() else {
+                res = Err(XErr::Conn);
+                break;
+            };
+            let Ok(fd) = buf.as_fd().try_clone_to_owned() else {
+                res = Err(XErr::Conn);
+                break;
+            };
+            let pixmap = match c.generate_id() {
+                Ok(p) => p,
+                Err(_) => {
+                    res = Err(XErr::Conn);
+                    break;
+                }
+            };
+            let (stride, offset) = (img.layout.stride, img.layout.offset as u32);
+            let cookie = if version >= (1, 2) {
+                dri3::pixmap_from_buffers(
+                    c,
+                    pixmap,
+                    self.window,
+                    w,
+                    h,
+                    stride,
+                    offset,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    self.depth,
+                    32,
+                    DRM_FORMAT_MOD_LINEAR,
+                    vec![fd],
+                )
+            } else if offset == 0 && stride <= u32::from(u16::MAX) {
+                dri3::pixmap_from_buffer(
+                    c,
+                    pixmap,
+                    self.window,
+                    img.backing.mapping().len() as u32,
+                    w,
+                    h,
+                    stride as u16,
+                    self.depth,
+                    32,
+                    fd,
+                )
+            } else {
+                log::warn!(
+                    "x11: DRI3 {}.{} cannot take an image at offset {offset} with stride {stride}",
+                    version.0,
+                    version.1
+                );
+                res = Err(XErr::Error { code: 8, major: 0 });
+                break;
+            };
+            match sent(cookie) {
+                Ok(cookie) => {
+                    seqs.push(conn::keep(cookie));
+                    pixmaps.push(pixmap);
+                }
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        if res.is_ok() {
+            res = sync(c);
+        }
+        for seq in seqs {
+            if let Err(e) = conn::void_result(c, seq) {
+                res = res.and(Err(e));
+            }
+        }
+        match res {
+            Ok(()) => Ok(pixmaps),
+            Err(e) => {
+                for p in pixmaps {
+                    let _ = c.free_pixmap(p);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn attach_all(&self, images: &[SwapImage]) -> Result<Vec<u32>, XErr> {
@@ -181,11 +344,23 @@ impl X11Backend {
     }
 
     fn describe(&self) -> String {
-        let path = match self.path {
-            Path::Shm(_) => "MIT-SHM (memfd attached by fd, ShmPutImage)",
-            Path::PutImage => "PutImage from the mapping (no MIT-SHM fd passing)",
+        let path = match (&self.path, self.dri3) {
+            (Path::Shm(_), _) => "MIT-SHM (memfd attached by fd, ShmPutImage)".to_string(),
+            (Path::PutImage, _) => "PutImage from the mapping (no MIT-SHM fd passing)".to_string(),
+            (Path::Dri3 { .. }, Some((a, b))) => format!(
+                "DRI3 {a}.{b} pixmaps of the dma-bufs ({}), PresentPixmap, released on IdleNotify",
+                if (a, b) >= (1, 2) {
+                    "PixmapFromBuffers, LINEAR"
+                } else {
+                    "PixmapFromBuffer"
+                }
+            ),
+            (Path::Dri3 { .. }, None) => "DRI3".to_string(),
         };
         let pacing = match &self.pacing {
+            Pacing::Msc { .. } if matches!(self.path, Path::Dri3 { .. }) => {
+                "Present CompleteNotify".to_string()
+            }
             Pacing::Msc { .. } => "Present NotifyMSC".to_string(),
             Pacing::Timer { interval, .. } => {
                 format!("a timer at {:.1} Hz", 1.0 / interval.as_secs_f64())
@@ -241,7 +416,7 @@ impl X11Backend {
         let c = &*self.conn;
         let mut voids = Vec::new();
         let (w, h) = (self.extent.width as u16, self.extent.height as u16);
-        match &self.path {
+        match &mut self.path {
             Path::Shm(segs) => {
                 let p = &self.pixels[index];
                 voids.push(conn::keep(sent(shm::put_image(
@@ -264,8 +439,45 @@ impl X11Backend {
                 ))?));
             }
             Path::PutImage => self.put_image(index, &mut voids)?,
+            Path::Dri3 { pixmaps, held } => {
+                let Pacing::Msc {
+                    serial, waiting, ..
+                } = &mut self.pacing
+                else {
+                    return Err(XErr::Conn);
+                };
+                *serial = serial.wrapping_add(1);
+                // IMMEDIATE may tear; the others wait for a vblank. FIFO
+                // and MAILBOX send the next frame only after this one's
+                // CompleteNotify (the core waits for the frame event).
+                let options = if self.mode == vk::PresentModeKHR::IMMEDIATE {
+                    present::Option::ASYNC
+                } else {
+                    present::Option::NONE
+                };
+                voids.push(conn::keep(sent(present::pixmap(
+                    c,
+                    self.window,
+                    pixmaps[index],
+                    *serial,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    options.into(),
+                    0,
+                    0,
+                    0,
+                    &[],
+                ))?));
+                held[index] = true;
+                *waiting = want_frame_event.then_some(*serial);
+            }
         }
-        if want_frame_event {
+        if want_frame_event && !matches!(self.path, Path::Dri3 { .. }) {
             match &mut self.pacing {
                 Pacing::Msc {
                     serial, waiting, ..
@@ -328,7 +540,15 @@ impl Backend for X11Backend {
             log::error!("x11: image rows are not whole pixels");
             return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
         }
-        if self.want_shm {
+        if let Some(version) = self.dri3 {
+            let pixmaps = self
+                .import_dri3(images, version)
+                .map_err(|e| e.vk("DRI3 PixmapFromBuffers"))?;
+            self.path = Path::Dri3 {
+                held: vec![false; pixmaps.len()],
+                pixmaps,
+            };
+        } else if self.want_shm {
             match self.attach_all(images) {
                 Ok(segs) => self.path = Path::Shm(segs),
                 Err(XErr::Error { code, major }) => log::warn!(
@@ -347,8 +567,10 @@ impl Backend for X11Backend {
         }
         match self.present_inner(index, want_frame_event) {
             Ok(size) => {
-                // The server has copied the pixels.
-                self.pending.push(BackendEvent::Released(index));
+                if !matches!(self.path, Path::Dri3 { .. }) {
+                    // The server has copied the pixels.
+                    self.pending.push(BackendEvent::Released(index));
+                }
                 if size != self.extent {
                     log::debug!(
                         "x11: window is {}x{}, swapchain {}x{}: out of date",
@@ -392,13 +614,21 @@ impl Backend for X11Backend {
                     ..
                 } => {
                     while let Some(bytes) = se.poll() {
-                        if let Ok((ev, _)) = present::CompleteNotifyEvent::try_parse(&bytes) {
-                            if ev.kind == present::CompleteKind::NOTIFY_MSC
-                                && Some(ev.serial) == *waiting
-                            {
+                        match present_event(&bytes) {
+                            Some(PresentEvent::Complete(serial)) if Some(serial) == *waiting => {
                                 *waiting = None;
                                 events.push(BackendEvent::FrameDone);
                             }
+                            Some(PresentEvent::Idle(pixmap)) => {
+                                if let Path::Dri3 { pixmaps, held } = &mut self.path {
+                                    if let Some(i) = pixmaps.iter().position(|&p| p == pixmap) {
+                                        if std::mem::take(&mut held[i]) {
+                                            events.push(BackendEvent::Released(i));
+                                        }
+                                    }
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -422,10 +652,17 @@ impl Backend for X11Backend {
                 Some(d) => Some(d - now),
                 None => None,
             };
+            // Present events may come: a frame's completion, or (DRI3) a
+            // pixmap going idle.
+            let expecting = match (&self.pacing, &self.path) {
+                (Pacing::Msc { waiting, .. }, Path::Dri3 { held, .. }) => {
+                    waiting.is_some() || held.iter().any(|&h| h)
+                }
+                (Pacing::Msc { waiting, .. }, _) => waiting.is_some(),
+                _ => false,
+            };
             match &self.pacing {
-                Pacing::Msc {
-                    waiting: Some(_), ..
-                } if !conn_idle => {
+                Pacing::Msc { .. } if expecting && !conn_idle => {
                     // The event may arrive on the socket: wait on it too, in
                     // slices (the application may read it first).
                     let t = left.map_or(SLICE, |l| l.min(SLICE));
@@ -437,9 +674,7 @@ impl Backend for X11Backend {
                     // do not spin on it for the next slice.
                     conn_idle = readable;
                 }
-                Pacing::Msc {
-                    waiting: Some(_), ..
-                } => {
+                Pacing::Msc { .. } if expecting => {
                     conn_idle = false;
                     let t = left.map_or(SLICE, |l| l.min(SLICE));
                     if conn::wait_wake(wake, Some(t)) {
@@ -470,10 +705,19 @@ impl Drop for X11Backend {
         }
         // Errors of these (the window may be gone) are discarded by x11rb,
         // never delivered to the application.
-        if let Path::Shm(segs) = &self.path {
-            for seg in segs {
-                let _ = shm::detach(c, *seg);
+        match &self.path {
+            Path::Shm(segs) => {
+                for seg in segs {
+                    let _ = shm::detach(c, *seg);
+                }
             }
+            // The server keeps a pixmap it still shows until it is done.
+            Path::Dri3 { pixmaps, .. } => {
+                for p in pixmaps {
+                    let _ = c.free_pixmap(*p);
+                }
+            }
+            Path::PutImage => {}
         }
         let _ = c.free_gc(self.gc);
         if let Pacing::Msc { eid, .. } = &self.pacing {

@@ -19,7 +19,7 @@ use x11rb::x11_utils::TryParse;
 use x11rb::xcb_ffi::XCBConnection;
 
 /// How long the layer waits for the X server to answer.
-pub const ROUNDTRIP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const ROUNDTRIP_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest single `poll(2)` on the shared connection fd (another thread
 /// may consume what woke it).
 pub const SLICE: Duration = Duration::from_millis(2);
@@ -222,7 +222,12 @@ pub fn roundtrip<R: TryParse>(
     // The layer reads the answer itself (with a timeout).
     std::mem::forget(cookie);
     flush(conn)?;
-    wait_reply(conn, seq, Instant::now() + ROUNDTRIP_TIMEOUT)
+    let start = Instant::now();
+    let r = wait_reply(conn, seq, start + ROUNDTRIP_TIMEOUT);
+    if start.elapsed() > Duration::from_secs(1) {
+        log::info!("x11: the X server took {:?} to answer", start.elapsed());
+    }
+    r
 }
 
 /// The sequence number of a checked void request whose outcome the layer
