@@ -224,7 +224,6 @@ struct Gpu {
 struct Chain {
     handle: vk::SwapchainKHR,
     images: Vec<vk::Image>,
-    extent: vk::Extent2D,
     cmds: Vec<vk::CommandBuffer>,
 }
 
@@ -461,7 +460,6 @@ unsafe fn create_chain(
     Ok(Chain {
         handle,
         images,
-        extent,
         cmds,
     })
 }
@@ -563,6 +561,31 @@ unsafe fn destroy_sync(g: &Gpu, s: FrameSync) {
         g.device.destroy_semaphore(s.acquired, None);
         g.device.destroy_semaphore(s.rendered, None);
         g.device.destroy_fence(s.done, None);
+    }
+}
+
+/// Destroys `old`, just replaced by a swapchain made with it as
+/// `oldSwapchain`, after checking that the retired swapchain answers
+/// `VK_ERROR_OUT_OF_DATE_KHR` and waiting for its last frame. False (and a
+/// `probe:` line) when it did not answer so.
+unsafe fn retire_chain(g: &Gpu, s: &FrameSync, old: Chain) -> bool {
+    unsafe {
+        let r = g.swapchain_fn.acquire_next_image(
+            old.handle,
+            0,
+            vk::Semaphore::null(),
+            vk::Fence::null(),
+        );
+        let ok = r.err() == Some(vk::Result::ERROR_OUT_OF_DATE_KHR);
+        if !ok {
+            println!("probe: retired_acquire={r:?}");
+        }
+        g.device
+            .wait_for_fences(&[s.done], true, 5_000_000_000)
+            .expect("wait");
+        g.device.free_command_buffers(g.pool, &old.cmds);
+        g.swapchain_fn.destroy_swapchain(old.handle, None);
+        ok
     }
 }
 
@@ -745,23 +768,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
                 pump(q, w);
                 let size = (o.size.0 + (n % 7) * 16, o.size.1 + (n % 5) * 16);
                 let new = create_chain(g, o, size, c.handle).expect("recreate");
-                let old_acquire = g.swapchain_fn.acquire_next_image(
-                    c.handle,
-                    0,
-                    vk::Semaphore::null(),
-                    vk::Fence::null(),
-                );
-                if old_acquire.err() != Some(vk::Result::ERROR_OUT_OF_DATE_KHR) {
-                    println!("probe: retired_acquire={old_acquire:?}");
-                    ok = false;
-                }
-                g.device
-                    .wait_for_fences(&[s.done], true, 5_000_000_000)
-                    .expect("wait");
-                g.device.free_command_buffers(g.pool, &c.cmds);
-                g.swapchain_fn.destroy_swapchain(c.handle, None);
-                c = new;
-                let _ = c.extent;
+                ok &= retire_chain(g, &s, std::mem::replace(&mut c, new));
             }
             g.device.device_wait_idle().expect("idle");
             destroy_sync(g, s);
@@ -1524,22 +1531,7 @@ mod rely {
                         break;
                     }
                 };
-                let old = g.swapchain_fn.acquire_next_image(
-                    c.handle,
-                    0,
-                    vk::Semaphore::null(),
-                    vk::Fence::null(),
-                );
-                if old.err() != Some(vk::Result::ERROR_OUT_OF_DATE_KHR) {
-                    println!("probe: retired_acquire={old:?}");
-                    ok = false;
-                }
-                g.device
-                    .wait_for_fences(&[s.done], true, 5_000_000_000)
-                    .expect("wait");
-                g.device.free_command_buffers(g.pool, &c.cmds);
-                g.swapchain_fn.destroy_swapchain(c.handle, None);
-                c = new;
+                ok &= retire_chain(g, &s, std::mem::replace(&mut c, new));
             }
             g.device.device_wait_idle().expect("idle");
             destroy_sync(g, s);

@@ -97,28 +97,19 @@ fn probe(c: &XCBConnection, window: u32) -> Result<Probe, XErr> {
             .flatten()
             .is_some()
     };
-    let shm = if ext(shm::X11_EXTENSION_NAME) {
-        conn::roundtrip(c, shm::query_version(c))
-            .ok()
-            .map(|r| (r.major_version, r.minor_version))
-    } else {
-        None
-    };
-    let present = if ext(present::X11_EXTENSION_NAME) {
-        conn::roundtrip(c, present::query_version(c, 1, 2))
-            .ok()
-            .map(|r| (r.major_version, r.minor_version))
-    } else {
-        None
-    };
+    let shm = ext(shm::X11_EXTENSION_NAME)
+        .then(|| conn::roundtrip(c, shm::query_version(c)).ok())
+        .flatten()
+        .map(|r| (r.major_version, r.minor_version));
+    let present = ext(present::X11_EXTENSION_NAME)
+        .then(|| conn::roundtrip(c, present::query_version(c, 1, 2)).ok())
+        .flatten()
+        .map(|r| (r.major_version, r.minor_version));
     // 1.2: PixmapFromBuffers, with a modifier and a plane offset.
-    let dri3 = if ext(dri3::X11_EXTENSION_NAME) {
-        conn::roundtrip(c, dri3::query_version(c, 1, 2))
-            .ok()
-            .map(|r| (r.major_version, r.minor_version))
-    } else {
-        None
-    };
+    let dri3 = ext(dri3::X11_EXTENSION_NAME)
+        .then(|| conn::roundtrip(c, dri3::query_version(c, 1, 2)).ok())
+        .flatten()
+        .map(|r| (r.major_version, r.minor_version));
     let refresh_hz = if ext(randr::X11_EXTENSION_NAME) {
         refresh_rate(c, geo.root)
     } else {
