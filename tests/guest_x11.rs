@@ -13,8 +13,7 @@
 
 mod common;
 
-use common::{run, test_exe, Manifests, Output};
-use std::process::Command;
+use common::{child_command_of, run, test_exe, Manifests, Output};
 use std::time::Duration;
 
 /// The X11 test client through the layer on the guest's Xwayland: makes a
@@ -22,22 +21,14 @@ use std::time::Duration;
 fn create_swapchain(m: &Manifests, buffers: &str) -> Output {
     let display = std::env::var("DISPLAY")
         .expect("DISPLAY is not set: run under tests/guest/compositor.sh --xwayland");
-    let mut cmd = Command::new(test_exe("x11"));
-    cmd.args([
-        "--exact",
-        "child_client",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("DISPLAY", display)
-    .env_remove("WAYLAND_DISPLAY")
-    .env("VK_LAYER_PATH", m.layer_path())
-    .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
-    .env("SYNCBRIDGE_LOG", "info")
-    .env("SYNCBRIDGE_BUFFERS", buffers)
-    .env("SB_WSI", "xcb")
-    .env("SB_MODE", "create");
+    let mut cmd = child_command_of(test_exe("x11"), "child_client", m);
+    cmd.env("DISPLAY", display)
+        .env("VK_LAYER_PATH", m.layer_path())
+        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
+        .env("SYNCBRIDGE_LOG", "info")
+        .env("SYNCBRIDGE_BUFFERS", buffers)
+        .env("SB_WSI", "xcb")
+        .env("SB_MODE", "create");
     run(cmd, Duration::from_secs(300))
 }
 

@@ -186,13 +186,9 @@ fn x11_report() -> (Value, Option<Offer>) {
         })
         .flatten()
         .map(|r| format!("{}.{}", r.major_version, r.minor_version));
-    // The layer's rule (src/wsi/x11): DRI3 + Present, and only when
-    // SYNCBRIDGE_BUFFERS=dmabuf asks for it.
     let offer = Offer {
         server_shm: true,
-        server_dma_buf: dri3.is_some()
-            && pres.is_some()
-            && sb::config::get().buffers == sb::config::BufferMode::DmaBuf,
+        server_dma_buf: sb::wsi::x11::takes_dma_bufs(dri3.is_some(), pres.is_some()),
         ..Offer::default()
     };
     let report = json!({ "display": name, "dri3": dri3, "present": pres, "mit_shm": shm });

@@ -264,7 +264,12 @@ pub fn clean_command_in(program: impl AsRef<std::ffi::OsStr>, empty_home: &Path)
 
 /// The test binary, re-executed to run only the child test `name`.
 pub fn child_command(name: &str, m: &Manifests) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
+    child_command_of(std::env::current_exe().expect("current_exe"), name, m)
+}
+
+/// Test binary `exe`, running only its (ignored) test `name`, with a clean
+/// environment.
+pub fn child_command_of(exe: impl AsRef<std::ffi::OsStr>, name: &str, m: &Manifests) -> Command {
     let mut cmd = clean_command(exe, m);
     cmd.args([
         name,

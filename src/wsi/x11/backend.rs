@@ -43,6 +43,8 @@ enum Path {
     PutImage,
     /// One DRI3 pixmap per image (its dma-buf), shown by `PresentPixmap`.
     Dri3 {
+        /// The server's DRI3 version.
+        version: (u32, u32),
         pixmaps: Vec<u32>,
         /// Images whose pixmap the server holds (no `IdleNotify` yet).
         held: Vec<bool>,
@@ -89,7 +91,8 @@ pub(super) struct X11Backend {
     pending: Vec<BackendEvent>,
     lost: bool,
     want_shm: bool,
-    /// DRI3 version, when the images are dma-bufs for DRI3.
+    /// DRI3 version, when the images are dma-bufs for DRI3 (until
+    /// `import_images` makes `Path::Dri3`).
     dri3: Option<(u32, u32)>,
     mode: vk::PresentModeKHR,
 }
@@ -344,18 +347,19 @@ impl X11Backend {
     }
 
     fn describe(&self) -> String {
-        let path = match (&self.path, self.dri3) {
-            (Path::Shm(_), _) => "MIT-SHM (memfd attached by fd, ShmPutImage)".to_string(),
-            (Path::PutImage, _) => "PutImage from the mapping (no MIT-SHM fd passing)".to_string(),
-            (Path::Dri3 { .. }, Some((a, b))) => format!(
+        let path = match &self.path {
+            Path::Shm(_) => "MIT-SHM (memfd attached by fd, ShmPutImage)".to_string(),
+            Path::PutImage => "PutImage from the mapping (no MIT-SHM fd passing)".to_string(),
+            Path::Dri3 {
+                version: (a, b), ..
+            } => format!(
                 "DRI3 {a}.{b} pixmaps of the dma-bufs ({}), PresentPixmap, released on IdleNotify",
-                if (a, b) >= (1, 2) {
+                if (*a, *b) >= (1, 2) {
                     "PixmapFromBuffers, LINEAR"
                 } else {
                     "PixmapFromBuffer"
                 }
             ),
-            (Path::Dri3 { .. }, None) => "DRI3".to_string(),
         };
         let pacing = match &self.pacing {
             Pacing::Msc { .. } if matches!(self.path, Path::Dri3 { .. }) => {
@@ -439,7 +443,7 @@ impl X11Backend {
                 ))?));
             }
             Path::PutImage => self.put_image(index, &mut voids)?,
-            Path::Dri3 { pixmaps, held } => {
+            Path::Dri3 { pixmaps, held, .. } => {
                 let Pacing::Msc {
                     serial, waiting, ..
                 } = &mut self.pacing
@@ -545,6 +549,7 @@ impl Backend for X11Backend {
                 .import_dri3(images, version)
                 .map_err(|e| e.vk("DRI3 PixmapFromBuffers"))?;
             self.path = Path::Dri3 {
+                version,
                 held: vec![false; pixmaps.len()],
                 pixmaps,
             };
@@ -620,7 +625,7 @@ impl Backend for X11Backend {
                                 events.push(BackendEvent::FrameDone);
                             }
                             Some(PresentEvent::Idle(pixmap)) => {
-                                if let Path::Dri3 { pixmaps, held } = &mut self.path {
+                                if let Path::Dri3 { pixmaps, held, .. } = &mut self.path {
                                     if let Some(i) = pixmaps.iter().position(|&p| p == pixmap) {
                                         if std::mem::take(&mut held[i]) {
                                             events.push(BackendEvent::Released(i));

@@ -224,8 +224,9 @@ pub fn roundtrip<R: TryParse>(
     flush(conn)?;
     let start = Instant::now();
     let r = wait_reply(conn, seq, start + ROUNDTRIP_TIMEOUT);
-    if start.elapsed() > Duration::from_secs(1) {
-        log::info!("x11: the X server took {:?} to answer", start.elapsed());
+    let took = start.elapsed();
+    if took > Duration::from_secs(1) {
+        log::info!("x11: the X server took {took:?} to answer");
     }
     r
 }

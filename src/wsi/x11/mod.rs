@@ -22,6 +22,17 @@ use x11rb::protocol::xproto::{ConnectionExt as _, ImageOrder, VisualClass};
 use x11rb::protocol::{dri3, present, randr, shm};
 use x11rb::xcb_ffi::XCBConnection;
 
+/// Whether the layer hands an X server dma-bufs: it must take them as
+/// pixmaps (DRI3) and show pixmaps with Present, which tells when it is
+/// done with one (`IdleNotify`); and `SYNCBRIDGE_BUFFERS=dmabuf` must ask
+/// for it. The path is verified up to the server importing the images,
+/// but no X server here can show a dma-buf (see tests/guest/README.md), so
+/// MIT-SHM stays the default. DRI3 1.4's syncobjs (`PresentPixmapSynced`)
+/// need a driver that exports sync_files; not wired in.
+pub fn takes_dma_bufs(dri3: bool, present: bool) -> bool {
+    dri3 && present && crate::config::get().buffers == crate::config::BufferMode::DmaBuf
+}
+
 /// What the server and the window offer, probed once per surface.
 #[derive(Clone, Debug)]
 pub struct Probe {
@@ -46,12 +57,6 @@ impl Probe {
     /// MIT-SHM with fd passing (1.2).
     pub fn shm_fd(&self) -> bool {
         self.shm.is_some_and(|v| v >= (1, 2))
-    }
-
-    /// The server takes dma-bufs as pixmaps (DRI3) and shows pixmaps with
-    /// Present, telling when it is done with them (`IdleNotify`).
-    pub fn dri3_present(&self) -> bool {
-        self.dri3.is_some() && self.present.is_some()
     }
 
     /// The Vulkan format that matches the window's visual byte for byte.
@@ -250,14 +255,7 @@ impl PlatformSurface for X11Surface {
             // ShmPutImage, or PutImage without MIT-SHM: the server can
             // always take pixels from memory.
             server_shm: true,
-            // DRI3 + Present, only when asked for (SYNCBRIDGE_BUFFERS=
-            // dmabuf): the path is verified up to the server importing
-            // the images, but no X server here can show a dma-buf (see
-            // tests/guest/README.md), so MIT-SHM stays the default.
-            // DRI3 1.4's syncobjs (PresentPixmapSynced) need a driver
-            // that exports sync_files; not wired in.
-            server_dma_buf: p.dri3_present()
-                && crate::config::get().buffers == crate::config::BufferMode::DmaBuf,
+            server_dma_buf: takes_dma_bufs(p.dri3.is_some(), p.present.is_some()),
             ..Offer::default()
         })
     }
