@@ -6,11 +6,12 @@
 //! `#[ignore]`d test selected), since the loader reads process-global
 //! environment variables and tests run on parallel threads.
 
+mod common;
+
 use ash::vk;
+use common::{child_command, clean_command, profile_dir, Manifests, Xvfb};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
@@ -26,86 +27,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// An Xvfb on a free display, killed when dropped.
-struct Xvfb {
-    child: Option<Child>,
-    display: String,
-}
-
-static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        let base = 200 + (std::process::id() % 400) * 8;
-        for _ in 0..40 {
-            let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let mut child = Command::new("Xvfb")
-                .args([
-                    &format!(":{n}"),
-                    "-screen",
-                    "0",
-                    "640x480x24",
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb runs");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut up = false;
-            while Instant::now() < deadline {
-                if socket.exists() {
-                    up = true;
-                    break;
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if up {
-                return Xvfb {
-                    child: Some(child),
-                    display: format!(":{n}"),
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("no free X display for Xvfb");
-    }
-
-    /// SIGTERM (Xvfb then removes its socket and lock file), SIGKILL if it
-    /// does not end within 5 s.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: signalling our own child, which has not been reaped.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Some(st) = c.try_wait().ok().flatten() {
-                    eprintln!("Xvfb {}: {st:?}", self.display);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A child process killed when dropped (a failing assertion must not leave
 /// it running).
 struct Reaper(Option<Child>);
@@ -119,48 +40,26 @@ impl Drop for Reaper {
     }
 }
 
-fn target_dir() -> PathBuf {
-    // target/debug/deps/x11-… → target/debug
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-/// A directory holding a layer manifest for the built library.
-fn layer_dir(name: &str) -> PathBuf {
-    let lib = target_dir().join("libVkLayer_syncbridge.so");
-    assert!(lib.exists(), "{} is not built", lib.display());
-    let dir = target_dir().join(format!("x11-test-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let template = include_str!("../manifest/VkLayer_syncbridge.json.in");
-    let json = template.replace("@LIBRARY_PATH@", lib.to_str().unwrap());
-    std::fs::write(dir.join("VkLayer_syncbridge.json"), json).unwrap();
-    dir
-}
-
-/// The environment that loads the layer.
-fn layer_env(cmd: &mut Command, x: &Xvfb, dir: &Path) {
-    cmd.env("DISPLAY", &x.display)
-        .env("VK_LAYER_PATH", dir)
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
-        .env("SYNCBRIDGE_LOG", "info")
-        .env_remove("WAYLAND_DISPLAY");
-}
-
-/// This test binary, running only `child` (an ignored test).
-fn child_cmd(child: &str, x: &Xvfb, dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        child,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    layer_env(&mut cmd, x, dir);
+/// A command for `program` through the layer on the X server `x`.
+fn through_layer(program: impl AsRef<std::ffi::OsStr>, m: &Manifests, x: &Xvfb) -> Command {
+    let mut cmd = clean_command(program, m);
+    x11_layer_env(&mut cmd, m, x);
     cmd
+}
+
+/// This test binary, running only `child` (an ignored test), through the
+/// layer on `x`.
+fn child_cmd(child: &str, m: &Manifests, x: &Xvfb) -> Command {
+    let mut cmd = child_command(child, m);
+    x11_layer_env(&mut cmd, m, x);
+    cmd
+}
+
+fn x11_layer_env(cmd: &mut Command, m: &Manifests, x: &Xvfb) {
+    cmd.env("DISPLAY", &x.display)
+        .env("VK_LAYER_PATH", m.layer_path())
+        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
+        .env("SYNCBRIDGE_LOG", "info");
 }
 
 fn stats_field(line: &str, key: &str) -> Option<f64> {
@@ -189,12 +88,10 @@ fn require_tools() {
 fn vkcube_presents_through_the_layer() {
     require_tools();
     let x = Xvfb::start();
-    let dir = layer_dir("vkcube");
-    let stats = dir.join("stats.jsonl");
-    let _ = std::fs::remove_file(&stats);
-    let mut cmd = Command::new("vkcube");
+    let m = Manifests::new();
+    let stats = m.dir.path().join("stats.jsonl");
+    let mut cmd = through_layer("vkcube", &m, &x);
     cmd.args(["--c", "200"]);
-    layer_env(&mut cmd, &x, &dir);
     cmd.env("SYNCBRIDGE_STATS", &stats);
     let started = Instant::now();
     let out = cmd.output().expect("vkcube runs");
@@ -220,15 +117,14 @@ fn vkcube_presents_through_the_layer() {
 fn vkcube_screenshot_shows_the_cube() {
     require_tools();
     let x = Xvfb::start();
-    let dir = layer_dir("shot");
-    let mut cmd = Command::new("vkcube");
+    let m = Manifests::new();
+    let mut cmd = through_layer("vkcube", &m, &x);
     cmd.args(["--c", "100000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    layer_env(&mut cmd, &x, &dir);
     let cube = Reaper(Some(cmd.spawn().expect("vkcube runs")));
     std::thread::sleep(Duration::from_secs(3));
-    let png = target_dir().join("x11-vkcube.png");
+    let png = profile_dir().join("x11-vkcube.png");
     let ok = Command::new("import")
         .env("DISPLAY", &x.display)
         .args(["-window", "root"])
@@ -269,8 +165,8 @@ fn vkcube_screenshot_shows_the_cube() {
 
 /// Runs a child client and returns (success, stdout, stderr).
 fn run_child(child: &str, x: &Xvfb, envs: &[(&str, &str)]) -> (bool, String, String) {
-    let dir = layer_dir(child);
-    let mut cmd = child_cmd(child, x, &dir);
+    let m = Manifests::new();
+    let mut cmd = child_cmd(child, &m, x);
     cmd.envs(envs.iter().copied());
     let out = cmd.output().unwrap();
     let (o, e) = (
@@ -324,8 +220,8 @@ fn resize_gives_out_of_date_and_recreation_works() {
 fn server_death_is_an_error_not_a_hang() {
     require_tools();
     let mut x = Xvfb::start();
-    let dir = layer_dir("kill");
-    let mut cmd = child_cmd("child_client", &x, &dir);
+    let m = Manifests::new();
+    let mut cmd = child_cmd("child_client", &m, &x);
     cmd.envs([("SB_WSI", "xcb"), ("SB_MODE", "forever")])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -397,7 +397,7 @@ pub fn is_mapped(library: &Path) -> bool {
 
 /// An Xvfb server on a free display number, killed on drop.
 pub struct Xvfb {
-    child: Child,
+    child: Option<Child>,
     pub display: String,
 }
 
@@ -427,7 +427,7 @@ impl Xvfb {
             let _ = tx.send(line);
         });
         let mut server = Self {
-            child,
+            child: Some(child),
             display: String::new(),
         };
         let line = rx
@@ -440,12 +440,32 @@ impl Xvfb {
         server.display = format!(":{n}");
         server
     }
+
+    /// Ends the server the way a session ends: SIGTERM (Xvfb then closes
+    /// its clients and removes its socket), SIGKILL if it is still there
+    /// after 5 s.
+    pub fn kill(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        // SAFETY: signalling our own child, which has not been reaped.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(st) = c.try_wait().ok().flatten() {
+                eprintln!("Xvfb {}: {st:?}", self.display);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
