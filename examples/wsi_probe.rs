@@ -223,6 +223,8 @@ struct Gpu {
 
 struct Chain {
     handle: vk::SwapchainKHR,
+    /// The surface's `minImageCount`, which the swapchain asked for.
+    min_image_count: u32,
     images: Vec<vk::Image>,
     cmds: Vec<vk::CommandBuffer>,
 }
@@ -459,6 +461,7 @@ unsafe fn create_chain(
     }?;
     Ok(Chain {
         handle,
+        min_image_count: caps.min_image_count,
         images,
         cmds,
     })
@@ -1095,7 +1098,11 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
             vk::api_version_patch(v)
         );
         let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
-        println!("probe: images={}", c.images.len());
+        println!(
+            "probe: images={} min_image_count={}",
+            c.images.len(),
+            c.min_image_count
+        );
         for i in 0..c.images.len() {
             record_clear(g, &c, i, o.color);
         }

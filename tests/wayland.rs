@@ -137,6 +137,15 @@ fn every_present_mode_presents_and_validation_stays_quiet() {
             Some("0"),
             "{mode}\n{out}"
         );
+        // The probe asks for the surface's minImageCount (3). FIFO gets
+        // that; the modes that do not wait for the display get an image
+        // for each stage of the pipeline.
+        let want = if mode == "fifo" { "3" } else { "5" };
+        assert_eq!(
+            probe_value(&out, "images").as_deref(),
+            Some(want),
+            "{mode}\n{out}"
+        );
     }
 }
 

@@ -18,7 +18,7 @@ use super::cpu_time;
 use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
-use super::surface::{Surface, MAX_IMAGE_COUNT};
+use super::surface::Surface;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
 use crate::layer::device::DeviceData;
 use crate::sync::{self, AcquireSync, Plan, PresentSync};
@@ -255,9 +255,7 @@ impl Swapchain {
             ci.present_mode,
             surface.platform.platform()
         );
-        let count = ci
-            .min_image_count
-            .clamp(super::surface::MIN_IMAGE_COUNT, MAX_IMAGE_COUNT) as usize;
+        let count = super::surface::image_count(ci.present_mode, ci.min_image_count);
         let queue_families = if ci.image_sharing_mode == vk::SharingMode::CONCURRENT
             && !ci.p_queue_family_indices.is_null()
         {
