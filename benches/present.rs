@@ -444,7 +444,7 @@ struct Figures {
     acquire_waits: Vec<f64>,
     /// The layer's own CPU time per frame on the app thread, p50 and p99
     /// of each run (from its statistics).
-    layer_cpu: Vec<(f64, f64)>,
+    layer_cpu: Vec<(f64, f64, f64)>,
     images: f64,
     min_image_count: f64,
     fds: (f64, f64),
@@ -503,6 +503,7 @@ fn figures(runs: &[Run], c: Config) -> Figures {
             .filter_map(|r| {
                 Some((
                     r.stat2("layer_cpu_us", "p50")?,
+                    r.stat2("layer_cpu_us", "p90")?,
                     r.stat2("layer_cpu_us", "p99")?,
                 ))
             })
@@ -635,11 +636,11 @@ impl Report {
         let cpu_max_p50 = l.layer_cpu.iter().map(|c| c.0).fold(f64::NAN, f64::max);
         row(
             &mut t,
-            "layer's own CPU time per frame on the app thread, p50 / p99 per run (µs)",
+            "layer's own CPU time per frame on the app thread, p50 / p90 / p99 per run (µs)",
             "—".into(),
             l.layer_cpu
                 .iter()
-                .map(|(a, b)| format!("{a:.1} / {b:.1}"))
+                .map(|(a, b, c)| format!("{a:.1} / {b:.1} / {c:.1}"))
                 .collect::<Vec<_>>()
                 .join(", "),
             format!(

@@ -153,7 +153,7 @@ impl Stats {
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
@@ -161,6 +161,7 @@ impl Stats {
             pct(90.0),
             pct(99.0),
             cpu_us(50.0),
+            cpu_us(90.0),
             cpu_us(99.0),
             self.frame_event_timeouts,
             self.acquire_waits
@@ -231,6 +232,7 @@ mod tests {
         }
         let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
         assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
+        assert_eq!(v["layer_cpu_us"]["p90"], 100.0);
         assert_eq!(v["layer_cpu_us"]["p99"], 100.0);
     }
 

@@ -25,7 +25,7 @@ use crate::sync::{self, AcquireSync, Plan, PresentSync};
 use ash::vk;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -48,8 +48,6 @@ struct State {
     images: Vec<ImageState>,
     /// Free images in the order they were released.
     free: VecDeque<usize>,
-    /// Fences submitted and not yet seen signalled.
-    fence_pending: Vec<bool>,
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     status: vk::Result,
     retired: bool,
@@ -57,9 +55,6 @@ struct State {
     present_ids: Vec<u64>,
     /// The highest present id known to be on screen (`VK_KHR_present_wait`).
     displayed_id: u64,
-    /// The layer's CPU time in the acquire of each acquired image, added
-    /// to its present's for the per-frame statistic.
-    acquire_cpu_ns: Vec<u64>,
 }
 
 pub(crate) struct Shared {
@@ -67,6 +62,13 @@ pub(crate) struct Shared {
     cond: Condvar,
     wake: OwnedFd,
     shutdown: AtomicBool,
+    /// Per image: its frame's fence was submitted and not yet seen
+    /// signalled. Atomics rather than [`State`], so the application's
+    /// present and the GPU waiter do not contend for the lock over it.
+    fence_pending: Vec<AtomicBool>,
+    /// The layer's CPU time in the acquire of each acquired image, added
+    /// to its present's for the per-frame statistic.
+    acquire_cpu_ns: Vec<AtomicU64>,
     stats: Mutex<Stats>,
 }
 
@@ -184,8 +186,9 @@ pub struct Swapchain {
     /// exported from ([`PresentSync::ImplicitSyncFile`] only).
     render_sems: Vec<vk::Semaphore>,
     shared: Arc<Shared>,
-    to_waiter: Mutex<Option<Sender<InFlight>>>,
-    to_presenter: Mutex<Sender<usize>>,
+    /// Taken (closing the channel, which ends the waiter) on drop.
+    to_waiter: Option<Sender<InFlight>>,
+    to_presenter: Sender<usize>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -341,16 +344,16 @@ impl Swapchain {
             state: Mutex::new(State {
                 images: vec![ImageState::Free; count],
                 free: (0..count).collect(),
-                fence_pending: vec![false; count],
                 status: vk::Result::SUCCESS,
                 retired: false,
                 present_ids: vec![0; count],
                 displayed_id: 0,
-                acquire_cpu_ns: vec![0; count],
             }),
             cond: Condvar::new(),
             wake,
             shutdown: AtomicBool::new(false),
+            fence_pending: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            acquire_cpu_ns: (0..count).map(|_| AtomicU64::new(0)).collect(),
             stats: Mutex::new(Stats::new(crate::config::get().stats_path.is_some())),
         });
         let (to_waiter, waiter_rx) = mpsc::channel();
@@ -396,8 +399,8 @@ impl Swapchain {
             extent: ci.image_extent,
             format: ci.image_format,
             shared,
-            to_waiter: Mutex::new(Some(to_waiter)),
-            to_presenter: Mutex::new(to_presenter),
+            to_waiter: Some(to_waiter),
+            to_presenter,
             threads: Mutex::new(threads),
         })
     }
@@ -593,7 +596,9 @@ impl Swapchain {
         present_id: u64,
     ) -> vk::Result {
         let i = index as usize;
-        {
+        // The status this present reports: read under the lock the present
+        // takes anyway, so the hot path takes it once.
+        let status = {
             let mut st = self.shared.lock();
             if st.images.get(i) != Some(&ImageState::Acquired) {
                 log::error!("vkQueuePresentKHR: image {index} is not acquired");
@@ -602,8 +607,13 @@ impl Swapchain {
             st.images[i] = ImageState::Presenting;
             log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
-            st.fence_pending[i] = true;
-        }
+            self.shared.fence_pending[i].store(true, Ordering::Release);
+            if st.retired {
+                vk::Result::ERROR_OUT_OF_DATE_KHR
+            } else {
+                st.status
+            }
+        };
         let img = &self.images[i];
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
         let fences = [img.render_done];
@@ -631,16 +641,16 @@ impl Swapchain {
         if let Err(e) = res {
             let mut st = self.shared.lock();
             st.images[i] = ImageState::Acquired;
-            st.fence_pending[i] = false;
+            self.shared.fence_pending[i].store(false, Ordering::Release);
             return e;
         }
         if self.rendering_already_done(i) {
             // Nothing to wait for (drivers that execute inside
             // vkQueueSubmit, such as lavapipe): straight to the presenter,
             // one thread hand-off fewer per frame.
-            self.shared.lock().fence_pending[i] = false;
+            self.shared.fence_pending[i].store(false, Ordering::Release);
             self.hand_to_presenter(i);
-            return self.status();
+            return status;
         }
         let handover = self.attach_render_fence(i);
         let sent_early = handover.is_some();
@@ -659,32 +669,23 @@ impl Swapchain {
             soft_fence,
             sent_early,
         };
-        let sent = self
-            .to_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|tx| tx.send(frame));
+        let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
         if !matches!(sent, Some(Ok(()))) {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
-        self.status()
+        status
     }
 
     /// Gives frame `index` to the presenter thread and wakes it.
     fn hand_to_presenter(&self, index: usize) {
-        let _ = self
-            .to_presenter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(index);
+        let _ = self.to_presenter.send(index);
         self.shared.wake();
     }
 
     /// Notes the layer's CPU time in the acquire that returned `index`.
     pub fn note_acquire_cpu(&self, index: u32, ns: u64) {
-        if let Some(slot) = self.shared.lock().acquire_cpu_ns.get_mut(index as usize) {
-            *slot = ns;
+        if let Some(slot) = self.shared.acquire_cpu_ns.get(index as usize) {
+            slot.store(ns, Ordering::Relaxed);
         }
     }
 
@@ -693,10 +694,9 @@ impl Swapchain {
     pub fn record_frame_cpu(&self, index: u32, ns: u64) {
         let acquired = self
             .shared
-            .lock()
             .acquire_cpu_ns
-            .get_mut(index as usize)
-            .map_or(0, std::mem::take);
+            .get(index as usize)
+            .map_or(0, |slot| slot.swap(0, Ordering::Relaxed));
         self.shared.stats().on_layer_cpu(acquired + ns);
     }
 
@@ -740,10 +740,7 @@ impl Swapchain {
 impl Drop for Swapchain {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.to_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.to_waiter.take();
         self.shared.wake();
         self.shared.cond.notify_all();
         for t in self
@@ -756,15 +753,13 @@ impl Drop for Swapchain {
         }
         // The GPU may still be running frames presented just before: wait
         // (bounded) before their memory goes away.
-        let pending: Vec<vk::Fence> = {
-            let st = self.shared.lock();
-            self.images
-                .iter()
-                .zip(&st.fence_pending)
-                .filter(|(_, p)| **p)
-                .map(|(img, _)| img.render_done)
-                .collect()
-        };
+        let pending: Vec<vk::Fence> = self
+            .images
+            .iter()
+            .zip(&self.shared.fence_pending)
+            .filter(|(_, p)| p.load(Ordering::Acquire))
+            .map(|(img, _)| img.render_done)
+            .collect();
         if !pending.is_empty() {
             // SAFETY: the layer's own fences.
             let r = unsafe {
@@ -826,7 +821,7 @@ fn gpu_wait_loop(
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }
                     }
-                    shared.lock().fence_pending[frame.index] = false;
+                    shared.fence_pending[frame.index].store(false, Ordering::Release);
                     if !frame.sent_early {
                         let _ = ready.send(frame.index);
                         shared.wake();
