@@ -211,6 +211,8 @@ unsafe extern "system" fn on_message(
 
 struct Gpu {
     entry: ash::Entry,
+    /// `VK_EXT_surface_maintenance1` is enabled.
+    maintenance1: bool,
     instance: ash::Instance,
     pd: vk::PhysicalDevice,
     device: ash::Device,
@@ -318,6 +320,24 @@ unsafe fn setup(
         vk::KHR_SURFACE_NAME.as_ptr(),
         vk::KHR_WAYLAND_SURFACE_NAME.as_ptr(),
     ];
+    // Per-present-mode surface queries, where offered (by the layer, or
+    // by the driver).
+    let offered = |name: &std::ffi::CStr| {
+        [None, Some(c"VK_LAYER_SYNCBRIDGE_wsi")]
+            .iter()
+            .any(|layer| {
+                unsafe { entry.enumerate_instance_extension_properties(*layer) }
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|e| e.extension_name_as_c_str() == Ok(name))
+            })
+    };
+    let maintenance1 = offered(vk::EXT_SURFACE_MAINTENANCE1_NAME)
+        && offered(vk::KHR_GET_SURFACE_CAPABILITIES2_NAME);
+    if maintenance1 {
+        exts.push(vk::KHR_GET_SURFACE_CAPABILITIES2_NAME.as_ptr());
+        exts.push(vk::EXT_SURFACE_MAINTENANCE1_NAME.as_ptr());
+    }
     let mut layers = vec![];
     if validation {
         exts.push(vk::EXT_DEBUG_UTILS_NAME.as_ptr());
@@ -403,6 +423,7 @@ unsafe fn setup(
     .expect("pool");
     Gpu {
         entry,
+        maintenance1,
         instance,
         pd,
         device,
@@ -933,6 +954,9 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // frame (PROBE_CHECKPOINT, default 1000) and at the end.
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
+        // VK_EXT_surface_maintenance1: the capabilities of each present
+        // mode, one `probe: caps_<mode> …` line each.
+        "mode-caps" => unsafe { mode_caps(g) },
         "threads" => unsafe { rely::threads(o, g, w) },
         "resize-storm" => unsafe { rely::resize_storm(o, g, q, w) },
         "destroy-device-alive" => unsafe { rely::destroy_device_alive(o, g, q, w) },
@@ -944,6 +968,63 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             false
         }
     }
+}
+
+/// Prints `probe: caps_<mode> min_image_count=N compatible=M,… scaling=S`
+/// for every present mode, asked with `VkSurfacePresentModeEXT`.
+unsafe fn mode_caps(g: &Gpu) -> bool {
+    if !g.maintenance1 {
+        println!("probe: error=no VK_EXT_surface_maintenance1");
+        return false;
+    }
+    let caps2 = ash::khr::get_surface_capabilities2::Instance::new(&g.entry, &g.instance);
+    let modes = unsafe {
+        g.surface_fn
+            .get_physical_device_surface_present_modes(g.pd, g.surface)
+    }
+    .expect("present modes");
+    for mode in modes {
+        let mut ask = vk::SurfacePresentModeEXT::default().present_mode(mode);
+        let info = vk::PhysicalDeviceSurfaceInfo2KHR::default()
+            .surface(g.surface)
+            .push_next(&mut ask);
+        // Count first, then fetch, as an application does.
+        let mut compat = vk::SurfacePresentModeCompatibilityEXT::default();
+        let mut out = vk::SurfaceCapabilities2KHR::default().push_next(&mut compat);
+        if let Err(e) =
+            unsafe { caps2.get_physical_device_surface_capabilities2(g.pd, &info, &mut out) }
+        {
+            println!("probe: error={e:?}");
+            return false;
+        }
+        let mut list = vec![vk::PresentModeKHR::from_raw(-1); compat.present_mode_count as usize];
+        let mut compat = vk::SurfacePresentModeCompatibilityEXT::default().present_modes(&mut list);
+        let mut scaling = vk::SurfacePresentScalingCapabilitiesEXT::default();
+        let mut out = vk::SurfaceCapabilities2KHR::default()
+            .push_next(&mut compat)
+            .push_next(&mut scaling);
+        if let Err(e) =
+            unsafe { caps2.get_physical_device_surface_capabilities2(g.pd, &info, &mut out) }
+        {
+            println!("probe: error={e:?}");
+            return false;
+        }
+        let min = out.surface_capabilities.min_image_count;
+        let n = compat.present_mode_count as usize;
+        let name = |m: vk::PresentModeKHR| format!("{m:?}").to_lowercase();
+        println!(
+            "probe: caps_{} min_image_count={} compatible={} scaling={}",
+            name(mode),
+            min,
+            list[..n]
+                .iter()
+                .map(|m| name(*m))
+                .collect::<Vec<_>>()
+                .join(","),
+            scaling.supported_present_scaling.as_raw()
+        );
+    }
+    true
 }
 
 /// `PROBE_HOLD_MS`: how long the probe keeps a frame up for screenshots.
@@ -1287,6 +1368,7 @@ mod rely {
         .expect("pool");
         Gpu {
             entry: g.entry.clone(),
+            maintenance1: g.maintenance1,
             instance: g.instance.clone(),
             pd: g.pd,
             device: g.device.clone(),
@@ -1582,6 +1664,7 @@ mod rely {
                 .expect("pool");
             let dg = Gpu {
                 entry: g.entry.clone(),
+                maintenance1: g.maintenance1,
                 instance: g.instance.clone(),
                 pd: g.pd,
                 queue: device.get_device_queue(0, 0),

@@ -150,6 +150,40 @@ fn every_present_mode_presents_and_validation_stays_quiet() {
 }
 
 #[test]
+fn surface_maintenance1_reports_each_present_modes_image_count() {
+    // What an application learns before creating a swapchain must match
+    // what it gets: 5 images for the modes that do not wait for the
+    // display, 3 for FIFO.
+    let m = Manifests::new();
+    let w = Weston::start();
+    let out = probe_run(&m, &w, &["mode-caps", "--validation"], &[]);
+    out.assert_success();
+    assert_eq!(probe_value(&out, "result").as_deref(), Some("ok"), "{out}");
+    assert_eq!(
+        probe_value(&out, "validation_messages").as_deref(),
+        Some("0"),
+        "{out}"
+    );
+    for (mode, min) in [("fifo", 3), ("mailbox", 5), ("immediate", 5)] {
+        let line = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("probe: caps_{mode} ")))
+            .unwrap_or_else(|| panic!("no capabilities for {mode}\n{out}"));
+        assert!(
+            line.contains(&format!("min_image_count={min} ")),
+            "{mode}: {line}"
+        );
+        // A swapchain cannot switch modes, and the layer does not scale.
+        assert!(
+            line.contains(&format!("compatible={mode} ")),
+            "{mode}: {line}"
+        );
+        assert!(line.ends_with("scaling=0"), "{mode}: {line}");
+    }
+}
+
+#[test]
 fn validation_above_the_layer_sees_correct_wsi_use() {
     // Validation placed above the layer checks the application's swapchain
     // calls against what the layer returns.

@@ -444,14 +444,89 @@ unsafe extern "system" fn surface_capabilities2(
                 .get_physical_device_surface_capabilities2_khr)(pd, info, out)
         },
         |i, s| match (s.capabilities(i, pd), unsafe { out.as_mut() }) {
-            (Ok(c), Some(o)) => {
+            (Ok(mut c), Some(o)) => {
+                // SAFETY: `info` is non-null here (it gave the surface) and
+                // its chain is the application's, valid for the call.
+                let mode = unsafe { queried_present_mode(info) };
+                if let Some(mode) = mode {
+                    c.min_image_count = crate::wsi::surface::min_image_count(mode);
+                }
                 o.surface_capabilities = c;
+                // SAFETY: the application's output chain, valid for the call.
+                unsafe { fill_maintenance1_outputs(o, mode, &c) };
                 vk::Result::SUCCESS
             }
             (Err(e), _) => e,
             (_, None) => vk::Result::ERROR_INITIALIZATION_FAILED,
         },
     )
+}
+
+/// `VK_EXT_surface_maintenance1`: the present mode a capabilities query
+/// asks about (`VkSurfacePresentModeEXT` in its chain), if any.
+///
+/// # Safety
+/// `info` must be null or a valid structure with a valid `pNext` chain.
+unsafe fn queried_present_mode(
+    info: *const vk::PhysicalDeviceSurfaceInfo2KHR<'_>,
+) -> Option<vk::PresentModeKHR> {
+    // SAFETY: the caller's promise; each link is a Vulkan structure that
+    // starts with sType and pNext.
+    unsafe {
+        let mut p = info.as_ref()?.p_next.cast::<vk::BaseInStructure<'_>>();
+        while let Some(s) = p.as_ref() {
+            if s.s_type == vk::StructureType::SURFACE_PRESENT_MODE_EXT {
+                return Some((*p.cast::<vk::SurfacePresentModeEXT<'_>>()).present_mode);
+            }
+            p = s.p_next;
+        }
+    }
+    None
+}
+
+/// Fills the `VK_EXT_surface_maintenance1` structures chained to a
+/// capabilities query's output. A swapchain cannot change its present mode
+/// (the layer has no `VK_EXT_swapchain_maintenance1`), so each mode is only
+/// compatible with itself; the layer does no scaling.
+///
+/// # Safety
+/// `out`'s `pNext` chain must be valid and writable.
+unsafe fn fill_maintenance1_outputs(
+    out: &mut vk::SurfaceCapabilities2KHR<'_>,
+    mode: Option<vk::PresentModeKHR>,
+    caps: &vk::SurfaceCapabilitiesKHR,
+) {
+    // SAFETY: the caller's promise, as in `queried_present_mode`; the
+    // structure types select the casts, and a non-null array holds at
+    // least `present_mode_count` entries.
+    unsafe {
+        let mut p = out.p_next.cast::<vk::BaseOutStructure<'_>>();
+        while let Some(s) = p.as_mut() {
+            match s.s_type {
+                vk::StructureType::SURFACE_PRESENT_MODE_COMPATIBILITY_EXT => {
+                    let c = &mut *p.cast::<vk::SurfacePresentModeCompatibilityEXT<'_>>();
+                    let modes: &[vk::PresentModeKHR] = mode.as_slice();
+                    if c.p_present_modes.is_null() {
+                        c.present_mode_count = modes.len() as u32;
+                    } else {
+                        let n = modes.len().min(c.present_mode_count as usize);
+                        std::ptr::copy_nonoverlapping(modes.as_ptr(), c.p_present_modes, n);
+                        c.present_mode_count = n as u32;
+                    }
+                }
+                vk::StructureType::SURFACE_PRESENT_SCALING_CAPABILITIES_EXT => {
+                    let c = &mut *p.cast::<vk::SurfacePresentScalingCapabilitiesEXT<'_>>();
+                    c.supported_present_scaling = vk::PresentScalingFlagsEXT::empty();
+                    c.supported_present_gravity_x = vk::PresentGravityFlagsEXT::empty();
+                    c.supported_present_gravity_y = vk::PresentGravityFlagsEXT::empty();
+                    c.min_scaled_image_extent = caps.min_image_extent;
+                    c.max_scaled_image_extent = caps.max_image_extent;
+                }
+                _ => {}
+            }
+            p = s.p_next;
+        }
+    }
 }
 
 fn our_formats(

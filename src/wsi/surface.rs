@@ -31,11 +31,16 @@ pub const MIN_UNTHROTTLED_IMAGE_COUNT: u32 = 5;
 /// `vkGetSwapchainImagesKHR`. FIFO gets what was asked for: more images
 /// there would only add latency, as the display's pace throttles anyway.
 pub fn image_count(mode: vk::PresentModeKHR, requested: u32) -> usize {
-    let floor = match mode {
+    requested.clamp(min_image_count(mode), MAX_IMAGE_COUNT) as usize
+}
+
+/// The fewest images a swapchain in `mode` has: what
+/// `VK_EXT_surface_maintenance1` reports as `minImageCount` for that mode.
+pub fn min_image_count(mode: vk::PresentModeKHR) -> u32 {
+    match mode {
         vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX => MIN_UNTHROTTLED_IMAGE_COUNT,
         _ => MIN_IMAGE_COUNT,
-    };
-    requested.clamp(floor, MAX_IMAGE_COUNT) as usize
+    }
 }
 
 /// Usages a swapchain image may have when the device supports them on
