@@ -48,28 +48,12 @@ impl Dispatch<wl_registry::WlRegistry, ()> for Win {
         }
     }
 }
-impl Dispatch<wl_compositor::WlCompositor, ()> for Win {
-    fn event(
-        _: &mut Self,
-        _: &wl_compositor::WlCompositor,
-        _: wl_compositor::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-impl Dispatch<wl_surface::WlSurface, ()> for Win {
-    fn event(
-        _: &mut Self,
-        _: &wl_surface::WlSurface,
-        _: wl_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+
+// Objects whose events the probe has no use for.
+wayland_client::delegate_noop!(Win: ignore wl_compositor::WlCompositor);
+wayland_client::delegate_noop!(Win: ignore wl_surface::WlSurface);
+wayland_client::delegate_noop!(Win: ignore xdg_toplevel::XdgToplevel);
+
 impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Win {
     fn event(
         _: &mut Self,
@@ -97,17 +81,6 @@ impl Dispatch<xdg_surface::XdgSurface, ()> for Win {
             x.ack_configure(serial);
             s.configured = true;
         }
-    }
-}
-impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Win {
-    fn event(
-        _: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        _: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
     }
 }
 
