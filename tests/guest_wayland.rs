@@ -7,28 +7,22 @@
 
 mod common;
 
-use common::{clean_command, profile_dir, run, Manifests, Output};
+use common::{clean_command, probe_exe, run, Manifests, Output};
 use std::process::Command;
 use std::time::Duration;
 
 const GUEST: &str = "needs the test guest with a compositor (tests/guest.rs runs it)";
 
-fn probe() -> std::path::PathBuf {
-    profile_dir().join("examples/wsi_probe")
-}
-
 /// The probe through the layer on the guest's compositor.
 fn probe_command(m: &Manifests, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = clean_command(probe(), m);
+    let mut cmd = clean_command(probe_exe(), m);
     for k in ["WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"] {
         let v = std::env::var(k)
             .unwrap_or_else(|_| panic!("{k} is not set: run under tests/guest/compositor.sh"));
         cmd.env(k, v);
     }
-    cmd.env("VK_LAYER_PATH", m.layer_path())
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
-        .env("SYNCBRIDGE_LOG", "info")
-        .args(args);
+    m.enable_layer(&mut cmd);
+    cmd.env("SYNCBRIDGE_LOG", "info").args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -22,9 +22,8 @@ fn create_swapchain(m: &Manifests, buffers: &str) -> Output {
     let display = std::env::var("DISPLAY")
         .expect("DISPLAY is not set: run under tests/guest/compositor.sh --xwayland");
     let mut cmd = child_command_of(test_exe("x11"), "child_client", m);
+    m.enable_layer(&mut cmd);
     cmd.env("DISPLAY", display)
-        .env("VK_LAYER_PATH", m.layer_path())
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
         .env("SYNCBRIDGE_LOG", "info")
         .env("SYNCBRIDGE_BUFFERS", buffers)
         .env("SB_WSI", "xcb")

@@ -7,30 +7,15 @@
 
 mod common;
 
-use common::weston::Weston;
-use common::{clean_command, profile_dir, run, Manifests, Output, TempDir};
-use std::process::Command;
+use common::weston::{through_layer, Weston};
+use common::{probe_exe, run, Manifests, Output, TempDir};
 use std::time::{Duration, Instant};
-
-fn probe() -> std::path::PathBuf {
-    let p = profile_dir().join("examples/wsi_probe");
-    assert!(p.exists(), "{} is not built", p.display());
-    p
-}
-
-fn through_layer(program: impl AsRef<std::ffi::OsStr>, m: &Manifests, w: &Weston) -> Command {
-    let mut cmd = clean_command(program, m);
-    w.env(&mut cmd);
-    cmd.env("VK_LAYER_PATH", m.layer_path())
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi");
-    cmd
-}
 
 /// Runs the probe with `args` and `env`, killed after `limit`.
 fn probe_run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, Duration) {
     let m = Manifests::new();
     let w = Weston::start();
-    let mut cmd = through_layer(probe(), &m, &w);
+    let mut cmd = through_layer(probe_exe(), &m, &w);
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -318,7 +303,7 @@ fn under_valgrind(args: &[&str]) -> (Output, Duration) {
         "--suppressions={}",
         common::repo_dir().join("tests/valgrind.supp").display()
     ))
-    .arg(probe())
+    .arg(probe_exe())
     .args(args);
     let t = Instant::now();
     let out = run(cmd, Duration::from_secs(300));

@@ -6,30 +6,9 @@
 mod common;
 
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
-use common::weston::Weston;
-use common::{clean_command, profile_dir, run, Manifests, Output, TempDir};
-use std::process::Command;
+use common::weston::{through_layer, Weston};
+use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::time::{Duration, Instant};
-
-/// The probe client cargo builds with the tests.
-fn probe() -> std::path::PathBuf {
-    let p = profile_dir().join("examples/wsi_probe");
-    assert!(
-        p.exists(),
-        "{} is not built (cargo test builds the examples)",
-        p.display()
-    );
-    p
-}
-
-/// A command for `program` through the layer on `weston`.
-fn through_layer(program: impl AsRef<std::ffi::OsStr>, m: &Manifests, w: &Weston) -> Command {
-    let mut cmd = clean_command(program, m);
-    w.env(&mut cmd);
-    cmd.env("VK_LAYER_PATH", m.layer_path())
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi");
-    cmd
-}
 
 /// The `probe: key=value` values a probe printed.
 fn probe_value(out: &Output, key: &str) -> Option<String> {
@@ -107,7 +86,7 @@ fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
 }
 
 fn probe_run(m: &Manifests, w: &Weston, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = through_layer(probe(), m, w);
+    let mut cmd = through_layer(probe_exe(), m, w);
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -222,7 +201,7 @@ fn a_known_colour_reaches_the_screen() {
     let m = Manifests::new();
     let w = Weston::start();
     let tmp = TempDir::new("colour");
-    let mut cmd = through_layer(probe(), &m, &w);
+    let mut cmd = through_layer(probe_exe(), &m, &w);
     cmd.args([
         "frames", "--frames", "10", "--color", "0,1,0", "--size", "320x240",
     ])
@@ -284,7 +263,7 @@ fn destroying_a_swapchain_with_frames_in_flight() {
 fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
     let m = Manifests::new();
     let mut w = Weston::start();
-    let mut cmd = through_layer(probe(), &m, &w);
+    let mut cmd = through_layer(probe_exe(), &m, &w);
     cmd.args(["frames", "--frames", "1000000"]);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

@@ -56,10 +56,8 @@ fn child_cmd(child: &str, m: &Manifests, x: &Xvfb) -> Command {
 }
 
 fn x11_layer_env(cmd: &mut Command, m: &Manifests, x: &Xvfb) {
-    cmd.env("DISPLAY", &x.display)
-        .env("VK_LAYER_PATH", m.layer_path())
-        .env("VK_INSTANCE_LAYERS", "VK_LAYER_SYNCBRIDGE_wsi")
-        .env("SYNCBRIDGE_LOG", "info");
+    m.enable_layer(cmd);
+    cmd.env("DISPLAY", &x.display).env("SYNCBRIDGE_LOG", "info");
 }
 
 fn stats_field(line: &str, key: &str) -> Option<f64> {

@@ -57,6 +57,17 @@ pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The probe (`examples/wsi_probe.rs`), which `cargo test` builds.
+pub fn probe_exe() -> PathBuf {
+    let p = profile_dir().join("examples/wsi_probe");
+    assert!(
+        p.exists(),
+        "{} is not built (cargo test builds the examples)",
+        p.display()
+    );
+    p
+}
+
 /// Cargo's output directory for this profile (`target/debug`): the test
 /// executable lives in its `deps/`.
 pub fn profile_dir() -> PathBuf {
@@ -170,6 +181,13 @@ impl Manifests {
     /// validation layer (VK_LAYER_PATH replaces the loader's own search).
     pub fn layer_path(&self) -> String {
         join_paths(&[self.dir.path().join("explicit_layer.d")], true)
+    }
+
+    /// Enables the layer in `cmd` the way a user does: its explicit
+    /// manifest on `VK_LAYER_PATH`, and `VK_INSTANCE_LAYERS`.
+    pub fn enable_layer(&self, cmd: &mut Command) {
+        cmd.env("VK_LAYER_PATH", self.layer_path())
+            .env("VK_INSTANCE_LAYERS", LAYER_NAME);
     }
 
     /// `XDG_CONFIG_HOME` under which the implicit manifest is found.

@@ -1,7 +1,7 @@
 //! A headless weston (pixman renderer, so screenshots work) on a private
 //! socket and runtime directory, killed on drop.
 
-use super::TempDir;
+use super::{clean_command, Manifests, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,4 +108,12 @@ impl Drop for Weston {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A command for `program` through the layer on `weston`.
+pub fn through_layer(program: impl AsRef<std::ffi::OsStr>, m: &Manifests, w: &Weston) -> Command {
+    let mut cmd = clean_command(program, m);
+    w.env(&mut cmd);
+    m.enable_layer(&mut cmd);
+    cmd
 }
