@@ -189,7 +189,7 @@ pub struct Swapchain {
     /// Taken (closing the channel, which ends the waiter) on drop.
     to_waiter: Option<Sender<InFlight>>,
     to_presenter: Sender<usize>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// Checks a create info against what the surface offers.
@@ -401,7 +401,7 @@ impl Swapchain {
             shared,
             to_waiter: Some(to_waiter),
             to_presenter,
-            threads: Mutex::new(threads),
+            threads,
         })
     }
 
@@ -726,16 +726,6 @@ impl Swapchain {
             st = self.shared.wait(st, deadline);
         }
     }
-
-    /// The current status (`vkGetSwapchainStatusKHR`).
-    pub fn status(&self) -> vk::Result {
-        let st = self.shared.lock();
-        if st.retired {
-            vk::Result::ERROR_OUT_OF_DATE_KHR
-        } else {
-            st.status
-        }
-    }
 }
 
 impl Drop for Swapchain {
@@ -744,12 +734,7 @@ impl Drop for Swapchain {
         self.to_waiter.take();
         self.shared.wake();
         self.shared.cond.notify_all();
-        for t in self
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
         // The GPU may still be running frames presented just before: wait
