@@ -95,6 +95,11 @@ struct Opts {
     threads: u32,
     /// `slow`: how many clears of a large image precede the last frame.
     slow_clears: u32,
+    /// `early-acquire`: the compositor's process, stopped and continued.
+    stop_pid: Option<i32>,
+    /// `early-acquire`: `present` (continue the compositor and go on) or
+    /// `destroy` (destroy the swapchain with the compositor still stopped).
+    then: String,
 }
 
 fn parse() -> Opts {
@@ -108,6 +113,8 @@ fn parse() -> Opts {
         validation: false,
         threads: 4,
         slow_clears: 100,
+        stop_pid: None,
+        then: "present".into(),
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -145,6 +152,8 @@ fn parse() -> Opts {
                     .and_then(|v| v.parse().ok())
                     .expect("--slow-clears N")
             }
+            "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
+            "--then" => o.then = a.next().expect("--then present|destroy"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -927,6 +936,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // frame (PROBE_CHECKPOINT, default 1000) and at the end.
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
+        "early-acquire" => unsafe { early_acquire(o, g) },
         // VK_EXT_surface_maintenance1: the capabilities of each present
         // mode, one `probe: caps_<mode> …` line each.
         "mode-caps" => unsafe { mode_caps(g) },
@@ -945,6 +955,113 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
 
 /// Prints `probe: caps_<mode> min_image_count=N compatible=M,… scaling=S`
 /// for every present mode, asked with `VkSurfacePresentModeEXT`.
+/// Stops a process (the compositor) and continues it when dropped.
+struct Stopped(rustix::process::Pid);
+
+impl Stopped {
+    fn new(pid: i32) -> Self {
+        let pid = rustix::process::Pid::from_raw(pid).expect("--stop-pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP");
+        Self(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = rustix::process::kill_process(self.0, rustix::process::Signal::CONT);
+    }
+}
+
+/// With the compositor stopped (so it releases nothing), presents one frame
+/// from every image, then acquires once more with a zero timeout and an
+/// acquire fence. Reports whether the acquire handed out an image, whether
+/// its fence stayed unsignalled while the compositor was stopped, and what
+/// happened after (`--then`): the compositor continued and the frame
+/// presented, or the swapchain destroyed with the compositor still stopped.
+unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
+    let d = &g.device;
+    unsafe {
+        let s = frame_sync(g);
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        let fence = d
+            .create_fence(&vk::FenceCreateInfo::default(), None)
+            .expect("fence");
+        let mut stopped = Some(Stopped::new(o.stop_pid.expect("--stop-pid PID")));
+        let mut ok = true;
+        for n in 0..c.images.len() {
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+            }
+        }
+        d.wait_for_fences(&[s.done], true, 5_000_000_000)
+            .expect("wait");
+        // Time for the layer to hand every frame to the (stopped) compositor.
+        std::thread::sleep(Duration::from_millis(300));
+        let r = g
+            .swapchain_fn
+            .acquire_next_image(c.handle, 0, vk::Semaphore::null(), fence);
+        println!("probe: early_acquire={:?}", r.map(|(i, _)| i));
+        if let Ok((i, _)) = r {
+            std::thread::sleep(Duration::from_millis(300));
+            let st = d.get_fence_status(fence);
+            println!("probe: fence_while_stopped={st:?}");
+            if o.then == "destroy" {
+                let t = Instant::now();
+                g.swapchain_fn.destroy_swapchain(c.handle, None);
+                println!("probe: destroy_millis={}", t.elapsed().as_millis());
+                let r = d.wait_for_fences(&[fence], true, 5_000_000_000);
+                println!("probe: fence_after_destroy={r:?}");
+                ok &= r.is_ok();
+                drop(stopped.take());
+                d.destroy_fence(fence, None);
+                destroy_sync(g, s);
+                return ok;
+            }
+            let t = Instant::now();
+            drop(stopped.take());
+            let r = d.wait_for_fences(&[fence], true, 5_000_000_000);
+            println!(
+                "probe: fence_after_continue={r:?} millis={}",
+                t.elapsed().as_millis()
+            );
+            ok &= r.is_ok();
+            // Render into the image and present it: the compositor must
+            // show this frame and the ones after.
+            d.reset_fences(&[s.done]).expect("reset");
+            record_clear(g, &c, i as usize, o.color);
+            let cbs = [c.cmds[i as usize]];
+            let sigs = [s.rendered];
+            let submit = vk::SubmitInfo::default()
+                .command_buffers(&cbs)
+                .signal_semaphores(&sigs);
+            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+            let chains = [c.handle];
+            let idx = [i];
+            let pi = vk::PresentInfoKHR::default()
+                .wait_semaphores(&sigs)
+                .swapchains(&chains)
+                .image_indices(&idx);
+            let r = g.swapchain_fn.queue_present(g.queue, &pi);
+            println!("probe: early_present={r:?}");
+            ok &= r.is_ok();
+        }
+        drop(stopped.take());
+        for n in 0..o.frames {
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+                break;
+            }
+        }
+        d.device_wait_idle().expect("idle");
+        d.destroy_fence(fence, None);
+        destroy_sync(g, s);
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        ok
+    }
+}
+
 unsafe fn mode_caps(g: &Gpu) -> bool {
     if !g.maintenance1 {
         println!("probe: error=no VK_EXT_surface_maintenance1");
@@ -1582,6 +1699,7 @@ mod rely {
                 };
                 let next = Opts {
                     scenario: o.scenario.clone(),
+                    then: o.then.clone(),
                     mode: modes[(n as usize + 1) % modes.len()],
                     ..*o
                 };

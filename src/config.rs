@@ -44,6 +44,17 @@ pub struct Config {
     /// finished, as a slower GPU would. Lets a test observe the pending
     /// write fence on a buffer the compositor already holds.
     pub debug_fence_delay_ms: u64,
+    /// `SYNCBRIDGE_EARLY_ACQUIRE`: whether `vkAcquireNextImageKHR` may hand
+    /// out an image the window system still holds (replaced by a newer
+    /// frame, its release on the way), with the application's semaphore
+    /// and fence signalled on the GPU when the release arrives, instead of
+    /// blocking the application's thread until then.
+    pub early_acquire: bool,
+    /// `SYNCBRIDGE_RELEASE_TIMEOUT_MS`: how long the layer waits for the
+    /// window system to release an image handed out early before it
+    /// signals the application anyway (a stuck compositor must not hang
+    /// the GPU).
+    pub release_timeout_ms: u64,
     /// Problems found while parsing, logged once the logger is up.
     pub warnings: Vec<String>,
     /// `SYNCBRIDGE_*` names the layer does not read (the project's test
@@ -59,6 +70,8 @@ impl Default for Config {
             buffers: BufferMode::Auto,
             stats_path: None,
             debug_fence_delay_ms: 0,
+            early_acquire: true,
+            release_timeout_ms: 5000,
             warnings: Vec::new(),
             ignored: Vec::new(),
         }
@@ -104,6 +117,15 @@ impl Config {
                 "DEBUG_FENCE_DELAY_MS" => match value.trim().parse::<u64>() {
                     Ok(ms) if ms <= 10_000 => cfg.debug_fence_delay_ms = ms,
                     _ => bad("milliseconds from 0 to 10000; using 0"),
+                },
+                "EARLY_ACQUIRE" => match value.trim().to_ascii_lowercase().as_str() {
+                    "1" | "on" | "true" | "yes" | "" => cfg.early_acquire = true,
+                    "0" | "off" | "false" | "no" => cfg.early_acquire = false,
+                    _ => bad("on|off; using on"),
+                },
+                "RELEASE_TIMEOUT_MS" => match value.trim().parse::<u64>() {
+                    Ok(ms) if (10..=60_000).contains(&ms) => cfg.release_timeout_ms = ms,
+                    _ => bad("milliseconds from 10 to 60000; using 5000"),
                 },
                 "STATS" => {
                     if value.is_empty() {
@@ -153,7 +175,7 @@ pub fn report_warnings() {
         }
         if !cfg.ignored.is_empty() {
             log::info!(
-                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS)",
+                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
                 cfg.ignored.join(", ")
             );
         }

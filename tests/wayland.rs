@@ -383,10 +383,118 @@ fn vkcube_with_synchronization_validation_reports_nothing() {
     );
 }
 
-/// Acquire never hands out an image the compositor may still read: replays
-/// the layer's image transitions (logged under the swapchain's lock at
-/// debug level) and checks that every image presented was released by the
-/// compositor before it was acquired again.
+/// With the compositor stopped (so no release comes), an IMMEDIATE
+/// swapchain with every image presented still answers a zero-timeout
+/// acquire with an image the compositor has replaced, and its acquire fence
+/// stays unsignalled until the compositor runs again and releases it: the
+/// GPU, not the application's thread, waits for the compositor. Also: the
+/// control with `SYNCBRIDGE_EARLY_ACQUIRE=0` answers `NOT_READY`; a stuck
+/// compositor is given up on after `SYNCBRIDGE_RELEASE_TIMEOUT_MS`; a
+/// swapchain destroyed with a release still owed neither hangs nor leaves
+/// the fence unsignalled. Validation (below the layer, so it sees the
+/// layer's own timeline submissions) stays quiet throughout.
+#[test]
+fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let pid = w.pid().to_string();
+    let tmp = TempDir::new("early-acquire");
+    let run_case = |name: &str, then: &str, env: &[(&str, &str)]| {
+        let stats = tmp.path().join(format!("{name}.jsonl"));
+        let stats_env = stats.to_string_lossy().to_string();
+        let mut env = env.to_vec();
+        env.push(("SYNCBRIDGE_STATS", &stats_env));
+        let out = probe_run(
+            &m,
+            &w,
+            &[
+                "early-acquire",
+                "--mode",
+                "immediate",
+                "--frames",
+                "10",
+                "--stop-pid",
+                &pid,
+                "--then",
+                then,
+                "--validation",
+            ],
+            &env,
+        );
+        out.assert_success();
+        assert_eq!(
+            probe_value(&out, "validation_messages").as_deref(),
+            Some("0"),
+            "{name}\n{out}"
+        );
+        let lines = stats_lines(&stats);
+        assert_eq!(lines.len(), 1, "{name}: one swapchain: {lines:?}");
+        (out, lines[0].clone())
+    };
+
+    let (out, stats) = run_case("early", "present", &[]);
+    let early = probe_value(&out, "early_acquire").unwrap_or_default();
+    assert!(early.starts_with("Ok("), "no image handed out:\n{out}");
+    assert_eq!(
+        probe_value(&out, "fence_while_stopped").as_deref(),
+        Some("Ok(false)"),
+        "the fence signalled before the compositor released the image:\n{out}"
+    );
+    assert_eq!(
+        probe_value(&out, "fence_after_continue").as_deref(),
+        Some("Ok(())"),
+        "{out}"
+    );
+    assert_eq!(
+        probe_value(&out, "early_present").as_deref(),
+        Some("Ok(false)"),
+        "{out}"
+    );
+    assert!(json_number(&stats, "early_acquires") >= 1.0, "{stats}");
+    assert_eq!(json_number(&stats, "release_timeouts"), 0.0, "{stats}");
+
+    let (out, _) = run_case("off", "present", &[("SYNCBRIDGE_EARLY_ACQUIRE", "0")]);
+    assert_eq!(
+        probe_value(&out, "early_acquire").as_deref(),
+        Some("Err(NOT_READY)"),
+        "with early acquire off every image is still held:\n{out}"
+    );
+
+    let (out, stats) = run_case(
+        "timeout",
+        "present",
+        &[("SYNCBRIDGE_RELEASE_TIMEOUT_MS", "100")],
+    );
+    assert_eq!(
+        probe_value(&out, "fence_while_stopped").as_deref(),
+        Some("Ok(true)"),
+        "a stuck compositor was waited for beyond the release timeout:\n{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("has not released a replaced buffer in 100 ms"),
+        "{out}"
+    );
+    assert_eq!(json_number(&stats, "release_timeouts"), 1.0, "{stats}");
+
+    let (out, _) = run_case("destroy", "destroy", &[]);
+    let ms: u64 = probe_value(&out, "destroy_millis")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(ms < 2000, "destroying took {ms} ms:\n{out}");
+    assert_eq!(
+        probe_value(&out, "fence_after_destroy").as_deref(),
+        Some("Ok(())"),
+        "{out}"
+    );
+}
+
+/// Acquire hands out an image the compositor still holds only "early",
+/// with the GPU waiting for its release: replays the layer's image
+/// transitions (logged under the swapchain's lock at debug level) and
+/// checks that an image acquired the ordinary way had every frame presented
+/// from it released (or dropped) first, and that an image acquired early
+/// did have one outstanding.
 #[test]
 fn acquire_waits_for_the_compositor_to_release() {
     let m = Manifests::new();
@@ -399,7 +507,8 @@ fn acquire_waits_for_the_compositor_to_release() {
             &[("SYNCBRIDGE_LOG", "debug")],
         );
         out.assert_success();
-        let mut held = std::collections::HashSet::new();
+        // Per image: frames presented and not yet released or dropped.
+        let mut outstanding = std::collections::HashMap::<usize, u32>::new();
         let (mut acquired, mut released) = (0, 0);
         for line in out
             .stderr
@@ -408,21 +517,25 @@ fn acquire_waits_for_the_compositor_to_release() {
         {
             let (index, what) = line.split_once(": ").expect("image line");
             let index: usize = index.parse().expect("index");
+            let n = outstanding.entry(index).or_default();
             match what {
-                "presented" => {
-                    assert!(held.insert(index), "image {index} presented twice ({mode})")
-                }
-                "released" => {
-                    assert!(
-                        held.remove(&index),
-                        "image {index} released but not presented ({mode})"
-                    );
+                "presented" => *n += 1,
+                "released" | "dropped" => {
+                    assert!(*n > 0, "image {index} {what} but not presented ({mode})");
+                    *n -= 1;
                     released += 1;
                 }
                 "acquired" => {
-                    assert!(
-                        !held.contains(&index),
+                    assert_eq!(
+                        *n, 0,
                         "image {index} acquired while the compositor held it ({mode})"
+                    );
+                    acquired += 1;
+                }
+                "acquired early" => {
+                    assert!(
+                        *n > 0,
+                        "image {index} acquired early with no release outstanding ({mode})"
                     );
                     acquired += 1;
                 }

@@ -27,6 +27,13 @@ pub struct DeviceCaps {
     pub semaphore_sync_fd_import: bool,
     /// A SYNC_FD can be imported into a fence.
     pub fence_sync_fd_import: bool,
+    /// Timeline semaphores (`VK_KHR_timeline_semaphore`) are on, so the GPU
+    /// can wait for a value the layer signals from the CPU.
+    pub timeline_semaphores: bool,
+    /// Acquire may hand out an image the window system has not released
+    /// yet, its semaphore and fence signalled on the release: timeline
+    /// semaphores, and `SYNCBRIDGE_EARLY_ACQUIRE` not off.
+    pub early_acquire: bool,
 }
 
 impl DeviceCaps {
@@ -34,7 +41,7 @@ impl DeviceCaps {
     /// (to signal acquire semaphores and fences), which then needs a lock
     /// around every submission to honour external synchronization.
     pub fn needs_queue_lock(&self) -> bool {
-        !(self.semaphore_sync_fd_import && self.fence_sync_fd_import)
+        !(self.semaphore_sync_fd_import && self.fence_sync_fd_import) || self.early_acquire
     }
 }
 
@@ -59,6 +66,7 @@ pub struct ExtFns {
     pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
     pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
     pub fence_fd: Option<ash::khr::external_fence_fd::Device>,
+    pub timeline: Option<ash::khr::timeline_semaphore::Device>,
 }
 
 /// What the layer keeps per `VkDevice`.
@@ -99,12 +107,13 @@ pub unsafe fn get<H: vk::Handle + Copy>(handle: H) -> Option<Arc<DeviceData>> {
 }
 
 /// Extensions the layer turns on below itself when the device has them.
-const LAYER_DEVICE_EXTENSIONS: [&CStr; 5] = [
+const LAYER_DEVICE_EXTENSIONS: [&CStr; 6] = [
     vk::KHR_EXTERNAL_MEMORY_FD_NAME,
     vk::EXT_EXTERNAL_MEMORY_DMA_BUF_NAME,
     vk::EXT_EXTERNAL_MEMORY_HOST_NAME,
     vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME,
     vk::KHR_EXTERNAL_FENCE_FD_NAME,
+    vk::KHR_TIMELINE_SEMAPHORE_NAME,
 ];
 
 /// Extensions the layer implements itself and removes from the list passed
@@ -171,6 +180,94 @@ impl Drop for Unlinked {
             unsafe { (*prev).p_next = cur };
         }
     }
+}
+
+/// Turns the `timelineSemaphore` feature on in a device create info for the
+/// duration of a call: in the application's own feature structure if it
+/// has one (replaced by a copy with the feature on, the application's
+/// memory is not written), else in a structure of the layer's linked at
+/// the head of the chain.
+struct TimelineFeature {
+    vk12: vk::PhysicalDeviceVulkan12Features<'static>,
+    timeline: vk::PhysicalDeviceTimelineSemaphoreFeatures<'static>,
+    /// Where a replacement was linked: (predecessor, the original).
+    replaced: Option<(
+        *mut vk::BaseOutStructure<'static>,
+        *mut vk::BaseOutStructure<'static>,
+    )>,
+    /// The create info whose head was changed, and its old `pNext`.
+    head: Option<(*mut vk::DeviceCreateInfo<'static>, *const c_void)>,
+}
+
+impl TimelineFeature {
+    /// # Safety
+    /// `ci` must start a valid chain that nothing else touches until the
+    /// returned value is dropped; the value must not move while linked
+    /// (it is boxed).
+    unsafe fn enable(ci: *mut vk::DeviceCreateInfo<'static>) -> Box<Self> {
+        let mut me = Box::new(Self {
+            vk12: Default::default(),
+            timeline: Default::default(),
+            replaced: None,
+            head: None,
+        });
+        // SAFETY: walking and relinking a valid chain (the caller's
+        // promise); the copies live in the box, which outlives the call.
+        unsafe {
+            let mut prev = ci as *mut vk::BaseOutStructure<'static>;
+            while !(*prev).p_next.is_null() {
+                let cur = (*prev).p_next;
+                let copy: *mut vk::BaseOutStructure<'static> = match (*cur).s_type {
+                    vk::StructureType::PHYSICAL_DEVICE_VULKAN_1_2_FEATURES => {
+                        me.vk12 = *(cur as *const vk::PhysicalDeviceVulkan12Features);
+                        me.vk12.timeline_semaphore = vk::TRUE;
+                        &mut me.vk12 as *mut _ as *mut _
+                    }
+                    vk::StructureType::PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES => {
+                        me.timeline = *(cur as *const vk::PhysicalDeviceTimelineSemaphoreFeatures);
+                        me.timeline.timeline_semaphore = vk::TRUE;
+                        &mut me.timeline as *mut _ as *mut _
+                    }
+                    _ => {
+                        prev = cur;
+                        continue;
+                    }
+                };
+                (*prev).p_next = copy;
+                me.replaced = Some((prev, cur));
+                return me;
+            }
+            me.timeline.timeline_semaphore = vk::TRUE;
+            me.timeline.p_next = (*ci).p_next as *mut c_void;
+            me.head = Some((ci, (*ci).p_next));
+            (*ci).p_next = &me.timeline as *const _ as *const c_void;
+        }
+        me
+    }
+}
+
+impl Drop for TimelineFeature {
+    fn drop(&mut self) {
+        // SAFETY: restores the links `enable` changed.
+        unsafe {
+            if let Some((prev, orig)) = self.replaced {
+                (*prev).p_next = orig;
+            }
+            if let Some((ci, next)) = self.head {
+                (*ci).p_next = next;
+            }
+        }
+    }
+}
+
+/// Whether `pd` supports timeline semaphores through
+/// `VK_KHR_timeline_semaphore`.
+fn timeline_supported(inst: &ash::Instance, pd: vk::PhysicalDevice) -> bool {
+    let mut tl = vk::PhysicalDeviceTimelineSemaphoreFeatures::default();
+    let mut f2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut tl);
+    // SAFETY: a valid physical device; the instance is at least 1.1.
+    unsafe { inst.get_physical_device_features2(pd, &mut f2) };
+    tl.timeline_semaphore == vk::TRUE
 }
 
 /// # Safety
@@ -258,9 +355,12 @@ pub unsafe fn create(
         .copied()
         .filter(|e| has(e) || !LAYER_IMPLEMENTED_DEVICE_EXTENSIONS.contains(e))
         .collect();
+    let timeline = inst.active
+        && has(vk::KHR_TIMELINE_SEMAPHORE_NAME)
+        && timeline_supported(&inst.fns, physical_device);
     if inst.active {
         for e in LAYER_DEVICE_EXTENSIONS {
-            if has(e) && !exts.contains(&e) {
+            if has(e) && !exts.contains(&e) && (e != vk::KHR_TIMELINE_SEMAPHORE_NAME || timeline) {
                 exts.push(e);
             }
         }
@@ -280,8 +380,13 @@ pub unsafe fn create(
     // SAFETY: the application's chain, restored when `_hidden` drops right
     // after the call.
     let _hidden = unsafe { Unlinked::new(&mut down as *mut vk::DeviceCreateInfo as *mut _, hide) };
+    // SAFETY: as above; dropped (restoring the chain) before `_hidden`.
+    let _timeline = timeline.then(|| unsafe {
+        TimelineFeature::enable(&mut down as *mut vk::DeviceCreateInfo as *mut _)
+    });
     // SAFETY: a valid create info with the chain advanced.
     let res = unsafe { next_create(physical_device, &down, allocator, p_device) };
+    drop(_timeline);
     drop(_hidden);
     if res != vk::Result::SUCCESS {
         return res;
@@ -342,6 +447,7 @@ pub unsafe fn create(
             .then(|| ash::khr::external_semaphore_fd::Device::new(&loader, &fns)),
         fence_fd: enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME)
             .then(|| ash::khr::external_fence_fd::Device::new(&loader, &fns)),
+        timeline: timeline.then(|| ash::khr::timeline_semaphore::Device::new(&loader, &fns)),
     };
     let caps = probe_caps(&inst.fns, physical_device, &enabled);
     // SAFETY: a valid physical device.
@@ -431,6 +537,9 @@ pub fn probe_caps(
             .external_fence_features
             .contains(vk::ExternalFenceFeatureFlags::IMPORTABLE);
     }
+    caps.timeline_semaphores =
+        enabled(vk::KHR_TIMELINE_SEMAPHORE_NAME) && timeline_supported(inst, pd);
+    caps.early_acquire = caps.timeline_semaphores && crate::config::get().early_acquire;
     caps
 }
 

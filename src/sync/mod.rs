@@ -207,6 +207,8 @@ mod tests {
             semaphore_sync_fd_export: true,
             semaphore_sync_fd_import: true,
             fence_sync_fd_import: true,
+            timeline_semaphores: true,
+            early_acquire: true,
         }
     }
 

@@ -68,6 +68,13 @@ pub struct Stats {
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
     /// the application thread (a zero timeout never blocks).
     pub acquire_waits: u64,
+    /// Acquires that handed out an image the window system had not
+    /// released yet (replaced by a newer frame), the GPU waiting for the
+    /// release instead of the application's thread.
+    pub early_acquires: u64,
+    /// Images handed out early whose release did not come within
+    /// `SYNCBRIDGE_RELEASE_TIMEOUT_MS` and which were signalled anyway.
+    pub release_timeouts: u64,
 }
 
 impl Default for Stats {
@@ -90,6 +97,8 @@ impl Stats {
             layer_cpu_ns: Samples::new(keep_samples),
             frame_event_timeouts: 0,
             acquire_waits: 0,
+            early_acquires: 0,
+            release_timeouts: 0,
         }
     }
 }
@@ -153,7 +162,7 @@ impl Stats {
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
@@ -164,7 +173,9 @@ impl Stats {
             cpu_us(90.0),
             cpu_us(99.0),
             self.frame_event_timeouts,
-            self.acquire_waits
+            self.acquire_waits,
+            self.early_acquires,
+            self.release_timeouts
         ));
         s
     }

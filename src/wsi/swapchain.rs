@@ -13,10 +13,15 @@
 //!   according to the present mode, and turns the window system's events
 //!   (buffer released, frame shown, window gone) into image and swapchain
 //!   state that `vkAcquireNextImageKHR` waits on.
+//!
+//! When no image is free, acquire hands out one the window system still
+//! holds but has replaced with a newer frame, and the GPU waits for its
+//! release ([`ReleaseTimelines`]); it blocks only when there is none.
 
 use super::cpu_time;
 use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
+use super::release_timeline::ReleaseTimelines;
 use super::stats::Stats;
 use super::surface::Surface;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
@@ -37,17 +42,38 @@ const FENCE_POLL: Duration = Duration::from_millis(100);
 /// How long a swapchain being destroyed waits for outstanding GPU work.
 const DESTROY_FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Where an image is, from the application's side. Whether the window
+/// system holds the image's buffer is kept apart (`State::ws_holds`): an
+/// image handed out early is `Acquired` (or even `Queued` again) while the
+/// window system still holds its previous frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ImageState {
     Free,
     Acquired,
-    Presenting,
+    /// Presented, on its way to the window system (GPU waiter, presenter).
+    Queued,
+    /// Handed to the window system, which has not released it yet.
+    Shown,
 }
 
 struct State {
     images: Vec<ImageState>,
     /// Free images in the order they were released.
     free: VecDeque<usize>,
+    /// Per image: the window system holds its buffer (committed, not
+    /// released).
+    ws_holds: Vec<bool>,
+    /// Per image: handed out before the window system released it, since
+    /// when; the release must be signalled on its timeline.
+    owed: Vec<Option<Instant>>,
+    /// Per image: the last value of its release timeline that was asked
+    /// for; the next early acquire waits for one more.
+    release_value: Vec<u64>,
+    /// Per image: when it was handed to the window system, as a count of
+    /// handovers; `last_shown` is the newest. An image shown before the
+    /// newest has been replaced and its release is on the way.
+    shown_seq: Vec<u64>,
+    last_shown: u64,
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     status: vk::Result,
     retired: bool,
@@ -77,16 +103,79 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn release(&self, index: usize) {
+    /// A presented frame that will not be shown (replaced in MAILBOX, a
+    /// retired swapchain, a failed handover): its image is free again
+    /// unless the window system still holds the image's previous frame.
+    fn drop_frame(&self, index: usize) {
         let mut st = self.lock();
-        if st.images[index] == ImageState::Presenting {
-            st.images[index] = ImageState::Free;
-            st.free.push_back(index);
+        if st.images[index] == ImageState::Queued {
             // Logged under the lock, so the order of these lines is the
             // order of the transitions (tests replay it).
-            log::debug!("image {index}: released");
+            log::debug!("image {index}: dropped");
+            if st.ws_holds[index] {
+                st.images[index] = ImageState::Shown;
+            } else {
+                st.images[index] = ImageState::Free;
+                st.free.push_back(index);
+                self.cond.notify_all();
+            }
+        }
+    }
+
+    /// The window system gave image `index` back. Returns the value to
+    /// signal its release timeline with, if it had been handed out early.
+    #[must_use]
+    fn window_released(&self, index: usize) -> Option<u64> {
+        let mut st = self.lock();
+        if !st.ws_holds[index] {
+            return None;
+        }
+        st.ws_holds[index] = false;
+        log::debug!("image {index}: released");
+        let signal = st.owed[index].take().map(|_| {
+            st.release_value[index] += 1;
+            st.release_value[index]
+        });
+        if st.images[index] == ImageState::Shown {
+            st.images[index] = ImageState::Free;
+            st.free.push_back(index);
             self.cond.notify_all();
         }
+        signal
+    }
+
+    /// Marks frame `index` as handed to the window system, unless the
+    /// window system still holds the image's previous frame (an image
+    /// handed out early and presented again before its release): then
+    /// `None`, and the frame waits for the release. Returns the frame's
+    /// present id.
+    fn begin_show(&self, index: usize) -> Option<u64> {
+        let mut st = self.lock();
+        if st.ws_holds[index] {
+            return None;
+        }
+        st.ws_holds[index] = true;
+        st.images[index] = ImageState::Shown;
+        st.last_shown += 1;
+        st.shown_seq[index] = st.last_shown;
+        Some(st.present_ids[index])
+    }
+
+    /// Every image handed out early, as released: for a window system that
+    /// is gone, or a swapchain being destroyed. Returns what to signal.
+    fn give_up_owed(&self) -> Vec<(usize, u64)> {
+        let mut st = self.lock();
+        let owed: Vec<usize> = (0..st.owed.len())
+            .filter(|&i| st.owed[i].is_some())
+            .collect();
+        owed.into_iter()
+            .map(|i| {
+                st.owed[i] = None;
+                st.ws_holds[i] = false;
+                st.release_value[i] += 1;
+                (i, st.release_value[i])
+            })
+            .collect()
     }
 
     /// Records a problem; the worst one wins and errors are sticky.
@@ -185,6 +274,9 @@ pub struct Swapchain {
     /// Per image, the exportable semaphore its render completion is
     /// exported from ([`PresentSync::ImplicitSyncFile`] only).
     render_sems: Vec<vk::Semaphore>,
+    /// The release timelines early acquires wait on (`None`: acquire waits
+    /// for releases on the CPU).
+    timelines: Option<Arc<ReleaseTimelines>>,
     shared: Arc<Shared>,
     /// Taken (closing the channel, which ends the waiter) on drop.
     to_waiter: Option<Sender<InFlight>>,
@@ -344,6 +436,11 @@ impl Swapchain {
             state: Mutex::new(State {
                 images: vec![ImageState::Free; count],
                 free: (0..count).collect(),
+                ws_holds: vec![false; count],
+                owed: vec![None; count],
+                release_value: vec![0; count],
+                shown_seq: vec![0; count],
+                last_shown: 0,
                 status: vk::Result::SUCCESS,
                 retired: false,
                 present_ids: vec![0; count],
@@ -360,15 +457,21 @@ impl Swapchain {
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut threads = Vec::new();
         let to_presenter = ready_tx.clone();
+        let timelines = ReleaseTimelines::new(&dev, count).map(Arc::new);
         // The presenter checks a released dma-buf for pending fences (a
-        // compositor's GPU may still read it) before the image is reused.
-        let idle_check: Vec<Option<DmaBuf>> = if plan.acquire == AcquireSync::QueueSignal {
-            images
-                .iter()
-                .map(|i| i.backing.dma_buf().and_then(|b| b.try_clone().ok()))
-                .collect()
-        } else {
-            Vec::new()
+        // compositor's GPU may still read it) before the image is reused
+        // where acquire does not import them: with an empty submission, and
+        // for images handed out early.
+        let idle_check = IdleCheck {
+            all: plan.acquire == AcquireSync::QueueSignal,
+            bufs: if plan.acquire == AcquireSync::QueueSignal || timelines.is_some() {
+                images
+                    .iter()
+                    .map(|i| i.backing.dma_buf().and_then(|b| b.try_clone().ok()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         {
             let (dev, shared) = (dev.clone(), shared.clone());
@@ -380,17 +483,25 @@ impl Swapchain {
             );
         }
         {
-            let shared = shared.clone();
+            let (shared, timelines) = (shared.clone(), timelines.clone());
             let mode = ci.present_mode;
             threads.push(
                 std::thread::Builder::new()
                     .name("syncbridge-present".into())
-                    .spawn(move || present_loop(backend, &ready_rx, &shared, mode, idle_check))
+                    .spawn(move || {
+                        let p = Presenter {
+                            shared: &shared,
+                            timelines: timelines.as_deref(),
+                            idle_check,
+                        };
+                        p.run(backend, &ready_rx, mode)
+                    })
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );
         }
         Ok(Swapchain {
             render_sems,
+            timelines,
             dev,
             surface,
             images,
@@ -427,7 +538,9 @@ impl Swapchain {
     ) -> vk::Result {
         let deadline = deadline_after(timeout_ns);
         let mut waited = false;
-        let (index, status) = {
+        let can_wait_on_gpu = self.timelines.is_some()
+            && (semaphore != vk::Semaphore::null() || fence != vk::Fence::null());
+        let (index, status, early) = {
             let mut st = self.shared.lock();
             loop {
                 if st.retired {
@@ -439,7 +552,13 @@ impl Swapchain {
                 if let Some(i) = st.free.pop_front() {
                     st.images[i] = ImageState::Acquired;
                     log::debug!("image {i}: acquired");
-                    break (i, st.status);
+                    break (i, st.status, None);
+                }
+                if let Some(i) = can_wait_on_gpu.then(|| replaced_image(&st)).flatten() {
+                    st.images[i] = ImageState::Acquired;
+                    st.owed[i] = Some(Instant::now());
+                    log::debug!("image {i}: acquired early");
+                    break (i, st.status, Some(st.release_value[i] + 1));
                 }
                 if !waited && timeout_ns != 0 {
                     waited = true;
@@ -455,10 +574,30 @@ impl Swapchain {
                 st = self.shared.wait(st, deadline);
             }
         };
-        if let Err(e) = self.signal_acquire(index, semaphore, fence) {
+        let signalled = match (early, &self.timelines) {
+            (Some(value), Some(t)) => {
+                self.shared.stats().early_acquires += 1;
+                // The presenter keeps the time limit on the release.
+                self.shared.wake();
+                self.dev
+                    .queues
+                    .first()
+                    .ok_or(vk::Result::ERROR_DEVICE_LOST)
+                    .and_then(|q| t.submit_wait(q, index, value, semaphore, fence))
+            }
+            _ => self.signal_acquire(index, semaphore, fence),
+        };
+        if let Err(e) = signalled {
             let mut st = self.shared.lock();
-            st.images[index] = ImageState::Free;
-            st.free.push_front(index);
+            if early.is_some() && st.owed[index].take().is_some() {
+                // Not released yet: back to the window system's side.
+                st.images[index] = ImageState::Shown;
+            } else {
+                // Released meanwhile (its timeline value is signalled and
+                // no one waits for it) or acquired normally.
+                st.images[index] = ImageState::Free;
+                st.free.push_front(index);
+            }
             return e;
         }
         *out = index as u32;
@@ -604,7 +743,7 @@ impl Swapchain {
                 log::error!("vkQueuePresentKHR: image {index} is not acquired");
                 return vk::Result::ERROR_UNKNOWN;
             }
-            st.images[i] = ImageState::Presenting;
+            st.images[i] = ImageState::Queued;
             log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
             self.shared.fence_pending[i].store(true, Ordering::Release);
@@ -737,6 +876,20 @@ impl Drop for Swapchain {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // Releases that will never come now: let the GPU go on, and make
+        // sure nothing waits on the timelines any more before they go.
+        if let Some(t) = self.timelines.take() {
+            for (i, v) in self.shared.give_up_owed() {
+                t.signal(i, v);
+            }
+            if !t.wait_idle(DESTROY_FENCE_TIMEOUT) {
+                log::warn!(
+                    "swapchain destroyed while the GPU still waits on its release timelines; \
+                     leaving them alive"
+                );
+                std::mem::forget(t);
+            }
+        }
         // The GPU may still be running frames presented just before: wait
         // (bounded) before their memory goes away.
         let pending: Vec<vk::Fence> = self
@@ -834,140 +987,234 @@ fn gpu_wait_loop(
     }
 }
 
+/// The image an acquire may hand out before its release: one the window
+/// system holds but has replaced with a newer frame (its release is on the
+/// way), not already handed out; the one shown longest ago.
+fn replaced_image(st: &State) -> Option<usize> {
+    (0..st.images.len())
+        .filter(|&i| {
+            st.images[i] == ImageState::Shown
+                && st.ws_holds[i]
+                && st.owed[i].is_none()
+                && st.shown_seq[i] < st.last_shown
+        })
+        .min_by_key(|&i| st.shown_seq[i])
+}
+
 /// How often a released dma-buf whose fences are still pending is looked at
 /// again.
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
-fn present_loop(
-    mut backend: Box<dyn Backend>,
-    ready: &Receiver<usize>,
-    shared: &Shared,
-    mode: vk::PresentModeKHR,
-    idle_check: Vec<Option<DmaBuf>>,
-) {
-    let mut queue: VecDeque<usize> = VecDeque::new();
-    // Released images whose dma-buf still has fences (readers) pending.
-    let mut not_idle: Vec<usize> = Vec::new();
-    let is_idle = |i: usize| match idle_check.get(i).and_then(Option::as_ref) {
-        Some(buf) => buf
-            .poll_ready(SyncAccess::Write, Duration::ZERO)
-            .unwrap_or(true),
-        None => true,
-    };
-    let mut frame_pending: Option<Instant> = None;
-    let mut shown_at: Vec<Option<Instant>> = Vec::new();
-    let mut events = Vec::new();
-    let fifo = matches!(
-        mode,
-        vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
-    );
-    let timeout = backend.frame_event_timeout();
-    // The present id of the frame waiting for its frame event.
-    let mut pending_id = 0u64;
-    loop {
-        queue.extend(ready.try_iter());
-        if shared.shutdown.load(Ordering::SeqCst) {
-            return;
+/// Which released dma-bufs the presenter checks for pending fences (a
+/// compositor's GPU may still read them) before their image is reused.
+struct IdleCheck {
+    /// Every image's (acquire signals with an empty submission); otherwise
+    /// only those of images handed out early.
+    all: bool,
+    /// Per image, its dma-buf (empty: no dma-bufs, nothing to check).
+    bufs: Vec<Option<DmaBuf>>,
+}
+
+/// The presenter thread: shows frames, and turns the window system's
+/// events into image and swapchain state.
+struct Presenter<'a> {
+    shared: &'a Shared,
+    timelines: Option<&'a ReleaseTimelines>,
+    idle_check: IdleCheck,
+}
+
+impl Presenter<'_> {
+    /// Whether image `i`'s released dma-buf must be idle before the image is
+    /// reused, and is not yet.
+    fn still_read(&self, i: usize) -> bool {
+        let Some(buf) = self.idle_check.bufs.get(i).and_then(Option::as_ref) else {
+            return false;
+        };
+        if !self.idle_check.all && self.shared.lock().owed[i].is_none() {
+            return false;
         }
-        let now = Instant::now();
-        if frame_pending.is_some_and(|t| now - t >= timeout) {
-            // No frame event (a hidden window): carry on, and do not keep
-            // present waiters waiting for what may never be shown.
-            frame_pending = None;
-            shared.stats().frame_event_timeouts += 1;
-            shared.mark_displayed(pending_id);
+        !buf.poll_ready(SyncAccess::Write, Duration::ZERO)
+            .unwrap_or(true)
+    }
+
+    /// The window system is done with image `i`.
+    fn released(&self, i: usize) {
+        if let (Some(v), Some(t)) = (self.shared.window_released(i), self.timelines) {
+            t.signal(i, v);
         }
-        if shared.lock().retired {
-            // Frames presented to a retired swapchain are not shown.
-            queue.drain(..).for_each(|i| shared.release(i));
-        }
-        let mut to_show = Vec::new();
-        if mode == vk::PresentModeKHR::IMMEDIATE {
-            to_show.extend(queue.drain(..));
-        } else if frame_pending.is_none() {
-            if !fifo {
-                // MAILBOX: only the newest frame is shown.
-                while queue.len() > 1 {
-                    let old = queue.pop_front().expect("non-empty");
-                    shared.stats().skipped += 1;
-                    shared.release(old);
-                }
-            }
-            to_show.extend(queue.pop_front());
-        }
-        for i in to_show {
-            let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
-            match backend.present(i, want_frame) {
-                Ok(()) => {
-                    if shown_at.len() <= i {
-                        shown_at.resize(i + 1, None);
-                    }
-                    shown_at[i] = Some(now);
-                    shared.stats().on_present(now);
-                    let id = shared.lock().present_ids[i];
-                    if want_frame {
-                        frame_pending = Some(now);
-                        pending_id = id;
-                    } else {
-                        shared.mark_displayed(id);
-                    }
-                }
-                Err(e) => {
-                    shared.set_status(e);
-                    shared.release(i);
-                }
+    }
+
+    /// Every release still owed, as if it had come.
+    fn give_up_owed(&self) {
+        for (i, v) in self.shared.give_up_owed() {
+            if let Some(t) = self.timelines {
+                t.signal(i, v);
             }
         }
-        not_idle.retain(|&i| {
-            let idle = is_idle(i);
-            if idle {
-                shared.release(i);
+    }
+
+    fn run(
+        &self,
+        mut backend: Box<dyn Backend>,
+        ready: &Receiver<usize>,
+        mode: vk::PresentModeKHR,
+    ) {
+        let shared = self.shared;
+        let mut queue: VecDeque<usize> = VecDeque::new();
+        // Released images whose dma-buf still has fences (readers) pending.
+        let mut not_idle: Vec<usize> = Vec::new();
+        let mut frame_pending: Option<Instant> = None;
+        let mut shown_at: Vec<Option<Instant>> = Vec::new();
+        let mut events = Vec::new();
+        let fifo = matches!(
+            mode,
+            vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+        );
+        let timeout = backend.frame_event_timeout();
+        let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
+        // The present id of the frame waiting for its frame event.
+        let mut pending_id = 0u64;
+        loop {
+            queue.extend(ready.try_iter());
+            if shared.shutdown.load(Ordering::SeqCst) {
+                return;
             }
-            !idle
-        });
-        events.clear();
-        let mut deadline = frame_pending.map(|t| t + timeout);
-        if !not_idle.is_empty() {
-            let soon = Instant::now() + IDLE_POLL;
-            deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
-        }
-        let res = backend.dispatch(shared.wake.as_fd(), deadline, &mut events);
-        shared.drain_wake();
-        for ev in events.drain(..) {
-            match ev {
-                BackendEvent::Released(i) => {
-                    if let Some(t) = shown_at.get_mut(i).and_then(Option::take) {
-                        shared.stats().on_release(t.elapsed());
-                    }
-                    if is_idle(i) {
-                        shared.release(i);
-                    } else {
-                        not_idle.push(i);
-                    }
-                }
-                BackendEvent::FrameDone => {
-                    frame_pending = None;
-                    shared.mark_displayed(pending_id);
-                }
-                BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
-                BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),
-                BackendEvent::Lost => shared.set_status(vk::Result::ERROR_SURFACE_LOST_KHR),
+            let now = Instant::now();
+            if frame_pending.is_some_and(|t| now - t >= timeout) {
+                // No frame event (a hidden window): carry on, and do not keep
+                // present waiters waiting for what may never be shown.
+                frame_pending = None;
+                shared.stats().frame_event_timeouts += 1;
+                shared.mark_displayed(pending_id);
             }
-        }
-        if let Err(e) = res {
-            shared.set_status(e);
-            // The connection is gone: nothing more will be shown. Wait for
-            // destruction without spinning.
-            while !shared.shutdown.load(Ordering::SeqCst) {
-                let _ = crate::kernel::sync_file::poll_fd(
-                    shared.wake.as_fd(),
-                    rustix::event::PollFlags::IN,
-                    Duration::from_secs(1),
+            let (retired, overdue, oldest_owed) = {
+                let st = shared.lock();
+                let overdue: Vec<usize> = (0..st.owed.len())
+                    .filter(|&i| st.owed[i].is_some_and(|t| now - t >= release_timeout))
+                    .collect();
+                (st.retired, overdue, st.owed.iter().flatten().min().copied())
+            };
+            for i in overdue {
+                // A window system that keeps a replaced buffer this long is
+                // stuck: the GPU must not wait for it forever.
+                crate::warn_once!(
+                    "the window system has not released a replaced buffer in {} ms; \
+                     letting the GPU reuse it (SYNCBRIDGE_RELEASE_TIMEOUT_MS)",
+                    release_timeout.as_millis()
                 );
-                shared.drain_wake();
-                let _ = ready.try_iter().count();
+                shared.stats().release_timeouts += 1;
+                not_idle.retain(|&j| j != i);
+                self.released(i);
             }
-            return;
+            if retired {
+                // Frames presented to a retired swapchain are not shown.
+                queue.drain(..).for_each(|i| shared.drop_frame(i));
+            }
+            let mut to_show = Vec::new();
+            if mode == vk::PresentModeKHR::IMMEDIATE {
+                to_show.extend(queue.drain(..));
+            } else if frame_pending.is_none() {
+                if !fifo {
+                    // MAILBOX: only the newest frame is shown.
+                    while queue.len() > 1 {
+                        let old = queue.pop_front().expect("non-empty");
+                        shared.stats().skipped += 1;
+                        shared.drop_frame(old);
+                    }
+                }
+                to_show.extend(queue.pop_front());
+            }
+            // Frames that wait for the window system to release their
+            // image's previous frame, in order.
+            let mut held_back = Vec::new();
+            for i in to_show {
+                let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
+                let id = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
+                    Some(id) => id,
+                    None => {
+                        held_back.push(i);
+                        continue;
+                    }
+                };
+                match backend.present(i, want_frame) {
+                    Ok(()) => {
+                        if shown_at.len() <= i {
+                            shown_at.resize(i + 1, None);
+                        }
+                        shown_at[i] = Some(now);
+                        shared.stats().on_present(now);
+                        if want_frame {
+                            frame_pending = Some(now);
+                            pending_id = id;
+                        } else {
+                            shared.mark_displayed(id);
+                        }
+                    }
+                    Err(e) => {
+                        shared.set_status(e);
+                        self.released(i);
+                    }
+                }
+            }
+            for i in held_back.into_iter().rev() {
+                queue.push_front(i);
+            }
+            not_idle.retain(|&i| {
+                let read = self.still_read(i);
+                if !read {
+                    self.released(i);
+                }
+                read
+            });
+            events.clear();
+            let mut deadline = frame_pending.map(|t| t + timeout);
+            let mut sooner = |d: Instant| deadline = Some(deadline.map_or(d, |e| e.min(d)));
+            if !not_idle.is_empty() {
+                sooner(Instant::now() + IDLE_POLL);
+            }
+            if let Some(t) = oldest_owed {
+                sooner(t + release_timeout);
+            }
+            let res = backend.dispatch(shared.wake.as_fd(), deadline, &mut events);
+            shared.drain_wake();
+            for ev in events.drain(..) {
+                match ev {
+                    BackendEvent::Released(i) => {
+                        if let Some(t) = shown_at.get_mut(i).and_then(Option::take) {
+                            shared.stats().on_release(t.elapsed());
+                        }
+                        if self.still_read(i) {
+                            not_idle.push(i);
+                        } else {
+                            self.released(i);
+                        }
+                    }
+                    BackendEvent::FrameDone => {
+                        frame_pending = None;
+                        shared.mark_displayed(pending_id);
+                    }
+                    BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
+                    BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),
+                    BackendEvent::Lost => shared.set_status(vk::Result::ERROR_SURFACE_LOST_KHR),
+                }
+            }
+            if let Err(e) = res {
+                shared.set_status(e);
+                // The connection is gone: nothing more will be shown or
+                // released. Let the GPU go on, and wait for destruction
+                // without spinning.
+                self.give_up_owed();
+                while !shared.shutdown.load(Ordering::SeqCst) {
+                    let _ = crate::kernel::sync_file::poll_fd(
+                        shared.wake.as_fd(),
+                        rustix::event::PollFlags::IN,
+                        Duration::from_secs(1),
+                    );
+                    shared.drain_wake();
+                    let _ = ready.try_iter().count();
+                }
+                return;
+            }
         }
     }
 }

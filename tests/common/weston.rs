@@ -67,6 +67,12 @@ impl Weston {
             .env("WAYLAND_DISPLAY", &self.socket);
     }
 
+    /// The compositor's process id (for tests that stop it for a while).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("weston is running").id()
+    }
+
     /// Kills the compositor now (for tests of a compositor going away).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
