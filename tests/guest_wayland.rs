@@ -115,3 +115,66 @@ fn the_worker_wait_path_hands_over_only_finished_buffers() {
         "a write fence was pending on the worker-wait path\n{out}"
     );
 }
+
+/// The process id of the guest's compositor.
+fn compositor_pid() -> String {
+    for name in ["sway", "weston"] {
+        let out = Command::new("pgrep")
+            .args(["-o", "-x", name])
+            .output()
+            .expect("pgrep (procps)");
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !pid.is_empty() {
+            return pid;
+        }
+    }
+    panic!("no compositor process found");
+}
+
+#[test]
+#[ignore = "needs the test guest with a compositor (tests/guest.rs runs it)"]
+fn early_acquire_on_the_dma_buf_path_waits_for_the_release_on_the_gpu() {
+    // With the compositor stopped, every image presented and none released,
+    // a zero-timeout acquire still hands out a replaced image, and its fence
+    // signals only after the compositor runs again, releases the buffer and
+    // its reads of the dma-buf are done. Validation below the layer sees
+    // the layer's timeline submissions.
+    let m = Manifests::new();
+    let pid = compositor_pid();
+    let out = run(
+        probe_command(
+            &m,
+            &[
+                "early-acquire",
+                "--mode",
+                "immediate",
+                "--frames",
+                "10",
+                "--stop-pid",
+                &pid,
+                "--validation",
+            ],
+            &[],
+        ),
+        Duration::from_secs(240),
+    );
+    assert_ok(&out);
+    assert!(out.stderr.contains("on wayland: DmaBuf buffers"), "{out}");
+    assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
+    assert!(
+        out.stdout.contains("probe: early_acquire=Ok("),
+        "no image handed out:\n{out}"
+    );
+    assert!(
+        out.stdout.contains("probe: fence_while_stopped=Ok(false)"),
+        "the fence signalled before the compositor released the image:\n{out}"
+    );
+    assert!(
+        out.stdout.contains("probe: fence_after_continue=Ok(())"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("probe: early_present=Ok(false)"),
+        "{out}"
+    );
+}
