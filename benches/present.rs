@@ -442,6 +442,7 @@ struct Figures {
     slow_acquires: Vec<f64>,
     slow_presents: Vec<f64>,
     acquire_waits: Vec<f64>,
+    early_acquires: Vec<f64>,
     /// The layer's own CPU time per frame on the app thread, p50 and p99
     /// of each run (from its statistics).
     layer_cpu: Vec<(f64, f64, f64)>,
@@ -498,6 +499,10 @@ fn figures(runs: &[Run], c: Config) -> Figures {
         slow_acquires: imm.iter().map(|r| r.get("slow_acquires")).collect(),
         slow_presents: imm.iter().map(|r| r.get("slow_presents")).collect(),
         acquire_waits: imm.iter().filter_map(|r| r.stat("acquire_waits")).collect(),
+        early_acquires: imm
+            .iter()
+            .filter_map(|r| r.stat("early_acquires"))
+            .collect(),
         layer_cpu: imm
             .iter()
             .filter_map(|r| {
@@ -678,6 +683,13 @@ impl Report {
         );
         row(
             &mut t,
+            "acquires that handed out a replaced image instead, the GPU waiting for its release (`early_acquires`)",
+            "—".into(),
+            list(&l.early_acquires, 0),
+            String::new(),
+        );
+        row(
+            &mut t,
             &format!("open fds after {} / {} frames", a.checkpoint, a.frames),
             format!("{:.0} / {:.0}", d.fds.0, d.fds.1),
             format!("{:.0} / {:.0}", l.fds.0, l.fds.1),
@@ -783,7 +795,11 @@ What the rows mean:
   Sleeping is not CPU time: blocked acquires are counted separately.
 - **acquires > 1 ms** is measured by the client for both configurations;
   **acquire_waits** is counted by the layer (an acquire that found no free
-  image and waited on its condition variable).
+  image, and none it could hand out early, and waited on its condition
+  variable); **early_acquires** are acquires that found no free image and
+  handed out one the compositor had replaced but not yet released, its
+  semaphore signalled on the GPU when the release came (they do not
+  block).
 - **fds / VmRSS** are read by the client from `/proc/self/fd` and
   `/proc/self/status` after the checkpoint frame and after the last one.
   The client's own per-frame sample buffers are allocated and touched before

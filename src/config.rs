@@ -230,6 +230,24 @@ mod tests {
     }
 
     #[test]
+    fn early_acquire_and_its_release_timeout() {
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_EARLY_ACQUIRE", "off"),
+            ("SYNCBRIDGE_RELEASE_TIMEOUT_MS", "250"),
+        ]);
+        assert!(!c.early_acquire);
+        assert_eq!(c.release_timeout_ms, 250);
+        assert!(c.warnings.is_empty());
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_EARLY_ACQUIRE", "sometimes"),
+            ("SYNCBRIDGE_RELEASE_TIMEOUT_MS", "0"),
+        ]);
+        assert!(c.early_acquire, "the default stays");
+        assert_eq!(c.release_timeout_ms, 5000, "below 10 ms is refused");
+        assert_eq!(c.warnings.len(), 2);
+    }
+
+    #[test]
     fn unknown_names_are_escaped_and_cut() {
         let long = format!("SYNCBRIDGE_{}", "Y".repeat(10_000));
         let c = Config::from_vars([

@@ -69,6 +69,15 @@ fn json_report_describes_this_system_and_the_path() {
     let path = &v["layer_would_take"]["wayland"][0];
     assert_eq!(path["buffers"], "Shm", "{path}");
     assert_eq!(path["present"], "worker-wait", "{path}");
+    // lavapipe has timeline semaphores: early acquire is on.
+    assert_eq!(v["vulkan"]["devices"][0]["timeline_semaphores"], true);
+    assert!(
+        path["early_acquire"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("on:"),
+        "{path}"
+    );
     assert!(
         path["reason"]
             .as_str()
@@ -98,7 +107,7 @@ fn human_report_names_the_same_facts() {
 }
 
 #[test]
-fn forced_sync_mode_changes_the_reported_path_reason() {
+fn forced_settings_change_the_reported_path() {
     let m = Manifests::new();
     let w = Weston::start();
     let x = Xvfb::start();
@@ -106,6 +115,7 @@ fn forced_sync_mode_changes_the_reported_path_reason() {
     w.env(&mut cmd);
     cmd.env("DISPLAY", &x.display)
         .env("SYNCBRIDGE_SYNC", "cpu")
+        .env("SYNCBRIDGE_EARLY_ACQUIRE", "off")
         .arg("--json");
     let out = run(cmd, Duration::from_secs(60));
     out.assert_success();
@@ -115,4 +125,8 @@ fn forced_sync_mode_changes_the_reported_path_reason() {
         .as_str()
         .unwrap_or("");
     assert!(reason.contains("SYNCBRIDGE_SYNC=cpu"), "{reason}");
+    assert_eq!(
+        v["layer_would_take"]["wayland"][0]["early_acquire"],
+        "off: SYNCBRIDGE_EARLY_ACQUIRE"
+    );
 }

@@ -106,6 +106,7 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
             "semaphore_sync_fd_export": caps.semaphore_sync_fd_export,
             "semaphore_sync_fd_import": caps.semaphore_sync_fd_import,
             "fence_sync_fd_import": caps.fence_sync_fd_import,
+            "timeline_semaphores": caps.timeline_semaphores,
         }));
         devices.push(VkDevice { name, caps });
     }
@@ -219,6 +220,13 @@ fn path_report(offer: Option<Offer>, devices: &[VkDevice], cfg: &Config) -> Valu
                     "buffers": format!("{:?}", p.buffers),
                     "present": p.present.name(),
                     "acquire": format!("{:?}", p.acquire),
+                    "early_acquire": if d.caps.early_acquire {
+                        "on: with no free image, acquire hands out one the window system replaced, the GPU waiting for its release"
+                    } else if !d.caps.timeline_semaphores {
+                        "off: the device has no timeline semaphores"
+                    } else {
+                        "off: SYNCBRIDGE_EARLY_ACQUIRE"
+                    },
                     "reason": p.reason,
                 }),
                 None => json!({ "device": d.name, "error": "no buffer the window system takes can be made" }),
@@ -287,7 +295,7 @@ fn main() {
     let (x11, x_offer) = x11_report();
     let report = json!({
         "syncbridge": env!("CARGO_PKG_VERSION"),
-        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers) },
+        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers), "early_acquire": cfg.early_acquire },
         "kernel": kernel,
         "vulkan": vulkan,
         "wayland": wayland,
