@@ -23,7 +23,15 @@
 //! |---|---|
 //! | `ImportSyncFile`: the released buffer's fences, exported as a sync_file, are imported into the app's semaphore/fence | SYNC_FD import, dma-buf images, the kernel ioctls |
 //! | `QueueSignal`: the layer waits (off the app thread) until the buffer is idle, then signals the app's semaphore/fence with an empty submission | nothing |
+//!
+//! Both apply to images the window system has released. When none is free,
+//! acquire may hand out one the window system has replaced but not yet
+//! released (*early acquire*): the app's semaphore/fence are signalled by
+//! a submission that waits on a timeline the layer signals when the release
+//! arrives ([`release_timeline`]); it needs timeline semaphores
+//! ([`DeviceCaps::early_acquire`]).
 
+pub mod release_timeline;
 pub mod vk;
 
 use crate::config::{BufferMode, Config, SyncMode};

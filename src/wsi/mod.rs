@@ -13,7 +13,6 @@
 pub mod cpu_time;
 pub mod image;
 pub mod platform;
-pub mod release_timeline;
 pub mod shm;
 pub mod stats;
 pub mod surface;

@@ -21,11 +21,11 @@
 use super::cpu_time;
 use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
-use super::release_timeline::ReleaseTimelines;
 use super::stats::Stats;
 use super::surface::Surface;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
 use crate::layer::device::DeviceData;
+use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, AcquireSync, Plan, PresentSync};
 use ash::vk;
 use std::collections::VecDeque;

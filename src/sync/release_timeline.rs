@@ -105,7 +105,7 @@ impl ReleaseTimelines {
         // SAFETY: the queue is held under the shared lock; the semaphore and
         // fence are the application's, unsignalled as the API requires; the
         // timelines are the layer's.
-        super::cpu_time::driver(|| unsafe {
+        crate::wsi::cpu_time::driver(|| unsafe {
             self.dev.fns.queue_submit(queue.queue, &[submit], fence)
         })?;
         self.submits.store(n, Ordering::Relaxed);
