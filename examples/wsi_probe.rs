@@ -655,18 +655,30 @@ unsafe fn one_frame_slow(
             submit = submit.push_next(&mut timeline);
         }
         d.queue_submit(g.queue, &[submit], s.done)?;
-        let chains = [c.handle];
-        let idx = [i];
-        let pi = vk::PresentInfoKHR::default()
-            .wait_semaphores(&sigs)
-            .swapchains(&chains)
-            .image_indices(&idx);
-        match g.swapchain_fn.queue_present(g.queue, &pi) {
+        match present_one(g, c, i, &sigs) {
             Ok(false) => Ok(vk::Result::SUCCESS),
             Ok(true) => Ok(vk::Result::SUBOPTIMAL_KHR),
             Err(e) => Err(e),
         }
     }
+}
+
+/// `vkQueuePresentKHR` of image `i` of `c` after `wait`; `Ok(true)` is
+/// `VK_SUBOPTIMAL_KHR`.
+unsafe fn present_one(
+    g: &Gpu,
+    c: &Chain,
+    i: u32,
+    wait: &[vk::Semaphore],
+) -> Result<bool, vk::Result> {
+    let chains = [c.handle];
+    let idx = [i];
+    let pi = vk::PresentInfoKHR::default()
+        .wait_semaphores(wait)
+        .swapchains(&chains)
+        .image_indices(&idx);
+    // SAFETY: the caller's swapchain, image and semaphores.
+    unsafe { g.swapchain_fn.queue_present(g.queue, &pi) }
 }
 
 fn pump(q: &mut EventQueue<Win>, w: &mut Win) {
@@ -1036,13 +1048,7 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
                 .command_buffers(&cbs)
                 .signal_semaphores(&sigs);
             d.queue_submit(g.queue, &[submit], s.done).expect("submit");
-            let chains = [c.handle];
-            let idx = [i];
-            let pi = vk::PresentInfoKHR::default()
-                .wait_semaphores(&sigs)
-                .swapchains(&chains)
-                .image_indices(&idx);
-            let r = g.swapchain_fn.queue_present(g.queue, &pi);
+            let r = present_one(g, &c, i, &sigs);
             println!("probe: early_present={r:?}");
             ok &= r.is_ok();
         }
@@ -1324,14 +1330,8 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
                 .command_buffers(&cbs)
                 .signal_semaphores(&sigs);
             d.queue_submit(g.queue, &[submit], s.done).expect("submit");
-            let chains = [c.handle];
-            let idx = [i as u32];
-            let pi = vk::PresentInfoKHR::default()
-                .wait_semaphores(&sigs)
-                .swapchains(&chains)
-                .image_indices(&idx);
             let t2 = Instant::now();
-            let r = g.swapchain_fn.queue_present(g.queue, &pi);
+            let r = present_one(g, &c, i as u32, &sigs);
             let t3 = Instant::now();
             if let Err(e) = r {
                 println!("probe: error={e:?} frame={f}");
