@@ -220,7 +220,7 @@ fn path_report(offer: Option<Offer>, devices: &[VkDevice], cfg: &Config) -> Valu
                     "buffers": format!("{:?}", p.buffers),
                     "present": p.present.name(),
                     "acquire": format!("{:?}", p.acquire),
-                    "early_acquire": if d.caps.early_acquire {
+                    "early_acquire": if d.caps.early_acquire() {
                         "on: with no free image, acquire hands out one the window system replaced, the GPU waiting for its release"
                     } else if !d.caps.timeline_semaphores {
                         "off: the device has no timeline semaphores"

@@ -30,10 +30,6 @@ pub struct DeviceCaps {
     /// Timeline semaphores (`VK_KHR_timeline_semaphore`) are on, so the GPU
     /// can wait for a value the layer signals from the CPU.
     pub timeline_semaphores: bool,
-    /// Acquire may hand out an image the window system has not released
-    /// yet, its semaphore and fence signalled on the release: timeline
-    /// semaphores, and `SYNCBRIDGE_EARLY_ACQUIRE` not off.
-    pub early_acquire: bool,
 }
 
 impl DeviceCaps {
@@ -41,7 +37,14 @@ impl DeviceCaps {
     /// (to signal acquire semaphores and fences), which then needs a lock
     /// around every submission to honour external synchronization.
     pub fn needs_queue_lock(&self) -> bool {
-        !(self.semaphore_sync_fd_import && self.fence_sync_fd_import) || self.early_acquire
+        !(self.semaphore_sync_fd_import && self.fence_sync_fd_import) || self.early_acquire()
+    }
+
+    /// Whether acquire may hand out an image the window system has not
+    /// released yet, its semaphore and fence signalled on the release:
+    /// timeline semaphores, and `SYNCBRIDGE_EARLY_ACQUIRE` not off.
+    pub fn early_acquire(&self) -> bool {
+        self.timeline_semaphores && crate::config::get().early_acquire
     }
 }
 
@@ -539,7 +542,6 @@ pub fn probe_caps(
     }
     caps.timeline_semaphores =
         enabled(vk::KHR_TIMELINE_SEMAPHORE_NAME) && timeline_supported(inst, pd);
-    caps.early_acquire = caps.timeline_semaphores && crate::config::get().early_acquire;
     caps
 }
 

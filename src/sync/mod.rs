@@ -216,7 +216,6 @@ mod tests {
             semaphore_sync_fd_import: true,
             fence_sync_fd_import: true,
             timeline_semaphores: true,
-            early_acquire: true,
         }
     }
 

@@ -36,15 +36,16 @@ fn create_timeline(dev: &DeviceData) -> Result<vk::Semaphore, vk::Result> {
         .initial_value(0);
     let ci = vk::SemaphoreCreateInfo::default().push_next(&mut ty);
     // SAFETY: a valid create info on a live device with timeline
-    // semaphores enabled (the caller checked `DeviceCaps::early_acquire`).
+    // semaphores enabled (`new` checked `DeviceCaps::early_acquire`).
     unsafe { dev.fns.create_semaphore(&ci, None) }
 }
 
 impl ReleaseTimelines {
-    /// Timelines for `count` images; `None` (with a log line) where the
-    /// device has no timeline semaphores or making them failed.
+    /// Timelines for `count` images; `None` where early acquire is off (no
+    /// timeline semaphores, or `SYNCBRIDGE_EARLY_ACQUIRE`), or, with a log
+    /// line, where making them failed.
     pub fn new(dev: &Arc<DeviceData>, count: usize) -> Option<Self> {
-        if !dev.caps.early_acquire || dev.ext.timeline.is_none() {
+        if !dev.caps.early_acquire() || dev.ext.timeline.is_none() {
             return None;
         }
         let mut made = Vec::with_capacity(count + 1);
@@ -87,20 +88,18 @@ impl ReleaseTimelines {
         let _held = queue.lock.lock().unwrap_or_else(|e| e.into_inner());
         // Taken under the queue's lock: the values reach the queue in order.
         let n = self.submits.load(Ordering::Relaxed) + 1;
-        let (signal, signal_values): (Vec<vk::Semaphore>, Vec<u64>) =
-            if semaphore == vk::Semaphore::null() {
-                (vec![self.submitted], vec![n])
-            } else {
-                // The binary semaphore's value is ignored.
-                (vec![semaphore, self.submitted], vec![0, n])
-            };
+        // The application's binary semaphore (its value is ignored), unless
+        // it passed none, then the layer's count.
+        let signal = [semaphore, self.submitted];
+        let signal_values = [0, n];
+        let from = usize::from(semaphore == vk::Semaphore::null());
         let mut values = vk::TimelineSemaphoreSubmitInfo::default()
             .wait_semaphore_values(&wait_values)
-            .signal_semaphore_values(&signal_values);
+            .signal_semaphore_values(&signal_values[from..]);
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(&wait)
             .wait_dst_stage_mask(&stages)
-            .signal_semaphores(&signal)
+            .signal_semaphores(&signal[from..])
             .push_next(&mut values);
         // SAFETY: the queue is held under the shared lock; the semaphore and
         // fence are the application's, unsignalled as the API requires; the
@@ -125,6 +124,13 @@ impl ReleaseTimelines {
         // at a time: the presenter, or destruction after it stopped).
         if let Err(e) = unsafe { ext.signal_semaphore(&info) } {
             log::warn!("signalling the release of image {index}: {e:?}");
+        }
+    }
+
+    /// Signals every `(image, value)` of `releases`.
+    pub fn signal_all(&self, releases: impl IntoIterator<Item = (usize, u64)>) {
+        for (index, value) in releases {
+            self.signal(index, value);
         }
     }
 

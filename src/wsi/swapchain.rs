@@ -83,6 +83,16 @@ struct State {
     displayed_id: u64,
 }
 
+impl State {
+    /// Image `index`'s owed release, if it was handed out early, as
+    /// settled: the value to signal its release timeline with.
+    fn settle_owed(&mut self, index: usize) -> Option<u64> {
+        self.owed[index].take()?;
+        self.release_value[index] += 1;
+        Some(self.release_value[index])
+    }
+}
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     cond: Condvar,
@@ -132,10 +142,7 @@ impl Shared {
         }
         st.ws_holds[index] = false;
         log::debug!("image {index}: released");
-        let signal = st.owed[index].take().map(|_| {
-            st.release_value[index] += 1;
-            st.release_value[index]
-        });
+        let signal = st.settle_owed(index);
         if st.images[index] == ImageState::Shown {
             st.images[index] = ImageState::Free;
             st.free.push_back(index);
@@ -165,15 +172,11 @@ impl Shared {
     /// is gone, or a swapchain being destroyed. Returns what to signal.
     fn give_up_owed(&self) -> Vec<(usize, u64)> {
         let mut st = self.lock();
-        let owed: Vec<usize> = (0..st.owed.len())
-            .filter(|&i| st.owed[i].is_some())
-            .collect();
-        owed.into_iter()
-            .map(|i| {
-                st.owed[i] = None;
+        (0..st.owed.len())
+            .filter_map(|i| {
+                let value = st.settle_owed(i)?;
                 st.ws_holds[i] = false;
-                st.release_value[i] += 1;
-                (i, st.release_value[i])
+                Some((i, value))
             })
             .collect()
     }
@@ -879,9 +882,7 @@ impl Drop for Swapchain {
         // Releases that will never come now: let the GPU go on, and make
         // sure nothing waits on the timelines any more before they go.
         if let Some(t) = self.timelines.take() {
-            for (i, v) in self.shared.give_up_owed() {
-                t.signal(i, v);
-            }
+            t.signal_all(self.shared.give_up_owed());
             if !t.wait_idle(DESTROY_FENCE_TIMEOUT) {
                 log::warn!(
                     "swapchain destroyed while the GPU still waits on its release timelines; \
@@ -1044,15 +1045,6 @@ impl Presenter<'_> {
         }
     }
 
-    /// Every release still owed, as if it had come.
-    fn give_up_owed(&self) {
-        for (i, v) in self.shared.give_up_owed() {
-            if let Some(t) = self.timelines {
-                t.signal(i, v);
-            }
-        }
-    }
-
     fn run(
         &self,
         mut backend: Box<dyn Backend>,
@@ -1201,9 +1193,12 @@ impl Presenter<'_> {
             if let Err(e) = res {
                 shared.set_status(e);
                 // The connection is gone: nothing more will be shown or
-                // released. Let the GPU go on, and wait for destruction
-                // without spinning.
-                self.give_up_owed();
+                // released. Let the GPU go on (only images handed out
+                // early, which needs timelines, are owed), and wait for
+                // destruction without spinning.
+                if let Some(t) = self.timelines {
+                    t.signal_all(shared.give_up_owed());
+                }
                 while !shared.shutdown.load(Ordering::SeqCst) {
                     let _ = crate::kernel::sync_file::poll_fd(
                         shared.wake.as_fd(),
