@@ -949,6 +949,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
         "early-acquire" => unsafe { early_acquire(o, g) },
+        "early-acquire-queued" => unsafe { early_acquire_queued(o, g) },
         // VK_EXT_surface_maintenance1: the capabilities of each present
         // mode, one `probe: caps_<mode> …` line each.
         "mode-caps" => unsafe { mode_caps(g) },
@@ -1053,6 +1054,83 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
             ok &= r.is_ok();
         }
         drop(stopped.take());
+        for n in 0..o.frames {
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+                break;
+            }
+        }
+        d.device_wait_idle().expect("idle");
+        d.destroy_fence(fence, None);
+        destroy_sync(g, s);
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        ok
+    }
+}
+
+/// With the compositor running and `SYNCBRIDGE_DEBUG_FENCE_DELAY_MS` set
+/// (the layer passes each frame on that long after its rendering is done):
+/// one frame shown, then one frame from every other image presented, which
+/// stay queued in the layer for a while. Acquires once more with a zero
+/// timeout and an acquire fence, and reports whether the image on screen
+/// was handed out early, and whether its fence was still unsignalled well
+/// within the delay; then presents into it and goes on for `--frames`.
+unsafe fn early_acquire_queued(o: &Opts, g: &Gpu) -> bool {
+    let d = &g.device;
+    let delay = std::env::var("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u64);
+    unsafe {
+        let s = frame_sync(g);
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        let mut ok = one_frame(g, &c, &s, o.color).is_ok();
+        d.wait_for_fences(&[s.done], true, 5_000_000_000)
+            .expect("wait");
+        // Time for the layer to hand the frame to the compositor.
+        std::thread::sleep(Duration::from_millis(delay + 300));
+        for n in 1..c.images.len() {
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+            }
+        }
+        let fence = d
+            .create_fence(&vk::FenceCreateInfo::default(), None)
+            .expect("fence");
+        let t = Instant::now();
+        let r = g
+            .swapchain_fn
+            .acquire_next_image(c.handle, 0, vk::Semaphore::null(), fence);
+        println!("probe: early_acquire={:?}", r.map(|(i, _)| i));
+        std::thread::sleep(Duration::from_millis(delay / 4));
+        let st = d.get_fence_status(fence);
+        println!(
+            "probe: fence_while_queued={st:?} millis={}",
+            t.elapsed().as_millis()
+        );
+        if let Ok((i, _)) = r {
+            let r = d.wait_for_fences(&[fence], true, 5_000_000_000);
+            println!(
+                "probe: fence_after={r:?} millis={}",
+                t.elapsed().as_millis()
+            );
+            ok &= r.is_ok();
+            d.wait_for_fences(&[s.done], true, 5_000_000_000)
+                .expect("wait");
+            d.reset_fences(&[s.done]).expect("reset");
+            record_clear(g, &c, i as usize, o.color);
+            let cbs = [c.cmds[i as usize]];
+            let sigs = [s.rendered];
+            let submit = vk::SubmitInfo::default()
+                .command_buffers(&cbs)
+                .signal_semaphores(&sigs);
+            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+            let r = present_one(g, &c, i, &sigs);
+            println!("probe: early_present={r:?}");
+            ok &= r.is_ok();
+        }
         for n in 0..o.frames {
             if let Err(e) = one_frame(g, &c, &s, o.color) {
                 println!("probe: error={e:?} frame={n}");

@@ -40,9 +40,10 @@ pub struct Config {
     /// statistics (one JSON object per line) when it is destroyed.
     pub stats_path: Option<PathBuf>,
     /// `SYNCBRIDGE_DEBUG_FENCE_DELAY_MS`: a testing aid that makes the
-    /// worker signal each frame's kernel fence this much later than the GPU
-    /// finished, as a slower GPU would. Lets a test observe the pending
-    /// write fence on a buffer the compositor already holds.
+    /// worker pass each frame on (signal its kernel fence, or hand it to
+    /// the presenter) this much later than the GPU finished, as a slower
+    /// GPU would. Lets a test observe the pending write fence on a buffer
+    /// the compositor already holds, or frames still on their way.
     pub debug_fence_delay_ms: u64,
     /// `SYNCBRIDGE_EARLY_ACQUIRE`: whether `vkAcquireNextImageKHR` may hand
     /// out an image the window system still holds (replaced by a newer

@@ -489,12 +489,70 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
     );
 }
 
+/// In IMMEDIATE and MAILBOX a frame still on its way also replaces the
+/// frame on screen. With one frame shown and a frame from every other image
+/// queued in the layer (`SYNCBRIDGE_DEBUG_FENCE_DELAY_MS` holds each frame
+/// back after its rendering), a zero-timeout acquire hands out the image on
+/// screen; its fence stays unsignalled while the queued frames are held
+/// (the compositor keeps the image), and signals once one of them replaces
+/// it. In FIFO the same acquire answers `NOT_READY`: there, handing out the
+/// image on screen would let the application run a frame further ahead of
+/// the display. Validation below the layer stays quiet.
+#[test]
+fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    for mode in ["immediate", "mailbox", "fifo"] {
+        let out = probe_run(
+            &m,
+            &w,
+            &[
+                "early-acquire-queued",
+                "--mode",
+                mode,
+                "--frames",
+                "2",
+                "--validation",
+            ],
+            &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "600")],
+        );
+        out.assert_success();
+        assert_eq!(
+            probe_value(&out, "validation_messages").as_deref(),
+            Some("0"),
+            "{mode}\n{out}"
+        );
+        let early = probe_value(&out, "early_acquire").unwrap_or_default();
+        if mode == "fifo" {
+            assert_eq!(early, "Err(NOT_READY)", "{mode}\n{out}");
+            continue;
+        }
+        assert_eq!(
+            early, "Ok(0)",
+            "{mode}: the image on screen was not handed out\n{out}"
+        );
+        let queued = probe_value(&out, "fence_while_queued").unwrap_or_default();
+        assert!(
+            queued.starts_with("Ok(false)"),
+            "{mode}: the fence signalled before the image was released\n{out}"
+        );
+        let after = probe_value(&out, "fence_after").unwrap_or_default();
+        assert!(after.starts_with("Ok(())"), "{mode}\n{out}");
+        assert_eq!(
+            probe_value(&out, "early_present").as_deref(),
+            Some("Ok(false)"),
+            "{mode}\n{out}"
+        );
+    }
+}
+
 /// Acquire hands out an image the compositor still holds only "early",
 /// with the GPU waiting for its release: replays the layer's image
 /// transitions (logged under the swapchain's lock at debug level) and
 /// checks that an image acquired the ordinary way had every frame presented
 /// from it released (or dropped) first, and that an image acquired early
-/// did have one outstanding.
+/// did have one outstanding; and that frames are shown in the order they
+/// were presented.
 #[test]
 fn acquire_waits_for_the_compositor_to_release() {
     let m = Manifests::new();
@@ -509,7 +567,9 @@ fn acquire_waits_for_the_compositor_to_release() {
         out.assert_success();
         // Per image: frames presented and not yet released or dropped.
         let mut outstanding = std::collections::HashMap::<usize, u32>::new();
-        let (mut acquired, mut released) = (0, 0);
+        // Frames presented and not yet shown or dropped, in present order.
+        let mut to_show = std::collections::VecDeque::new();
+        let (mut acquired, mut released, mut shown) = (0, 0, 0);
         for line in out
             .stderr
             .lines()
@@ -519,8 +579,22 @@ fn acquire_waits_for_the_compositor_to_release() {
             let index: usize = index.parse().expect("index");
             let n = outstanding.entry(index).or_default();
             match what {
-                "presented" => *n += 1,
+                "presented" => {
+                    *n += 1;
+                    to_show.push_back(index);
+                }
+                "shown" => {
+                    assert_eq!(
+                        to_show.pop_front(),
+                        Some(index),
+                        "image {index} shown out of present order ({mode})"
+                    );
+                    shown += 1;
+                }
                 "released" | "dropped" => {
+                    if what == "dropped" {
+                        to_show.retain(|&i| i != index);
+                    }
                     assert!(*n > 0, "image {index} {what} but not presented ({mode})");
                     *n -= 1;
                     released += 1;
@@ -542,9 +616,11 @@ fn acquire_waits_for_the_compositor_to_release() {
                 other => panic!("unknown transition {other}"),
             }
         }
+        // MAILBOX shows only the newest frame at each refresh.
+        let least_shown = if mode == "mailbox" { 1 } else { 80 };
         assert!(
-            acquired >= 90 && released >= 80,
-            "{mode}: {acquired} acquires, {released} releases\n{out}"
+            acquired >= 90 && released >= 80 && shown >= least_shown,
+            "{mode}: {acquired} acquires, {released} releases, {shown} shown\n{out}"
         );
     }
 }

@@ -82,7 +82,6 @@ pub struct PlaneLayout {
 pub struct SwapImage {
     pub image: vk::Image,
     pub memory: vk::DeviceMemory,
-    pub render_done: vk::Fence,
     pub layout: PlaneLayout,
     pub extent: vk::Extent2D,
     pub backing: Backing,
@@ -211,14 +210,10 @@ impl SwapImage {
         guard.memory = memory;
         // SAFETY: the memory is large enough and of an allowed type.
         unsafe { d.bind_image_memory(image, memory, 0) }?;
-        let fence_ci = vk::FenceCreateInfo::default();
-        // SAFETY: a valid create info.
-        let render_done = unsafe { d.create_fence(&fence_ci, None) }?;
         guard.disarm();
         Ok(SwapImage {
             image,
             memory,
-            render_done,
             layout: PlaneLayout {
                 offset: sl.offset,
                 stride: sl.row_pitch as u32,
@@ -235,7 +230,6 @@ impl SwapImage {
         // SAFETY: objects this image owns; the caller guarantees the GPU is
         // done with them.
         unsafe {
-            dev.fns.destroy_fence(self.render_done, None);
             dev.fns.destroy_image(self.image, None);
             dev.fns.free_memory(self.memory, None);
         }

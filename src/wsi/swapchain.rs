@@ -1,10 +1,10 @@
 //! The platform-neutral swapchain core.
 //!
-//! An image moves `Free → Acquired → Presenting → Free`. The application
-//! thread only ever does non-blocking work in `vkQueuePresentKHR`: it
-//! submits a batch that waits for the application's semaphores and signals
-//! the image's fence, and hands the frame on. Two threads per swapchain do
-//! the rest:
+//! An image moves `Free → Acquired → Queued → Shown → Free`. The
+//! application thread only ever does non-blocking work in
+//! `vkQueuePresentKHR`: it submits a batch that waits for the application's
+//! semaphores and signals a fence of the frame's own ([`FencePool`]), and
+//! hands the frame on. Two threads per swapchain do the rest:
 //!
 //! - the GPU waiter learns when each presented frame's rendering is
 //!   complete (waiting on its fence, with a timeout on every wait) and
@@ -25,12 +25,13 @@ use super::stats::Stats;
 use super::surface::Surface;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
 use crate::layer::device::DeviceData;
+use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, AcquireSync, Plan, PresentSync};
 use ash::vk;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -74,6 +75,13 @@ struct State {
     /// newest has been replaced and its release is on the way.
     shown_seq: Vec<u64>,
     last_shown: u64,
+    /// A presented frame still on its way also counts as replacing the
+    /// newest shown one (every queued frame, or a newer one, will be
+    /// shown). Not in FIFO, where it would let the application run one
+    /// more frame ahead of the display.
+    queued_replaces: bool,
+    /// Acquires waiting on `cond`: showing a frame wakes them only then.
+    acquire_waiters: u32,
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     status: vk::Result,
     retired: bool,
@@ -98,10 +106,11 @@ pub(crate) struct Shared {
     cond: Condvar,
     wake: OwnedFd,
     shutdown: AtomicBool,
-    /// Per image: its frame's fence was submitted and not yet seen
-    /// signalled. Atomics rather than [`State`], so the application's
-    /// present and the GPU waiter do not contend for the lock over it.
-    fence_pending: Vec<AtomicBool>,
+    /// Frames the GPU waiter has yet to hand to the presenter. While there
+    /// are any, a later frame must go the same way, or it would be shown
+    /// before them. An atomic rather than [`State`], so the application's
+    /// present and the waiter do not contend for the lock over it.
+    with_waiter: AtomicUsize,
     /// The layer's CPU time in the acquire of each acquired image, added
     /// to its present's for the per-frame statistic.
     acquire_cpu_ns: Vec<AtomicU64>,
@@ -163,8 +172,13 @@ impl Shared {
         }
         st.ws_holds[index] = true;
         st.images[index] = ImageState::Shown;
+        log::debug!("image {index}: shown");
         st.last_shown += 1;
         st.shown_seq[index] = st.last_shown;
+        if st.acquire_waiters > 0 {
+            // The image shown before may now be handed out early.
+            self.cond.notify_all();
+        }
         Some(st.present_ids[index])
     }
 
@@ -257,7 +271,7 @@ fn deadline_after(timeout_ns: u64) -> Option<Instant> {
 /// A presented frame on its way to the GPU waiter.
 struct InFlight {
     index: usize,
-    fence: vk::Fence,
+    fence: Arc<FrameFence>,
     /// The kernel fence the window system already waits on, signalled by
     /// the waiter when the GPU is done ([`PresentSync::ImplicitSoftFence`]).
     soft_fence: Option<SoftFence>,
@@ -277,6 +291,9 @@ pub struct Swapchain {
     /// Per image, the exportable semaphore its render completion is
     /// exported from ([`PresentSync::ImplicitSyncFile`] only).
     render_sems: Vec<vk::Semaphore>,
+    /// Render-complete fences for presented frames (only the application's
+    /// present, which the API serializes per swapchain, takes from it).
+    fences: Mutex<FencePool>,
     /// The release timelines early acquires wait on (`None`: acquire waits
     /// for releases on the CPU).
     timelines: Option<Arc<ReleaseTimelines>>,
@@ -444,6 +461,11 @@ impl Swapchain {
                 release_value: vec![0; count],
                 shown_seq: vec![0; count],
                 last_shown: 0,
+                queued_replaces: !matches!(
+                    ci.present_mode,
+                    vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+                ),
+                acquire_waiters: 0,
                 status: vk::Result::SUCCESS,
                 retired: false,
                 present_ids: vec![0; count],
@@ -452,7 +474,7 @@ impl Swapchain {
             cond: Condvar::new(),
             wake,
             shutdown: AtomicBool::new(false),
-            fence_pending: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            with_waiter: AtomicUsize::new(0),
             acquire_cpu_ns: (0..count).map(|_| AtomicU64::new(0)).collect(),
             stats: Mutex::new(Stats::new(crate::config::get().stats_path.is_some())),
         });
@@ -504,6 +526,7 @@ impl Swapchain {
         }
         Ok(Swapchain {
             render_sems,
+            fences: Mutex::new(FencePool::new(&dev)),
             timelines,
             dev,
             surface,
@@ -574,14 +597,16 @@ impl Swapchain {
                         vk::Result::TIMEOUT
                     };
                 }
+                st.acquire_waiters += 1;
                 st = self.shared.wait(st, deadline);
+                st.acquire_waiters -= 1;
             }
         };
         let signalled = match (early, &self.timelines) {
             (Some(value), Some(t)) => {
+                // The presenter keeps the time limit on the release; it
+                // looks at the owed releases at least that often.
                 self.shared.stats().early_acquires += 1;
-                // The presenter keeps the time limit on the release.
-                self.shared.wake();
                 self.dev
                     .queues
                     .first()
@@ -711,7 +736,7 @@ impl Swapchain {
     /// no fence at all. A non-blocking status query; never for the
     /// sync_file path, whose render semaphore must be exported (consumed)
     /// every frame, nor while a test delays fence signals.
-    fn rendering_already_done(&self, index: usize) -> bool {
+    fn rendering_already_done(&self, fence: vk::Fence) -> bool {
         if self.plan.present == PresentSync::ImplicitSyncFile
             || crate::config::get().debug_fence_delay_ms > 0
         {
@@ -719,11 +744,7 @@ impl Swapchain {
         }
         // SAFETY: the layer's own fence, just submitted.
         matches!(
-            cpu_time::driver(|| unsafe {
-                self.dev
-                    .fns
-                    .get_fence_status(self.images[index].render_done)
-            }),
+            cpu_time::driver(|| unsafe { self.dev.fns.get_fence_status(fence) }),
             Ok(true)
         )
     }
@@ -749,16 +770,24 @@ impl Swapchain {
             st.images[i] = ImageState::Queued;
             log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
-            self.shared.fence_pending[i].store(true, Ordering::Release);
             if st.retired {
                 vk::Result::ERROR_OUT_OF_DATE_KHR
             } else {
                 st.status
             }
         };
-        let img = &self.images[i];
+        let taken = {
+            let mut pool = self.fences.lock().unwrap_or_else(|e| e.into_inner());
+            cpu_time::driver(|| pool.take())
+        };
+        let fence = match taken {
+            Ok(f) => f,
+            Err(e) => {
+                self.shared.lock().images[i] = ImageState::Acquired;
+                return e;
+            }
+        };
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
-        let fences = [img.render_done];
         let signal: Vec<vk::Semaphore> = self.render_sems.get(i).copied().into_iter().collect();
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
@@ -769,34 +798,29 @@ impl Swapchain {
                 .dev
                 .queue(queue)
                 .map(|q| q.lock.lock().unwrap_or_else(|e| e.into_inner()));
-            // SAFETY: the fence is the layer's, not in use (the image was
-            // acquired, so its last frame's fence has been seen signalled);
-            // the queue is externally synchronized by the application and
-            // the shared lock.
-            cpu_time::driver(|| unsafe {
-                self.dev
-                    .fns
-                    .reset_fences(&fences)
-                    .and_then(|_| self.dev.fns.queue_submit(queue, &[submit], img.render_done))
-            })
+            // SAFETY: the fence is the layer's, unsignalled and held by no
+            // other thread (`FencePool::take`); the queue is externally
+            // synchronized by the application and the shared lock.
+            cpu_time::driver(|| unsafe { self.dev.fns.queue_submit(queue, &[submit], fence.fence) })
         };
         if let Err(e) = res {
-            let mut st = self.shared.lock();
-            st.images[i] = ImageState::Acquired;
-            self.shared.fence_pending[i].store(false, Ordering::Release);
+            self.shared.lock().images[i] = ImageState::Acquired;
             return e;
         }
-        if self.rendering_already_done(i) {
+        fence.mark_submitted();
+        // Earlier frames still with the waiter go first; this one follows
+        // them through the waiter.
+        let behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
+        if !behind && self.rendering_already_done(fence.fence) {
             // Nothing to wait for (the GPU finished before the submission
             // returned: with lavapipe 22.3 about one frame in twenty of the
             // benchmark's): straight to the presenter, one thread hand-off
             // fewer.
-            self.shared.fence_pending[i].store(false, Ordering::Release);
             self.hand_to_presenter(i);
             return status;
         }
         let handover = self.attach_render_fence(i);
-        let sent_early = handover.is_some();
+        let sent_early = handover.is_some() && !behind;
         let soft_fence = match handover {
             Some(Handover::SoftFence(f)) => Some(f),
             _ => None,
@@ -806,9 +830,12 @@ impl Swapchain {
             // keeps readers out until the GPU is done.
             self.hand_to_presenter(i);
         }
+        if !sent_early {
+            self.shared.with_waiter.fetch_add(1, Ordering::AcqRel);
+        }
         let frame = InFlight {
             index: i,
-            fence: img.render_done,
+            fence,
             soft_fence,
             sent_early,
         };
@@ -893,25 +920,9 @@ impl Drop for Swapchain {
         }
         // The GPU may still be running frames presented just before: wait
         // (bounded) before their memory goes away.
-        let pending: Vec<vk::Fence> = self
-            .images
-            .iter()
-            .zip(&self.shared.fence_pending)
-            .filter(|(_, p)| p.load(Ordering::Acquire))
-            .map(|(img, _)| img.render_done)
-            .collect();
-        if !pending.is_empty() {
-            // SAFETY: the layer's own fences.
-            let r = unsafe {
-                self.dev.fns.wait_for_fences(
-                    &pending,
-                    true,
-                    DESTROY_FENCE_TIMEOUT.as_nanos() as u64,
-                )
-            };
-            if r.is_err() {
-                log::warn!("swapchain destroyed while the GPU was still rendering to it ({r:?})");
-            }
+        let pool = self.fences.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !pool.wait_all(DESTROY_FENCE_TIMEOUT) {
+            log::warn!("swapchain destroyed while the GPU was still rendering to it");
         }
         let stats = self.shared.stats();
         stats.write_out(&[
@@ -945,25 +956,26 @@ fn gpu_wait_loop(
     while let Ok(frame) = rx.recv() {
         let started = Instant::now();
         loop {
-            // SAFETY: the layer's own fence, submitted by present().
+            // SAFETY: the layer's own fence, submitted by present(); no
+            // one resets it while this frame holds it.
             let r = unsafe {
                 dev.fns
-                    .wait_for_fences(&[frame.fence], true, FENCE_POLL.as_nanos() as u64)
+                    .wait_for_fences(&[frame.fence.fence], true, FENCE_POLL.as_nanos() as u64)
             };
             match r {
                 Ok(()) => {
+                    let delay = crate::config::get().debug_fence_delay_ms;
+                    if delay > 0 {
+                        std::thread::sleep(Duration::from_millis(delay));
+                    }
                     if let Some(soft) = &frame.soft_fence {
-                        let delay = crate::config::get().debug_fence_delay_ms;
-                        if delay > 0 {
-                            std::thread::sleep(Duration::from_millis(delay));
-                        }
                         if let Err(e) = soft.signal() {
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }
                     }
-                    shared.fence_pending[frame.index].store(false, Ordering::Release);
                     if !frame.sent_early {
                         let _ = ready.send(frame.index);
+                        shared.with_waiter.fetch_sub(1, Ordering::AcqRel);
                         shared.wake();
                     }
                     break;
@@ -990,14 +1002,16 @@ fn gpu_wait_loop(
 
 /// The image an acquire may hand out before its release: one the window
 /// system holds but has replaced with a newer frame (its release is on the
-/// way), not already handed out; the one shown longest ago.
+/// way, or follows once a queued frame is shown), not already handed out;
+/// the one shown longest ago.
 fn replaced_image(st: &State) -> Option<usize> {
+    let queued = st.queued_replaces && st.images.contains(&ImageState::Queued);
     (0..st.images.len())
         .filter(|&i| {
             st.images[i] == ImageState::Shown
                 && st.ws_holds[i]
                 && st.owed[i].is_none()
-                && st.shown_seq[i] < st.last_shown
+                && (st.shown_seq[i] < st.last_shown || queued)
         })
         .min_by_key(|&i| st.shown_seq[i])
 }
@@ -1166,6 +1180,10 @@ impl Presenter<'_> {
             }
             if let Some(t) = oldest_owed {
                 sooner(t + release_timeout);
+            } else if self.timelines.is_some() {
+                // An early acquire may make a release owed while this
+                // thread sleeps; it is not woken for that.
+                sooner(Instant::now() + release_timeout);
             }
             let res = backend.dispatch(shared.wake.as_fd(), deadline, &mut events);
             shared.drain_wake();
