@@ -1072,10 +1072,6 @@ impl Presenter<'_> {
         let mut frame_pending: Option<Instant> = None;
         let mut shown_at: Vec<Option<Instant>> = Vec::new();
         let mut events = Vec::new();
-        let fifo = matches!(
-            mode,
-            vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
-        );
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
         // The present id of the frame waiting for its frame event.
@@ -1116,18 +1112,25 @@ impl Presenter<'_> {
                 // Frames presented to a retired swapchain are not shown.
                 queue.drain(..).for_each(|i| shared.drop_frame(i));
             }
+            if mode == vk::PresentModeKHR::MAILBOX {
+                // Only the newest frame is shown, so older ones give their
+                // image back at once, not at the next refresh: the
+                // application renders unthrottled. Unless the window
+                // system still holds the newest frame's image (handed out
+                // early on the strength of the frames before it): only
+                // showing one of those brings that release, so they go
+                // first.
+                let newest_waits = queue.back().is_some_and(|&i| shared.lock().ws_holds[i]);
+                while queue.len() > 1 && !newest_waits {
+                    let old = queue.pop_front().expect("non-empty");
+                    shared.stats().skipped += 1;
+                    shared.drop_frame(old);
+                }
+            }
             let mut to_show = Vec::new();
             if mode == vk::PresentModeKHR::IMMEDIATE {
                 to_show.extend(queue.drain(..));
             } else if frame_pending.is_none() {
-                if !fifo {
-                    // MAILBOX: only the newest frame is shown.
-                    while queue.len() > 1 {
-                        let old = queue.pop_front().expect("non-empty");
-                        shared.stats().skipped += 1;
-                        shared.drop_frame(old);
-                    }
-                }
                 to_show.extend(queue.pop_front());
             }
             // Frames that wait for the window system to release their
