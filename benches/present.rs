@@ -3,7 +3,7 @@
 //! and present mode.
 //!
 //! `cargo bench --bench present [-- --frames N --reps R --fifo-frames N
-//!  --size WxH --no-write]`
+//!  --mailbox-frames N --size WxH --no-write]`
 //!
 //! Builds the layer and the `wsi_probe` example (release), starts a
 //! headless weston (pixman renderer) on a private socket, runs the probe's
@@ -32,6 +32,7 @@ struct Args {
     frames: u32,
     reps: u32,
     fifo_frames: u32,
+    mailbox_frames: u32,
     size: String,
     checkpoint: u32,
     write: bool,
@@ -42,6 +43,7 @@ fn args() -> Args {
         frames: 100_000,
         reps: 3,
         fifo_frames: 600,
+        mailbox_frames: 20_000,
         size: "64x64".into(),
         checkpoint: 1000,
         write: true,
@@ -59,6 +61,7 @@ fn args() -> Args {
             "--frames" => a.frames = num("--frames"),
             "--reps" => a.reps = num("--reps").max(1),
             "--fifo-frames" => a.fifo_frames = num("--fifo-frames"),
+            "--mailbox-frames" => a.mailbox_frames = num("--mailbox-frames"),
             "--checkpoint" => a.checkpoint = num("--checkpoint"),
             "--size" => a.size = it.next().expect("--size WxH"),
             "--no-write" => a.write = false,
@@ -392,22 +395,17 @@ fn main() {
             runs.push(run);
         }
     }
-    for c in [Config::Driver, Config::Layer] {
-        let run = run_probe(
-            &env,
-            &w,
-            c,
-            "fifo",
-            a.fifo_frames,
-            &a,
-            &format!("fifo-{c:?}"),
-        );
-        eprintln!(
-            "bench: FIFO      {:<18}: {:>8.1} fps",
-            c.name(),
-            run.get("fps")
-        );
-        runs.push(run);
+    for (mode, frames) in [("fifo", a.fifo_frames), ("mailbox", a.mailbox_frames)] {
+        for c in [Config::Driver, Config::Layer] {
+            let run = run_probe(&env, &w, c, mode, frames, &a, &format!("{mode}-{c:?}"));
+            eprintln!(
+                "bench: {:<9} {:<18}: {:>8.1} fps",
+                mode.to_uppercase(),
+                c.name(),
+                run.get("fps")
+            );
+            runs.push(run);
+        }
     }
     drop(w);
     let total = t_all.elapsed();
@@ -431,6 +429,9 @@ struct Figures {
     fps: Vec<f64>,
     fps_median: f64,
     fifo_fps: f64,
+    mailbox_fps: f64,
+    /// Frames the MAILBOX run showed (the rest were replaced first).
+    mailbox_shown: Option<f64>,
     acq_p50: f64,
     acq_p99: f64,
     pres_p50: f64,
@@ -465,6 +466,10 @@ fn figures(runs: &[Run], c: Config) -> Figures {
         .iter()
         .find(|r| r.config == c && r.mode == "fifo")
         .expect("fifo run");
+    let mailbox = runs
+        .iter()
+        .find(|r| r.config == c && r.mode == "mailbox")
+        .expect("mailbox run");
     let col = |k: usize| -> Vec<u32> {
         imm.iter()
             .flat_map(|r| r.samples.iter().skip(1).map(move |s| s[k]))
@@ -488,6 +493,8 @@ fn figures(runs: &[Run], c: Config) -> Figures {
         fps_median: median(fps.clone()),
         fps,
         fifo_fps: fifo.get("fps"),
+        mailbox_fps: mailbox.get("fps"),
+        mailbox_shown: mailbox.stat("frames_presented"),
         acq_p50: pct(&acq, 50.0) / 1000.0,
         acq_p99: pct(&acq, 99.0) / 1000.0,
         pres_p50: pct(&pres, 50.0) / 1000.0,
@@ -559,13 +566,16 @@ impl Report {
         let waits: f64 = l.acquire_waits.iter().sum();
         let rss_ok = l.rss_growth_max <= RSS_TOLERANCE_KB as f64;
         let mut command = String::from("cargo bench --bench present");
-        let defaults =
-            a.frames == 100_000 && a.reps == 3 && a.fifo_frames == 600 && a.size == "64x64";
+        let defaults = a.frames == 100_000
+            && a.reps == 3
+            && a.fifo_frames == 600
+            && a.mailbox_frames == 20_000
+            && a.size == "64x64";
         if !defaults {
             let _ = write!(
                 command,
-                " -- --frames {} --reps {} --fifo-frames {} --size {}",
-                a.frames, a.reps, a.fifo_frames, a.size
+                " -- --frames {} --reps {} --fifo-frames {} --mailbox-frames {} --size {}",
+                a.frames, a.reps, a.fifo_frames, a.mailbox_frames, a.size
             );
         }
 
@@ -608,6 +618,17 @@ impl Report {
             format!("{:.1}", d.fifo_fps),
             format!("{:.1}", l.fifo_fps),
             format!("ratio {fifo_ratio:.3}"),
+        );
+        row(
+            &mut t,
+            "MAILBOX fps (frames the compositor was given)",
+            format!("{:.0}", d.mailbox_fps),
+            format!(
+                "{:.0} ({})",
+                l.mailbox_fps,
+                l.mailbox_shown.map_or("?".into(), |n| format!("{n:.0}"))
+            ),
+            format!("ratio {:.3}", l.mailbox_fps / d.mailbox_fps),
         );
         row(
             &mut t,
@@ -683,7 +704,7 @@ impl Report {
         );
         row(
             &mut t,
-            "acquires that handed out a replaced image instead, the GPU waiting for its release (`early_acquires`)",
+            "acquires that handed out an image the compositor still held instead, the GPU waiting for its release (`early_acquires`)",
             "—".into(),
             list(&l.early_acquires, 0),
             String::new(),
@@ -726,11 +747,13 @@ impl Report {
         );
         let md_body = format!(
             "Each configuration ran {reps} times × {frames} frames, IMMEDIATE, {size}, \
-             alternating driver and layer; FIFO once × {fifo} frames. Whole bench: {secs:.0} s.\n\n{t}",
+             alternating driver and layer; FIFO once × {fifo} frames, MAILBOX once × {mailbox} frames. \
+             Whole bench: {secs:.0} s.\n\n{t}",
             reps = a.reps,
             frames = a.frames,
             size = a.size,
             fifo = a.fifo_frames,
+            mailbox = a.mailbox_frames,
             secs = total.as_secs_f64()
         );
         Report {
@@ -760,7 +783,7 @@ impl Report {
              and runs `wsi_probe bench` with lavapipe as the only driver: once with no \
              layer, once with `VK_INSTANCE_LAYERS={LAYER_NAME}` and a generated manifest \
              pointing at `target/release/libVkLayer_syncbridge.so`. Options after `--`: \
-             `--frames N --reps R --fifo-frames N --size WxH --checkpoint N --no-write`.\n"
+             `--frames N --reps R --fifo-frames N --mailbox-frames N --size WxH --checkpoint N --no-write`.\n"
         );
         let _ = writeln!(m, "## Machine\n\nRun on {date}.\n");
         let _ = writeln!(m, "| | |\n| --- | --- |");
@@ -797,9 +820,13 @@ What the rows mean:
   **acquire_waits** is counted by the layer (an acquire that found no free
   image, and none it could hand out early, and waited on its condition
   variable); **early_acquires** are acquires that found no free image and
-  handed out one the compositor had replaced but not yet released, its
+  handed out one the compositor had replaced but not yet released (or,
+  outside FIFO, the one on screen while a newer frame was on its way), its
   semaphore signalled on the GPU when the release came (they do not
   block).
+- **MAILBOX fps** counts the frames the client presented; the compositor is
+  given only the newest at each refresh (the count in brackets, from the
+  layer's statistics).
 - **fds / VmRSS** are read by the client from `/proc/self/fd` and
   `/proc/self/status` after the checkpoint frame and after the last one.
   The client's own per-frame sample buffers are allocated and touched before
