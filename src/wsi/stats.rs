@@ -63,6 +63,10 @@ pub struct Stats {
     /// (acquire + present, driver calls excluded: see `cpu_time`), in
     /// nanoseconds.
     layer_cpu_ns: Samples,
+    /// The sum of every frame's layer CPU time and the number of frames,
+    /// for the mean over the whole stream (the samples keep the latest).
+    layer_cpu_total_ns: u64,
+    layer_cpu_frames: u64,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
@@ -95,6 +99,8 @@ impl Stats {
             skipped: 0,
             release_latency_us: Samples::new(keep_samples),
             layer_cpu_ns: Samples::new(keep_samples),
+            layer_cpu_total_ns: 0,
+            layer_cpu_frames: 0,
             frame_event_timeouts: 0,
             acquire_waits: 0,
             early_acquires: 0,
@@ -129,6 +135,8 @@ impl Stats {
     /// One frame's layer CPU time on the application's thread.
     pub fn on_layer_cpu(&mut self, ns: u64) {
         self.layer_cpu_ns.push(ns);
+        self.layer_cpu_total_ns = self.layer_cpu_total_ns.saturating_add(ns);
+        self.layer_cpu_frames += 1;
     }
 
     pub fn fps(&self) -> f64 {
@@ -161,14 +169,23 @@ impl Stats {
                 .percentile(p)
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
+        let cpu_mean = if self.layer_cpu_frames == 0 {
+            "null".to_string()
+        } else {
+            format!(
+                "{:.1}",
+                self.layer_cpu_total_ns as f64 / self.layer_cpu_frames as f64 / 1000.0
+            )
+        };
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
             pct(50.0),
             pct(90.0),
             pct(99.0),
+            cpu_mean,
             cpu_us(50.0),
             cpu_us(90.0),
             cpu_us(99.0),
@@ -232,7 +249,10 @@ mod tests {
         assert!(!j.contains('\n'));
         assert!(j.contains("\"platform\":\"way\\\"land\""));
         assert!(j.contains("\"p50\":12"));
-        assert!(j.contains("\"layer_cpu_us\":{\"p50\":null"), "{j}");
+        assert!(
+            j.contains("\"layer_cpu_us\":{\"mean\":null,\"p50\":null"),
+            "{j}"
+        );
     }
 
     #[test]
@@ -242,6 +262,7 @@ mod tests {
             s.on_layer_cpu(ns);
         }
         let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
+        assert_eq!(v["layer_cpu_us"]["mean"], 28.0);
         assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
         assert_eq!(v["layer_cpu_us"]["p90"], 100.0);
         assert_eq!(v["layer_cpu_us"]["p99"], 100.0);
