@@ -265,7 +265,7 @@ fn main() {
             &conn,
             &window.surface,
             o.validation,
-            o.scenario == "present-wait",
+            &o.scenario,
             &mut messages,
         )
     };
@@ -294,9 +294,11 @@ unsafe fn setup(
     conn: &Connection,
     surface: &wl_surface::WlSurface,
     validation: bool,
-    present_wait: bool,
+    scenario: &str,
     counter: &mut u32,
 ) -> Gpu {
+    let present_wait = scenario == "present-wait";
+    let maintenance = scenario == "swapchain-maintenance1";
     let entry = unsafe { ash::Entry::load() }.expect("libvulkan");
     let mut exts = vec![
         vk::KHR_SURFACE_NAME.as_ptr(),
@@ -387,6 +389,19 @@ unsafe fn setup(
         dci = dci
             .push_next(&mut id_features)
             .push_next(&mut wait_features);
+    }
+    let mut maint_features =
+        vk::PhysicalDeviceSwapchainMaintenance1FeaturesEXT::default().swapchain_maintenance1(true);
+    if maintenance {
+        let mut q = vk::PhysicalDeviceSwapchainMaintenance1FeaturesEXT::default();
+        let mut f2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut q);
+        unsafe { instance.get_physical_device_features2(pd, &mut f2) };
+        println!(
+            "probe: features swapchain_maintenance1={}",
+            q.swapchain_maintenance1
+        );
+        dexts.push(vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME.as_ptr());
+        dci = dci.push_next(&mut maint_features);
     }
     let mut timeline =
         vk::PhysicalDeviceTimelineSemaphoreFeatures::default().timeline_semaphore(true);
@@ -950,6 +965,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         "bench" => unsafe { bench(o, g, q, w) },
         "early-acquire" => unsafe { early_acquire(o, g) },
         "early-acquire-queued" => unsafe { early_acquire_queued(o, g) },
+        "swapchain-maintenance1" => unsafe { swapchain_maintenance1(o, g) },
         // VK_EXT_surface_maintenance1: the capabilities of each present
         // mode, one `probe: caps_<mode> …` line each.
         "mode-caps" => unsafe { mode_caps(g) },
@@ -1139,6 +1155,127 @@ unsafe fn early_acquire_queued(o: &Opts, g: &Gpu) -> bool {
             }
         }
         d.device_wait_idle().expect("idle");
+        d.destroy_fence(fence, None);
+        destroy_sync(g, s);
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        ok
+    }
+}
+
+/// `VK_EXT_swapchain_maintenance1`: acquires every image, gives them all
+/// back with `vkReleaseSwapchainImagesEXT` and acquires again; then presents
+/// `--frames` frames, each with a present fence, waiting on the fence and
+/// making a new wait semaphore for the next frame once it signalled (what
+/// the fence allows).
+unsafe fn swapchain_maintenance1(o: &Opts, g: &Gpu) -> bool {
+    let d = &g.device;
+    let maint = ash::ext::swapchain_maintenance1::Device::new(&g.instance, d);
+    unsafe {
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        let fence = d
+            .create_fence(&vk::FenceCreateInfo::default(), None)
+            .expect("fence");
+        let mut acquired = Vec::new();
+        for _ in 0..c.images.len() {
+            match g.swapchain_fn.acquire_next_image(
+                c.handle,
+                1_000_000_000,
+                vk::Semaphore::null(),
+                fence,
+            ) {
+                Ok((i, _)) => acquired.push(i),
+                Err(e) => println!("probe: error={e:?}"),
+            }
+            d.wait_for_fences(&[fence], true, 5_000_000_000)
+                .expect("acquire fence");
+            d.reset_fences(&[fence]).expect("reset");
+        }
+        let r = g
+            .swapchain_fn
+            .acquire_next_image(c.handle, 0, vk::Semaphore::null(), fence);
+        println!("probe: acquired={}", acquired.len());
+        println!("probe: acquire_when_all_acquired={:?}", r.map(|(i, _)| i));
+        let info = vk::ReleaseSwapchainImagesInfoEXT::default()
+            .swapchain(c.handle)
+            .image_indices(&acquired);
+        println!("probe: release={:?}", maint.release_swapchain_images(&info));
+        let r = g
+            .swapchain_fn
+            .acquire_next_image(c.handle, 0, vk::Semaphore::null(), fence);
+        println!("probe: acquire_after_release={:?}", r.map(|(i, _)| i));
+        let mut ok = r.is_ok();
+        if let Ok((i, _)) = r {
+            d.wait_for_fences(&[fence], true, 5_000_000_000)
+                .expect("acquire fence");
+            d.reset_fences(&[fence]).expect("reset");
+            let info = vk::ReleaseSwapchainImagesInfoEXT::default()
+                .swapchain(c.handle)
+                .image_indices(std::slice::from_ref(&i));
+            ok &= maint.release_swapchain_images(&info).is_ok();
+        }
+        let mut s = frame_sync(g);
+        let present_fence = d
+            .create_fence(&vk::FenceCreateInfo::default(), None)
+            .expect("fence");
+        let mut signalled = 0;
+        for n in 0..o.frames {
+            d.wait_for_fences(&[s.done], true, 5_000_000_000)
+                .expect("wait");
+            let (i, _) = match g.swapchain_fn.acquire_next_image(
+                c.handle,
+                5_000_000_000,
+                s.acquired,
+                vk::Fence::null(),
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("probe: error={e:?} frame={n}");
+                    ok = false;
+                    break;
+                }
+            };
+            d.reset_fences(&[s.done]).expect("reset");
+            record_clear(g, &c, i as usize, o.color);
+            let waits = [s.acquired];
+            let stages = [vk::PipelineStageFlags::TRANSFER];
+            let cbs = [c.cmds[i as usize]];
+            let sigs = [s.rendered];
+            let submit = vk::SubmitInfo::default()
+                .wait_semaphores(&waits)
+                .wait_dst_stage_mask(&stages)
+                .command_buffers(&cbs)
+                .signal_semaphores(&sigs);
+            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+            let chains = [c.handle];
+            let idx = [i];
+            let fences = [present_fence];
+            let mut pf = vk::SwapchainPresentFenceInfoEXT::default().fences(&fences);
+            let pi = vk::PresentInfoKHR::default()
+                .wait_semaphores(&sigs)
+                .swapchains(&chains)
+                .image_indices(&idx)
+                .push_next(&mut pf);
+            if let Err(e) = g.swapchain_fn.queue_present(g.queue, &pi) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+                break;
+            }
+            if d.wait_for_fences(&[present_fence], true, 5_000_000_000)
+                .is_ok()
+            {
+                signalled += 1;
+            }
+            d.reset_fences(&[present_fence]).expect("reset");
+            // The present no longer uses its wait semaphore: it may go.
+            d.destroy_semaphore(s.rendered, None);
+            s.rendered = d
+                .create_semaphore(&vk::SemaphoreCreateInfo::default(), None)
+                .expect("sem");
+        }
+        println!("probe: present_fences_signalled={signalled}");
+        ok &= signalled == o.frames;
+        d.device_wait_idle().expect("idle");
+        d.destroy_fence(present_fence, None);
         d.destroy_fence(fence, None);
         destroy_sync(g, s);
         g.swapchain_fn.destroy_swapchain(c.handle, None);

@@ -196,6 +196,62 @@ fn validation_above_the_layer_sees_correct_wsi_use() {
     }
 }
 
+/// `VK_EXT_swapchain_maintenance1`, which the layer implements whether or
+/// not the driver has it: the feature is reported; every acquired image
+/// given back with `vkReleaseSwapchainImagesEXT` can be acquired again (with
+/// all images acquired, a zero-timeout acquire answers `NOT_READY` before
+/// and an image after); every present fence signals, and the wait
+/// semaphore it covers is destroyed right after without a complaint from
+/// validation, whether placed below the layer (which sees the layer's own
+/// submissions) or above it (which checks the application's use).
+#[test]
+fn swapchain_maintenance1_release_images_and_present_fences() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let above = "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi";
+    for (name, env) in [
+        ("below", vec![]),
+        (
+            "above",
+            vec![
+                ("VK_INSTANCE_LAYERS", above),
+                ("PROBE_VALIDATION_IN_ENV", "1"),
+            ],
+        ),
+    ] {
+        let out = probe_run(
+            &m,
+            &w,
+            &["swapchain-maintenance1", "--frames", "20", "--validation"],
+            &env,
+        );
+        out.assert_success();
+        assert_eq!(
+            probe_value(&out, "validation_messages").as_deref(),
+            Some("0"),
+            "{name}\n{out}"
+        );
+        assert!(
+            out.stdout.contains("features swapchain_maintenance1=1"),
+            "{name}\n{out}"
+        );
+        assert_eq!(probe_value(&out, "acquired").as_deref(), Some("3"));
+        assert_eq!(
+            probe_value(&out, "acquire_when_all_acquired").as_deref(),
+            Some("Err(NOT_READY)"),
+            "{name}\n{out}"
+        );
+        assert_eq!(probe_value(&out, "release").as_deref(), Some("Ok(())"));
+        let again = probe_value(&out, "acquire_after_release").unwrap_or_default();
+        assert!(again.starts_with("Ok("), "{name}\n{out}");
+        assert_eq!(
+            probe_value(&out, "present_fences_signalled").as_deref(),
+            Some("20"),
+            "{name}\n{out}"
+        );
+    }
+}
+
 #[test]
 fn a_known_colour_reaches_the_screen() {
     let m = Manifests::new();

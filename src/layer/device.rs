@@ -63,6 +63,8 @@ pub struct ExtFns {
     pub next_swapchain: ash::khr::swapchain::DeviceFn,
     /// The driver's `vkWaitForPresentKHR`, if it has one.
     pub next_present_wait: Option<vk::PFN_vkWaitForPresentKHR>,
+    /// The driver's `vkReleaseSwapchainImagesEXT`, if it has one.
+    pub next_release_images: Option<vk::PFN_vkReleaseSwapchainImagesEXT>,
     /// The driver's `vkQueueSubmit2KHR` (`VK_KHR_synchronization2`).
     pub next_queue_submit2_khr: Option<vk::PFN_vkQueueSubmit2>,
     pub memory_host: Option<ash::ext::external_memory_host::Device>,
@@ -121,15 +123,16 @@ const LAYER_DEVICE_EXTENSIONS: [&CStr; 6] = [
 
 /// Extensions the layer implements itself and removes from the list passed
 /// down when the driver lacks them.
-const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 3] = [
+const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 4] = [
     vk::KHR_SWAPCHAIN_NAME,
     vk::KHR_PRESENT_ID_NAME,
     vk::KHR_PRESENT_WAIT_NAME,
+    vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME,
 ];
 
 /// Feature structures of the extensions the layer implements, with the
 /// extension that must exist below the layer for them to be passed down.
-const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 2] = [
+const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 3] = [
     (
         vk::StructureType::PHYSICAL_DEVICE_PRESENT_ID_FEATURES_KHR,
         vk::KHR_PRESENT_ID_NAME,
@@ -137,6 +140,10 @@ const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 2] = [
     (
         vk::StructureType::PHYSICAL_DEVICE_PRESENT_WAIT_FEATURES_KHR,
         vk::KHR_PRESENT_WAIT_NAME,
+    ),
+    (
+        vk::StructureType::PHYSICAL_DEVICE_SWAPCHAIN_MAINTENANCE_1_FEATURES_EXT,
+        vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME,
     ),
 ];
 
@@ -433,6 +440,14 @@ pub unsafe fn create(
                 std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkWaitForPresentKHR>(f)
             },
         ),
+        // SAFETY: as above.
+        next_release_images: unsafe { next_gdpa(device, c"vkReleaseSwapchainImagesEXT".as_ptr()) }
+            .map(|f| unsafe {
+                std::mem::transmute::<
+                    unsafe extern "system" fn(),
+                    vk::PFN_vkReleaseSwapchainImagesEXT,
+                >(f)
+            }),
         next_swapchain: ash::khr::swapchain::DeviceFn::load(|name| {
             // SAFETY: looking up a function of this device in the next layer.
             unsafe {

@@ -107,6 +107,12 @@ pub fn device_function(name: &CStr) -> vk::PFN_vkVoidFunction {
         b"vkAcquireNextImage2KHR" => pfn!(acquire_next_image2, vk::PFN_vkAcquireNextImage2KHR),
         b"vkQueuePresentKHR" => pfn!(queue_present, vk::PFN_vkQueuePresentKHR),
         b"vkWaitForPresentKHR" => pfn!(wait_for_present, vk::PFN_vkWaitForPresentKHR),
+        b"vkReleaseSwapchainImagesEXT" => {
+            pfn!(
+                release_swapchain_images,
+                vk::PFN_vkReleaseSwapchainImagesEXT
+            )
+        }
         b"vkGetDeviceGroupPresentCapabilitiesKHR" => {
             pfn!(
                 device_group_present_capabilities,
@@ -890,6 +896,7 @@ unsafe extern "system" fn queue_present(
             }
         };
         let present_ids = present_ids_of(pi);
+        let present_fences = present_fences_of(pi);
         let mut worst = vk::Result::SUCCESS;
         for (i, (sc, index)) in ours.iter().zip(indices).enumerate() {
             let sc = sc.as_ref().expect("all ours");
@@ -909,6 +916,28 @@ unsafe extern "system" fn queue_present(
                 || (r == vk::Result::SUBOPTIMAL_KHR && worst == vk::Result::SUCCESS)
             {
                 worst = r;
+            }
+        }
+        // VK_EXT_swapchain_maintenance1 present fences: each signals once
+        // the present no longer uses the wait semaphores. An empty
+        // submission after the presents' own follows them on the queue.
+        for fence in present_fences
+            .into_iter()
+            .filter(|f| *f != vk::Fence::null())
+        {
+            let _held = dev
+                .queue(queue)
+                .map(|q| q.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            // SAFETY: the application's unsignalled fence (its promise); the
+            // queue is externally synchronized by the application and the
+            // shared lock.
+            if let Err(e) =
+                crate::wsi::cpu_time::driver(|| unsafe { dev.fns.queue_submit(queue, &[], fence) })
+            {
+                log::error!("vkQueuePresentKHR: signalling a present fence: {e:?}");
+                if worst.as_raw() >= 0 {
+                    worst = e;
+                }
             }
         }
         if let (Some(cpu), Some(Some(sc)), Some(index)) = (cpu, ours.first(), indices.first()) {
@@ -996,6 +1025,59 @@ fn present_ids_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<u64> {
     Vec::new()
 }
 
+/// The `VkSwapchainPresentFenceInfoEXT` fences of a present call, one per
+/// swapchain (empty without one).
+fn present_fences_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<vk::Fence> {
+    let mut p = pi.p_next as *const vk::BaseInStructure<'_>;
+    while !p.is_null() {
+        // SAFETY: walking the application's valid chain.
+        let base = unsafe { &*p };
+        if base.s_type == vk::StructureType::SWAPCHAIN_PRESENT_FENCE_INFO_EXT {
+            // SAFETY: the sType identifies the structure.
+            let info = unsafe { &*(p as *const vk::SwapchainPresentFenceInfoEXT<'_>) };
+            if info.p_fences.is_null() {
+                return Vec::new();
+            }
+            // SAFETY: the application's array of the given length.
+            return unsafe {
+                std::slice::from_raw_parts(info.p_fences, info.swapchain_count as usize)
+            }
+            .to_vec();
+        }
+        p = base.p_next;
+    }
+    Vec::new()
+}
+
+/// `vkReleaseSwapchainImagesEXT`: acquired images given back unpresented.
+unsafe extern "system" fn release_swapchain_images(
+    device: vk::Device,
+    info: *const vk::ReleaseSwapchainImagesInfoEXT<'_>,
+) -> vk::Result {
+    // SAFETY: the application's structure.
+    let Some(ri) = (unsafe { info.as_ref() }) else {
+        return vk::Result::ERROR_UNKNOWN;
+    };
+    let indices: &[u32] = if ri.p_image_indices.is_null() {
+        &[]
+    } else {
+        // SAFETY: the application's array of the given length.
+        unsafe { std::slice::from_raw_parts(ri.p_image_indices, ri.image_index_count as usize) }
+    };
+    swapchain_call(
+        "vkReleaseSwapchainImagesEXT",
+        device,
+        ri.swapchain,
+        vk::Result::ERROR_SURFACE_LOST_KHR,
+        |d| match d.ext.next_release_images {
+            // SAFETY: the driver's swapchain, forwarded.
+            Some(f) => unsafe { f(device, info) },
+            None => vk::Result::ERROR_SURFACE_LOST_KHR,
+        },
+        |sc| sc.release_images(indices),
+    )
+}
+
 unsafe extern "system" fn wait_for_present(
     device: vk::Device,
     handle: vk::SwapchainKHR,
@@ -1044,6 +1126,13 @@ unsafe extern "system" fn physical_device_features2(
                     unsafe {
                         (*(p as *mut vk::PhysicalDevicePresentWaitFeaturesKHR<'_>)).present_wait =
                             vk::TRUE
+                    };
+                }
+                vk::StructureType::PHYSICAL_DEVICE_SWAPCHAIN_MAINTENANCE_1_FEATURES_EXT => {
+                    // SAFETY: the sType identifies the structure.
+                    unsafe {
+                        (*(p as *mut vk::PhysicalDeviceSwapchainMaintenance1FeaturesEXT<'_>))
+                            .swapchain_maintenance1 = vk::TRUE
                     };
                 }
                 _ => {}

@@ -9,6 +9,8 @@
 //! semaphore the presenter thread signals when the release arrives. This
 //! is the model Android's `dequeueBuffer` release fences follow, and what
 //! the sync_file import at acquire does for the window system's reads.
+//! Outside FIFO the image on screen qualifies too once a newer frame is
+//! queued: that frame (or a newer one) will replace it.
 //!
 //! Each image has a timeline whose value counts the releases the GPU was
 //! told to wait for; one more timeline counts the layer's waiting

@@ -304,6 +304,31 @@ pub struct Swapchain {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// The present modes of a `VkSwapchainPresentModesCreateInfoEXT` in the
+/// create info's chain (`VK_EXT_swapchain_maintenance1`).
+fn present_modes_asked(ci: &vk::SwapchainCreateInfoKHR) -> Vec<vk::PresentModeKHR> {
+    let mut p = ci.p_next.cast::<vk::BaseInStructure<'_>>();
+    // SAFETY: walking the application's valid chain; the sType selects the
+    // cast, and a non-null array holds `present_mode_count` modes.
+    unsafe {
+        while let Some(s) = p.as_ref() {
+            if s.s_type == vk::StructureType::SWAPCHAIN_PRESENT_MODES_CREATE_INFO_EXT {
+                let info = &*p.cast::<vk::SwapchainPresentModesCreateInfoEXT<'_>>();
+                if info.p_present_modes.is_null() {
+                    return Vec::new();
+                }
+                return std::slice::from_raw_parts(
+                    info.p_present_modes,
+                    info.present_mode_count as usize,
+                )
+                .to_vec();
+            }
+            p = s.p_next;
+        }
+    }
+    Vec::new()
+}
+
 /// Checks a create info against what the surface offers.
 fn validate(
     dev: &DeviceData,
@@ -330,6 +355,20 @@ fn validate(
             "vkCreateSwapchainKHR: bad extent {:?} or array layers {}",
             ci.image_extent,
             ci.image_array_layers
+        );
+        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+    }
+    if let Some(other) = present_modes_asked(ci)
+        .into_iter()
+        .find(|&m| m != ci.present_mode)
+    {
+        // The layer reports every present mode compatible only with itself
+        // (`VkSurfacePresentModeCompatibilityEXT`), so a swapchain keeps
+        // the mode it was made with.
+        log::error!(
+            "vkCreateSwapchainKHR: VkSwapchainPresentModesCreateInfoEXT lists {other:?}, \
+             which is not compatible with {:?}",
+            ci.present_mode
         );
         return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
     }
@@ -630,6 +669,34 @@ impl Swapchain {
         }
         *out = index as u32;
         status
+    }
+
+    /// `vkReleaseSwapchainImagesEXT`: acquired images given back without
+    /// being presented. One still held by the window system (handed out
+    /// early) goes back to its side, its release still owed; the others
+    /// are free again.
+    pub fn release_images(&self, indices: &[u32]) -> vk::Result {
+        let mut st = self.shared.lock();
+        if let Some(bad) = indices
+            .iter()
+            .find(|&&i| st.images.get(i as usize) != Some(&ImageState::Acquired))
+        {
+            log::error!("vkReleaseSwapchainImagesEXT: image {bad} is not acquired");
+            return vk::Result::ERROR_UNKNOWN;
+        }
+        for &i in indices {
+            let i = i as usize;
+            log::debug!("image {i}: given back");
+            if st.ws_holds[i] {
+                st.images[i] = ImageState::Shown;
+            } else {
+                st.images[i] = ImageState::Free;
+                st.free.push_front(i);
+            }
+            self.shared.acquire_cpu_ns[i].store(0, Ordering::Relaxed);
+        }
+        self.shared.cond.notify_all();
+        vk::Result::SUCCESS
     }
 
     /// Makes the application's acquire semaphore/fence signal once the
@@ -1231,5 +1298,23 @@ impl Presenter<'_> {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn present_modes_are_read_from_the_create_info_chain() {
+        let ci = vk::SwapchainCreateInfoKHR::default();
+        assert!(present_modes_asked(&ci).is_empty());
+        let modes = [vk::PresentModeKHR::FIFO, vk::PresentModeKHR::MAILBOX];
+        let mut info = vk::SwapchainPresentModesCreateInfoEXT::default().present_modes(&modes);
+        let mut other = vk::ImageFormatListCreateInfo::default();
+        let ci = vk::SwapchainCreateInfoKHR::default()
+            .push_next(&mut info)
+            .push_next(&mut other);
+        assert_eq!(present_modes_asked(&ci), modes);
     }
 }
