@@ -1055,21 +1055,45 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
                 t.elapsed().as_millis()
             );
             ok &= r.is_ok();
-            // Render into the image and present it: the compositor must
-            // show this frame and the ones after.
-            d.reset_fences(&[s.done]).expect("reset");
-            record_clear(g, &c, i as usize, o.color);
-            let cbs = [c.cmds[i as usize]];
-            let sigs = [s.rendered];
-            let submit = vk::SubmitInfo::default()
-                .command_buffers(&cbs)
-                .signal_semaphores(&sigs);
-            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
-            let r = present_one(g, &c, i, &sigs);
-            println!("probe: early_present={r:?}");
-            ok &= r.is_ok();
+            ok &= present_early(g, o, &c, &s, i);
         }
         drop(stopped.take());
+        ok & frames_then_teardown(g, o, c, s, fence)
+    }
+}
+
+/// Renders into image `i`, handed out early and now released, and presents
+/// it: the compositor must show this frame and the ones after.
+unsafe fn present_early(g: &Gpu, o: &Opts, c: &Chain, s: &FrameSync, i: u32) -> bool {
+    let d = &g.device;
+    unsafe {
+        d.wait_for_fences(&[s.done], true, 5_000_000_000)
+            .expect("wait");
+        d.reset_fences(&[s.done]).expect("reset");
+        record_clear(g, c, i as usize, o.color);
+        let cbs = [c.cmds[i as usize]];
+        let sigs = [s.rendered];
+        let submit = vk::SubmitInfo::default()
+            .command_buffers(&cbs)
+            .signal_semaphores(&sigs);
+        d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+        let r = present_one(g, c, i, &sigs);
+        println!("probe: early_present={r:?}");
+        r.is_ok()
+    }
+}
+
+/// `--frames` more frames, then the swapchain, `s` and `fence` destroyed.
+unsafe fn frames_then_teardown(
+    g: &Gpu,
+    o: &Opts,
+    c: Chain,
+    s: FrameSync,
+    fence: vk::Fence,
+) -> bool {
+    let d = &g.device;
+    let mut ok = true;
+    unsafe {
         for n in 0..o.frames {
             if let Err(e) = one_frame(g, &c, &s, o.color) {
                 println!("probe: error={e:?} frame={n}");
@@ -1081,8 +1105,8 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
         d.destroy_fence(fence, None);
         destroy_sync(g, s);
         g.swapchain_fn.destroy_swapchain(c.handle, None);
-        ok
     }
+    ok
 }
 
 /// With the compositor running and `SYNCBRIDGE_DEBUG_FENCE_DELAY_MS` set
@@ -1133,32 +1157,9 @@ unsafe fn early_acquire_queued(o: &Opts, g: &Gpu) -> bool {
                 t.elapsed().as_millis()
             );
             ok &= r.is_ok();
-            d.wait_for_fences(&[s.done], true, 5_000_000_000)
-                .expect("wait");
-            d.reset_fences(&[s.done]).expect("reset");
-            record_clear(g, &c, i as usize, o.color);
-            let cbs = [c.cmds[i as usize]];
-            let sigs = [s.rendered];
-            let submit = vk::SubmitInfo::default()
-                .command_buffers(&cbs)
-                .signal_semaphores(&sigs);
-            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
-            let r = present_one(g, &c, i, &sigs);
-            println!("probe: early_present={r:?}");
-            ok &= r.is_ok();
+            ok &= present_early(g, o, &c, &s, i);
         }
-        for n in 0..o.frames {
-            if let Err(e) = one_frame(g, &c, &s, o.color) {
-                println!("probe: error={e:?} frame={n}");
-                ok = false;
-                break;
-            }
-        }
-        d.device_wait_idle().expect("idle");
-        d.destroy_fence(fence, None);
-        destroy_sync(g, s);
-        g.swapchain_fn.destroy_swapchain(c.handle, None);
-        ok
+        ok & frames_then_teardown(g, o, c, s, fence)
     }
 }
 

@@ -94,6 +94,27 @@ fn probe_run(m: &Manifests, w: &Weston, args: &[&str], env: &[(&str, &str)]) -> 
     run(cmd, Duration::from_secs(120))
 }
 
+/// [`probe_run`] that must succeed with no validation message (the probe
+/// runs with `--validation`); `what` names the case in a failure.
+fn probe_clean(
+    m: &Manifests,
+    w: &Weston,
+    args: &[&str],
+    env: &[(&str, &str)],
+    what: &str,
+) -> Output {
+    let mut args = args.to_vec();
+    args.push("--validation");
+    let out = probe_run(m, w, &args, env);
+    out.assert_success();
+    assert_eq!(
+        probe_value(&out, "validation_messages").as_deref(),
+        Some("0"),
+        "{what}\n{out}"
+    );
+    out
+}
+
 #[test]
 fn every_present_mode_presents_and_validation_stays_quiet() {
     let m = Manifests::new();
@@ -219,17 +240,12 @@ fn swapchain_maintenance1_release_images_and_present_fences() {
             ],
         ),
     ] {
-        let out = probe_run(
+        let out = probe_clean(
             &m,
             &w,
-            &["swapchain-maintenance1", "--frames", "20", "--validation"],
+            &["swapchain-maintenance1", "--frames", "20"],
             &env,
-        );
-        out.assert_success();
-        assert_eq!(
-            probe_value(&out, "validation_messages").as_deref(),
-            Some("0"),
-            "{name}\n{out}"
+            name,
         );
         assert!(
             out.stdout.contains("features swapchain_maintenance1=1"),
@@ -460,7 +476,7 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
         let stats_env = stats.to_string_lossy().to_string();
         let mut env = env.to_vec();
         env.push(("SYNCBRIDGE_STATS", &stats_env));
-        let out = probe_run(
+        let out = probe_clean(
             &m,
             &w,
             &[
@@ -473,15 +489,9 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
                 &pid,
                 "--then",
                 then,
-                "--validation",
             ],
             &env,
-        );
-        out.assert_success();
-        assert_eq!(
-            probe_value(&out, "validation_messages").as_deref(),
-            Some("0"),
-            "{name}\n{out}"
+            name,
         );
         let lines = stats_lines(&stats);
         assert_eq!(lines.len(), 1, "{name}: one swapchain: {lines:?}");
@@ -592,24 +602,12 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen() {
     let m = Manifests::new();
     let w = Weston::start();
     for mode in ["immediate", "mailbox", "fifo"] {
-        let out = probe_run(
+        let out = probe_clean(
             &m,
             &w,
-            &[
-                "early-acquire-queued",
-                "--mode",
-                mode,
-                "--frames",
-                "2",
-                "--validation",
-            ],
+            &["early-acquire-queued", "--mode", mode, "--frames", "2"],
             &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "600")],
-        );
-        out.assert_success();
-        assert_eq!(
-            probe_value(&out, "validation_messages").as_deref(),
-            Some("0"),
-            "{mode}\n{out}"
+            mode,
         );
         let early = probe_value(&out, "early_acquire").unwrap_or_default();
         if mode == "fifo" {

@@ -4,8 +4,10 @@
 //! A frame's cost is the thread CPU time of its `vkAcquireNextImageKHR`
 //! and `vkQueuePresentKHR` calls minus the time spent inside the driver
 //! functions the layer calls on the application's behalf (the present
-//! submission, fence status, semaphore signal or import): what remains is
-//! the layer's own code. Sleeping (an acquire that waits for a release) is
+//! submission, semaphore signal or import): what remains is the layer's
+//! own code. Driver calls cheaper than the two clock reads that would take
+//! them out (a fence status, a fence reset) stay in the layer's figure.
+//! Sleeping (an acquire that waits for a release) is
 //! not CPU time and does not count; it is counted as `acquire_waits`.
 //!
 //! Only measured while statistics are written: each measurement is a few
