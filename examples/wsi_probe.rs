@@ -1275,6 +1275,54 @@ unsafe fn swapchain_maintenance1(o: &Opts, g: &Gpu) -> bool {
         }
         println!("probe: present_fences_signalled={signalled}");
         ok &= signalled == o.frames;
+        // One more frame with a per-present mode: the swapchain's own when
+        // validation watches the application (above the layer), another
+        // one otherwise, which the layer must refuse to switch to (every
+        // mode is compatible only with itself) and say so.
+        let mode = if std::env::var_os("PROBE_VALIDATION_IN_ENV").is_some() {
+            o.mode
+        } else if o.mode == vk::PresentModeKHR::IMMEDIATE {
+            vk::PresentModeKHR::FIFO
+        } else {
+            vk::PresentModeKHR::IMMEDIATE
+        };
+        match g.swapchain_fn.acquire_next_image(
+            c.handle,
+            5_000_000_000,
+            vk::Semaphore::null(),
+            fence,
+        ) {
+            Ok((i, _)) => {
+                d.wait_for_fences(&[fence], true, 5_000_000_000)
+                    .expect("acquire fence");
+                d.wait_for_fences(&[s.done], true, 5_000_000_000)
+                    .expect("wait");
+                d.reset_fences(&[s.done]).expect("reset");
+                record_clear(g, &c, i as usize, o.color);
+                let cbs = [c.cmds[i as usize]];
+                let sigs = [s.rendered];
+                let submit = vk::SubmitInfo::default()
+                    .command_buffers(&cbs)
+                    .signal_semaphores(&sigs);
+                d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+                let chains = [c.handle];
+                let idx = [i];
+                let modes = [mode];
+                let mut pm = vk::SwapchainPresentModeInfoEXT::default().present_modes(&modes);
+                let pi = vk::PresentInfoKHR::default()
+                    .wait_semaphores(&sigs)
+                    .swapchains(&chains)
+                    .image_indices(&idx)
+                    .push_next(&mut pm);
+                let r = g.swapchain_fn.queue_present(g.queue, &pi);
+                println!("probe: present_with_mode={mode:?} result={r:?}");
+                ok &= r.is_ok();
+            }
+            Err(e) => {
+                println!("probe: error={e:?}");
+                ok = false;
+            }
+        }
         d.device_wait_idle().expect("idle");
         d.destroy_fence(present_fence, None);
         d.destroy_fence(fence, None);

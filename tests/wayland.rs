@@ -224,7 +224,8 @@ fn validation_above_the_layer_sees_correct_wsi_use() {
 /// and an image after); every present fence signals, and the wait
 /// semaphore it covers is destroyed right after without a complaint from
 /// validation, whether placed below the layer (which sees the layer's own
-/// submissions) or above it (which checks the application's use).
+/// submissions) or above it (which checks the application's use); a
+/// per-present mode other than the swapchain's is refused with a warning.
 #[test]
 fn swapchain_maintenance1_release_images_and_present_fences() {
     let m = Manifests::new();
@@ -265,6 +266,14 @@ fn swapchain_maintenance1_release_images_and_present_fences() {
             Some("20"),
             "{name}\n{out}"
         );
+        // Below the layer, the probe asks for another mode per present: the
+        // layer keeps the swapchain's (the only compatible one), says so
+        // once, and presents.
+        let switch_refused = out
+            .stderr
+            .contains("VkSwapchainPresentModeInfoEXT asks for IMMEDIATE");
+        assert_eq!(switch_refused, name == "below", "{name}\n{out}");
+        assert!(out.stdout.contains("result=Ok(false)"), "{name}\n{out}");
     }
 }
 

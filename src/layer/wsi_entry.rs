@@ -897,9 +897,19 @@ unsafe extern "system" fn queue_present(
         };
         let present_ids = present_ids_of(pi);
         let present_fences = present_fences_of(pi);
+        let present_modes = present_modes_of(pi);
         let mut worst = vk::Result::SUCCESS;
         for (i, (sc, index)) in ours.iter().zip(indices).enumerate() {
             let sc = sc.as_ref().expect("all ours");
+            if let Some(&mode) = present_modes.get(i).filter(|&&m| m != sc.present_mode) {
+                // Every mode is compatible only with itself, so a valid
+                // application never asks for another one.
+                crate::warn_once!(
+                    "vkQueuePresentKHR: VkSwapchainPresentModeInfoEXT asks for {mode:?}; \
+                     the swapchain presents in {:?}, the only mode compatible with it",
+                    sc.present_mode
+                );
+            }
             // The application's semaphores are waited on once, by the first
             // swapchain's submission; later ones follow it on the queue.
             let r = sc.present(
@@ -1002,51 +1012,63 @@ unsafe extern "system" fn device_group_surface_present_modes(
     )
 }
 
-/// The `VkPresentIdKHR` ids of a present call (empty without one).
-fn present_ids_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<u64> {
+/// The structure of type `s_type` in a present call's chain, if any.
+fn in_present_chain<'a, T>(
+    pi: &'a vk::PresentInfoKHR<'_>,
+    s_type: vk::StructureType,
+) -> Option<&'a T> {
     let mut p = pi.p_next as *const vk::BaseInStructure<'_>;
     while !p.is_null() {
         // SAFETY: walking the application's valid chain.
         let base = unsafe { &*p };
-        if base.s_type == vk::StructureType::PRESENT_ID_KHR {
-            // SAFETY: the sType identifies the structure.
-            let ids = unsafe { &*(p as *const vk::PresentIdKHR<'_>) };
-            if ids.p_present_ids.is_null() {
-                return Vec::new();
-            }
-            // SAFETY: the application's array of the given length.
-            return unsafe {
-                std::slice::from_raw_parts(ids.p_present_ids, ids.swapchain_count as usize)
-            }
-            .to_vec();
+        if base.s_type == s_type {
+            // SAFETY: the sType identifies the structure, of type `T` as
+            // the callers pair them.
+            return Some(unsafe { &*(p as *const T) });
         }
         p = base.p_next;
     }
-    Vec::new()
+    None
+}
+
+/// A per-swapchain array of a present call's extension structure (empty
+/// when null).
+fn per_swapchain<T: Copy>(values: *const T, count: u32) -> Vec<T> {
+    if values.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the application's array of one value per swapchain.
+    unsafe { std::slice::from_raw_parts(values, count as usize) }.to_vec()
+}
+
+/// The `VkPresentIdKHR` ids of a present call (empty without one).
+fn present_ids_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<u64> {
+    in_present_chain::<vk::PresentIdKHR<'_>>(pi, vk::StructureType::PRESENT_ID_KHR)
+        .map_or_else(Vec::new, |s| {
+            per_swapchain(s.p_present_ids, s.swapchain_count)
+        })
 }
 
 /// The `VkSwapchainPresentFenceInfoEXT` fences of a present call, one per
 /// swapchain (empty without one).
 fn present_fences_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<vk::Fence> {
-    let mut p = pi.p_next as *const vk::BaseInStructure<'_>;
-    while !p.is_null() {
-        // SAFETY: walking the application's valid chain.
-        let base = unsafe { &*p };
-        if base.s_type == vk::StructureType::SWAPCHAIN_PRESENT_FENCE_INFO_EXT {
-            // SAFETY: the sType identifies the structure.
-            let info = unsafe { &*(p as *const vk::SwapchainPresentFenceInfoEXT<'_>) };
-            if info.p_fences.is_null() {
-                return Vec::new();
-            }
-            // SAFETY: the application's array of the given length.
-            return unsafe {
-                std::slice::from_raw_parts(info.p_fences, info.swapchain_count as usize)
-            }
-            .to_vec();
-        }
-        p = base.p_next;
-    }
-    Vec::new()
+    in_present_chain::<vk::SwapchainPresentFenceInfoEXT<'_>>(
+        pi,
+        vk::StructureType::SWAPCHAIN_PRESENT_FENCE_INFO_EXT,
+    )
+    .map_or_else(Vec::new, |s| per_swapchain(s.p_fences, s.swapchain_count))
+}
+
+/// The `VkSwapchainPresentModeInfoEXT` modes of a present call, one per
+/// swapchain (empty without one).
+fn present_modes_of(pi: &vk::PresentInfoKHR<'_>) -> Vec<vk::PresentModeKHR> {
+    in_present_chain::<vk::SwapchainPresentModeInfoEXT<'_>>(
+        pi,
+        vk::StructureType::SWAPCHAIN_PRESENT_MODE_INFO_EXT,
+    )
+    .map_or_else(Vec::new, |s| {
+        per_swapchain(s.p_present_modes, s.swapchain_count)
+    })
 }
 
 /// `vkReleaseSwapchainImagesEXT`: acquired images given back unpresented.
