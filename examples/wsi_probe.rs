@@ -696,6 +696,37 @@ unsafe fn present_one(
     unsafe { g.swapchain_fn.queue_present(g.queue, &pi) }
 }
 
+/// Clears image `i` of `c` after `wait` (the acquire semaphore, or
+/// nothing), signalling `s.rendered` and `s.done` (waited for and reset
+/// first). Returns the semaphore to present after.
+unsafe fn render(
+    g: &Gpu,
+    c: &Chain,
+    s: &FrameSync,
+    i: u32,
+    color: [f32; 3],
+    wait: &[vk::Semaphore],
+) -> [vk::Semaphore; 1] {
+    let d = &g.device;
+    // SAFETY: the caller's swapchain, image and per-frame objects.
+    unsafe {
+        d.wait_for_fences(&[s.done], true, 5_000_000_000)
+            .expect("wait");
+        d.reset_fences(&[s.done]).expect("reset");
+        record_clear(g, c, i as usize, color);
+        let stages = vec![vk::PipelineStageFlags::TRANSFER; wait.len()];
+        let cbs = [c.cmds[i as usize]];
+        let sigs = [s.rendered];
+        let submit = vk::SubmitInfo::default()
+            .wait_semaphores(wait)
+            .wait_dst_stage_mask(&stages)
+            .command_buffers(&cbs)
+            .signal_semaphores(&sigs);
+        d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+        sigs
+    }
+}
+
 fn pump(q: &mut EventQueue<Win>, w: &mut Win) {
     let _ = q.dispatch_pending(w);
     let _ = q.flush();
@@ -904,18 +935,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
                     .swapchain_fn
                     .acquire_next_image(c.handle, 5_000_000_000, s.acquired, vk::Fence::null())
                     .expect("acquire");
-                d.reset_fences(&[s.done]).expect("reset");
-                record_clear(g, &c, i as usize, o.color);
-                let waits = [s.acquired];
-                let stages = [vk::PipelineStageFlags::TRANSFER];
-                let cbs = [c.cmds[i as usize]];
-                let sigs = [s.rendered];
-                let submit = vk::SubmitInfo::default()
-                    .wait_semaphores(&waits)
-                    .wait_dst_stage_mask(&stages)
-                    .command_buffers(&cbs)
-                    .signal_semaphores(&sigs);
-                d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+                let sigs = render(g, &c, &s, i, o.color, &[s.acquired]);
                 let chains = [c.handle];
                 let idx = [i];
                 let ids = [id];
@@ -1065,18 +1085,8 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
 /// Renders into image `i`, handed out early and now released, and presents
 /// it: the compositor must show this frame and the ones after.
 unsafe fn present_early(g: &Gpu, o: &Opts, c: &Chain, s: &FrameSync, i: u32) -> bool {
-    let d = &g.device;
     unsafe {
-        d.wait_for_fences(&[s.done], true, 5_000_000_000)
-            .expect("wait");
-        d.reset_fences(&[s.done]).expect("reset");
-        record_clear(g, c, i as usize, o.color);
-        let cbs = [c.cmds[i as usize]];
-        let sigs = [s.rendered];
-        let submit = vk::SubmitInfo::default()
-            .command_buffers(&cbs)
-            .signal_semaphores(&sigs);
-        d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+        let sigs = render(g, c, s, i, o.color, &[]);
         let r = present_one(g, c, i, &sigs);
         println!("probe: early_present={r:?}");
         r.is_ok()
@@ -1235,18 +1245,7 @@ unsafe fn swapchain_maintenance1(o: &Opts, g: &Gpu) -> bool {
                     break;
                 }
             };
-            d.reset_fences(&[s.done]).expect("reset");
-            record_clear(g, &c, i as usize, o.color);
-            let waits = [s.acquired];
-            let stages = [vk::PipelineStageFlags::TRANSFER];
-            let cbs = [c.cmds[i as usize]];
-            let sigs = [s.rendered];
-            let submit = vk::SubmitInfo::default()
-                .wait_semaphores(&waits)
-                .wait_dst_stage_mask(&stages)
-                .command_buffers(&cbs)
-                .signal_semaphores(&sigs);
-            d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+            let sigs = render(g, &c, &s, i, o.color, &[s.acquired]);
             let chains = [c.handle];
             let idx = [i];
             let fences = [present_fence];
@@ -1295,16 +1294,7 @@ unsafe fn swapchain_maintenance1(o: &Opts, g: &Gpu) -> bool {
             Ok((i, _)) => {
                 d.wait_for_fences(&[fence], true, 5_000_000_000)
                     .expect("acquire fence");
-                d.wait_for_fences(&[s.done], true, 5_000_000_000)
-                    .expect("wait");
-                d.reset_fences(&[s.done]).expect("reset");
-                record_clear(g, &c, i as usize, o.color);
-                let cbs = [c.cmds[i as usize]];
-                let sigs = [s.rendered];
-                let submit = vk::SubmitInfo::default()
-                    .command_buffers(&cbs)
-                    .signal_semaphores(&sigs);
-                d.queue_submit(g.queue, &[submit], s.done).expect("submit");
+                let sigs = render(g, &c, &s, i, o.color, &[]);
                 let chains = [c.handle];
                 let idx = [i];
                 let modes = [mode];

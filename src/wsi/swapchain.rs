@@ -92,6 +92,25 @@ struct State {
 }
 
 impl State {
+    /// Image `index`, which the application no longer uses (a frame not
+    /// shown, an image given back), goes back to the window system's side
+    /// if the window system still holds its previous frame, and is free
+    /// otherwise (at the front of the free list: next to be acquired, or
+    /// the back). Returns whether it is free.
+    fn unuse(&mut self, index: usize, to_front: bool) -> bool {
+        if self.ws_holds[index] {
+            self.images[index] = ImageState::Shown;
+            return false;
+        }
+        self.images[index] = ImageState::Free;
+        if to_front {
+            self.free.push_front(index);
+        } else {
+            self.free.push_back(index);
+        }
+        true
+    }
+
     /// Image `index`'s owed release, if it was handed out early, as
     /// settled: the value to signal its release timeline with.
     fn settle_owed(&mut self, index: usize) -> Option<u64> {
@@ -131,11 +150,7 @@ impl Shared {
             // Logged under the lock, so the order of these lines is the
             // order of the transitions (tests replay it).
             log::debug!("image {index}: dropped");
-            if st.ws_holds[index] {
-                st.images[index] = ImageState::Shown;
-            } else {
-                st.images[index] = ImageState::Free;
-                st.free.push_back(index);
+            if st.unuse(index, false) {
                 self.cond.notify_all();
             }
         }
@@ -687,12 +702,7 @@ impl Swapchain {
         for &i in indices {
             let i = i as usize;
             log::debug!("image {i}: given back");
-            if st.ws_holds[i] {
-                st.images[i] = ImageState::Shown;
-            } else {
-                st.images[i] = ImageState::Free;
-                st.free.push_front(i);
-            }
+            st.unuse(i, true);
             self.shared.acquire_cpu_ns[i].store(0, Ordering::Relaxed);
         }
         self.shared.cond.notify_all();
