@@ -809,8 +809,8 @@ impl Swapchain {
         }
     }
 
-    /// Whether frame `index`'s rendering is complete already, so it needs
-    /// no fence at all. A non-blocking status query; never for the
+    /// Whether the frame whose `fence` was just submitted is rendered
+    /// already, so it needs no waiter at all. A non-blocking status query; never for the
     /// sync_file path, whose render semaphore must be exported (consumed)
     /// every frame, nor while a test delays fence signals.
     fn rendering_already_done(&self, fence: vk::Fence) -> bool {
