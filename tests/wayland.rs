@@ -10,15 +10,6 @@ use common::weston::{through_layer, Weston};
 use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::time::{Duration, Instant};
 
-/// The `probe: key=value` values a probe printed.
-fn probe_value(out: &Output, key: &str) -> Option<String> {
-    let prefix = format!("probe: {key}=");
-    out.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-}
-
 fn stats_lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -108,7 +99,7 @@ fn probe_clean(
     let out = probe_run(m, w, &args, env);
     out.assert_success();
     assert_eq!(
-        probe_value(&out, "validation_messages").as_deref(),
+        out.probe_value("validation_messages").as_deref(),
         Some("0"),
         "{what}\n{out}"
     );
@@ -128,12 +119,12 @@ fn every_present_mode_presents_and_validation_stays_quiet() {
         );
         out.assert_success();
         assert_eq!(
-            probe_value(&out, "result").as_deref(),
+            out.probe_value("result").as_deref(),
             Some("ok"),
             "{mode}\n{out}"
         );
         assert_eq!(
-            probe_value(&out, "validation_messages").as_deref(),
+            out.probe_value("validation_messages").as_deref(),
             Some("0"),
             "{mode}\n{out}"
         );
@@ -142,7 +133,7 @@ fn every_present_mode_presents_and_validation_stays_quiet() {
         // for each stage of the pipeline.
         let want = if mode == "fifo" { "3" } else { "5" };
         assert_eq!(
-            probe_value(&out, "images").as_deref(),
+            out.probe_value("images").as_deref(),
             Some(want),
             "{mode}\n{out}"
         );
@@ -158,9 +149,9 @@ fn surface_maintenance1_reports_each_present_modes_image_count() {
     let w = Weston::start();
     let out = probe_run(&m, &w, &["mode-caps", "--validation"], &[]);
     out.assert_success();
-    assert_eq!(probe_value(&out, "result").as_deref(), Some("ok"), "{out}");
+    assert_eq!(out.probe_value("result").as_deref(), Some("ok"), "{out}");
     assert_eq!(
-        probe_value(&out, "validation_messages").as_deref(),
+        out.probe_value("validation_messages").as_deref(),
         Some("0"),
         "{out}"
     );
@@ -210,7 +201,7 @@ fn validation_above_the_layer_sees_correct_wsi_use() {
         );
         out.assert_success();
         assert_eq!(
-            probe_value(&out, "validation_messages").as_deref(),
+            out.probe_value("validation_messages").as_deref(),
             Some("0"),
             "{scenario:?}\n{out}"
         );
@@ -252,17 +243,17 @@ fn swapchain_maintenance1_release_images_and_present_fences() {
             out.stdout.contains("features swapchain_maintenance1=1"),
             "{name}\n{out}"
         );
-        assert_eq!(probe_value(&out, "acquired").as_deref(), Some("3"));
+        assert_eq!(out.probe_value("acquired").as_deref(), Some("3"));
         assert_eq!(
-            probe_value(&out, "acquire_when_all_acquired").as_deref(),
+            out.probe_value("acquire_when_all_acquired").as_deref(),
             Some("Err(NOT_READY)"),
             "{name}\n{out}"
         );
-        assert_eq!(probe_value(&out, "release").as_deref(), Some("Ok(())"));
-        let again = probe_value(&out, "acquire_after_release").unwrap_or_default();
+        assert_eq!(out.probe_value("release").as_deref(), Some("Ok(())"));
+        let again = out.probe_value("acquire_after_release").unwrap_or_default();
         assert!(again.starts_with("Ok("), "{name}\n{out}");
         assert_eq!(
-            probe_value(&out, "present_fences_signalled").as_deref(),
+            out.probe_value("present_fences_signalled").as_deref(),
             Some("20"),
             "{name}\n{out}"
         );
@@ -322,7 +313,7 @@ fn recreating_with_old_swapchain_every_frame() {
     let out = probe_run(&m, &w, &["recreate", "--frames", "200"], &[]);
     out.assert_success();
     assert_eq!(
-        probe_value(&out, "recreated").as_deref(),
+        out.probe_value("recreated").as_deref(),
         Some("200"),
         "{out}"
     );
@@ -334,7 +325,8 @@ fn destroying_a_swapchain_with_frames_in_flight() {
     let w = Weston::start();
     let out = probe_run(&m, &w, &["destroy-in-flight", "--frames", "8"], &[]);
     out.assert_success();
-    let ms: u64 = probe_value(&out, "destroy_millis")
+    let ms: u64 = out
+        .probe_value("destroy_millis")
         .and_then(|v| v.parse().ok())
         .expect("destroy_millis");
     assert!(ms < 3000, "destroy took {ms} ms");
@@ -399,16 +391,17 @@ fn present_id_and_present_wait() {
         out.stdout.contains("features present_id=1 present_wait=1"),
         "{out}"
     );
-    assert_eq!(probe_value(&out, "waited").as_deref(), Some("30"), "{out}");
+    assert_eq!(out.probe_value("waited").as_deref(), Some("30"), "{out}");
     // A wait for a frame that was never presented times out on time.
     assert!(out.stdout.contains("future_wait=Some(TIMEOUT)"), "{out}");
     // FIFO: each wait lasts about one compositor refresh, not zero.
-    let p50: u64 = probe_value(&out, "present_wait_us_p50")
+    let p50: u64 = out
+        .probe_value("present_wait_us_p50")
         .and_then(|v| v.parse().ok())
         .expect("p50");
     assert!((1_000..200_000).contains(&p50), "present wait p50 {p50} us");
     assert_eq!(
-        probe_value(&out, "validation_messages").as_deref(),
+        out.probe_value("validation_messages").as_deref(),
         Some("0"),
         "{out}"
     );
@@ -508,20 +501,20 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
     };
 
     let (out, stats) = run_case("early", "present", &[]);
-    let early = probe_value(&out, "early_acquire").unwrap_or_default();
+    let early = out.probe_value("early_acquire").unwrap_or_default();
     assert!(early.starts_with("Ok("), "no image handed out:\n{out}");
     assert_eq!(
-        probe_value(&out, "fence_while_stopped").as_deref(),
+        out.probe_value("fence_while_stopped").as_deref(),
         Some("Ok(false)"),
         "the fence signalled before the compositor released the image:\n{out}"
     );
     assert_eq!(
-        probe_value(&out, "fence_after_continue").as_deref(),
+        out.probe_value("fence_after_continue").as_deref(),
         Some("Ok(())"),
         "{out}"
     );
     assert_eq!(
-        probe_value(&out, "early_present").as_deref(),
+        out.probe_value("early_present").as_deref(),
         Some("Ok(false)"),
         "{out}"
     );
@@ -530,7 +523,7 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
 
     let (out, _) = run_case("off", "present", &[("SYNCBRIDGE_EARLY_ACQUIRE", "0")]);
     assert_eq!(
-        probe_value(&out, "early_acquire").as_deref(),
+        out.probe_value("early_acquire").as_deref(),
         Some("Err(NOT_READY)"),
         "with early acquire off every image is still held:\n{out}"
     );
@@ -541,7 +534,7 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
         &[("SYNCBRIDGE_RELEASE_TIMEOUT_MS", "100")],
     );
     assert_eq!(
-        probe_value(&out, "fence_while_stopped").as_deref(),
+        out.probe_value("fence_while_stopped").as_deref(),
         Some("Ok(true)"),
         "a stuck compositor was waited for beyond the release timeout:\n{out}"
     );
@@ -553,12 +546,13 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
     assert_eq!(json_number(&stats, "release_timeouts"), 1.0, "{stats}");
 
     let (out, _) = run_case("destroy", "destroy", &[]);
-    let ms: u64 = probe_value(&out, "destroy_millis")
+    let ms: u64 = out
+        .probe_value("destroy_millis")
         .and_then(|v| v.parse().ok())
         .unwrap_or(u64::MAX);
     assert!(ms < 2000, "destroying took {ms} ms:\n{out}");
     assert_eq!(
-        probe_value(&out, "fence_after_destroy").as_deref(),
+        out.probe_value("fence_after_destroy").as_deref(),
         Some("Ok(())"),
         "{out}"
     );
@@ -618,7 +612,7 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen() {
             &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "600")],
             mode,
         );
-        let early = probe_value(&out, "early_acquire").unwrap_or_default();
+        let early = out.probe_value("early_acquire").unwrap_or_default();
         if mode == "fifo" {
             assert_eq!(early, "Err(NOT_READY)", "{mode}\n{out}");
             continue;
@@ -627,15 +621,15 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen() {
             early, "Ok(0)",
             "{mode}: the image on screen was not handed out\n{out}"
         );
-        let queued = probe_value(&out, "fence_while_queued").unwrap_or_default();
+        let queued = out.probe_value("fence_while_queued").unwrap_or_default();
         assert!(
             queued.starts_with("Ok(false)"),
             "{mode}: the fence signalled before the image was released\n{out}"
         );
-        let after = probe_value(&out, "fence_after").unwrap_or_default();
+        let after = out.probe_value("fence_after").unwrap_or_default();
         assert!(after.starts_with("Ok(())"), "{mode}\n{out}");
         assert_eq!(
-            probe_value(&out, "early_present").as_deref(),
+            out.probe_value("early_present").as_deref(),
             Some("Ok(false)"),
             "{mode}\n{out}"
         );

@@ -326,6 +326,16 @@ impl Output {
         v[0].clone()
     }
 
+    /// The value of the first `probe: key=value` line the probe printed
+    /// (up to the first blank).
+    pub fn probe_value(&self, key: &str) -> Option<String> {
+        let prefix = format!("probe: {key}=");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+    }
+
     pub fn assert_success(&self) -> &Self {
         assert!(
             self.status.success(),
