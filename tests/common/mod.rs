@@ -336,6 +336,30 @@ impl Output {
             .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
     }
 
+    /// The probe's `early-acquire-queued` scenario handed out the image on
+    /// screen early, its fence signalled only after a queued frame
+    /// replaced it, and the frame rendered into it was presented (the host
+    /// and the guest tests; `what` names the case in a failure).
+    pub fn assert_on_screen_image_handed_out_early(&self, what: &str) {
+        assert_eq!(
+            self.probe_value("early_acquire").as_deref(),
+            Some("Ok(0)"),
+            "{what}: the image on screen was not handed out\n{self}"
+        );
+        let queued = self.probe_value("fence_while_queued").unwrap_or_default();
+        assert!(
+            queued.starts_with("Ok(false)"),
+            "{what}: the fence signalled before the image was released\n{self}"
+        );
+        let after = self.probe_value("fence_after").unwrap_or_default();
+        assert!(after.starts_with("Ok(())"), "{what}\n{self}");
+        assert_eq!(
+            self.probe_value("early_present").as_deref(),
+            Some("Ok(false)"),
+            "{what}\n{self}"
+        );
+    }
+
     pub fn assert_success(&self) -> &Self {
         assert!(
             self.status.success(),
