@@ -141,23 +141,9 @@ fn early_acquire_on_the_dma_buf_path_waits_for_the_release_on_the_gpu() {
     // the layer's timeline submissions.
     let m = Manifests::new();
     let pid = compositor_pid();
-    let out = run(
-        probe_command(
-            &m,
-            &[
-                "early-acquire",
-                "--mode",
-                "immediate",
-                "--frames",
-                "10",
-                "--stop-pid",
-                &pid,
-                "--validation",
-            ],
-            &[],
-        ),
-        Duration::from_secs(240),
-    );
+    let mut args = common::early_acquire_args(&pid);
+    args.push("--validation");
+    let out = run(probe_command(&m, &args, &[]), Duration::from_secs(240));
     assert_ok(&out);
     assert!(out.stderr.contains("on wayland: DmaBuf buffers"), "{out}");
     assert_eq!(
@@ -165,19 +151,7 @@ fn early_acquire_on_the_dma_buf_path_waits_for_the_release_on_the_gpu() {
         Some("0"),
         "{out}"
     );
-    let early = out.probe_value("early_acquire").unwrap_or_default();
-    assert!(early.starts_with("Ok("), "no image handed out:\n{out}");
-    assert_eq!(
-        out.probe_value("fence_while_stopped").as_deref(),
-        Some("Ok(false)"),
-        "the fence signalled before the compositor released the image:\n{out}"
-    );
-    for (key, value) in [
-        ("fence_after_continue", "Ok(())"),
-        ("early_present", "Ok(false)"),
-    ] {
-        assert_eq!(out.probe_value(key).as_deref(), Some(value), "{key}\n{out}");
-    }
+    out.assert_replaced_image_handed_out_early();
 }
 
 #[test]

@@ -478,46 +478,16 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
         let stats_env = stats.to_string_lossy().to_string();
         let mut env = env.to_vec();
         env.push(("SYNCBRIDGE_STATS", &stats_env));
-        let out = probe_clean(
-            &m,
-            &w,
-            &[
-                "early-acquire",
-                "--mode",
-                "immediate",
-                "--frames",
-                "10",
-                "--stop-pid",
-                &pid,
-                "--then",
-                then,
-            ],
-            &env,
-            name,
-        );
+        let mut args = common::early_acquire_args(&pid);
+        args.extend(["--then", then]);
+        let out = probe_clean(&m, &w, &args, &env, name);
         let lines = stats_lines(&stats);
         assert_eq!(lines.len(), 1, "{name}: one swapchain: {lines:?}");
         (out, lines[0].clone())
     };
 
     let (out, stats) = run_case("early", "present", &[]);
-    let early = out.probe_value("early_acquire").unwrap_or_default();
-    assert!(early.starts_with("Ok("), "no image handed out:\n{out}");
-    assert_eq!(
-        out.probe_value("fence_while_stopped").as_deref(),
-        Some("Ok(false)"),
-        "the fence signalled before the compositor released the image:\n{out}"
-    );
-    assert_eq!(
-        out.probe_value("fence_after_continue").as_deref(),
-        Some("Ok(())"),
-        "{out}"
-    );
-    assert_eq!(
-        out.probe_value("early_present").as_deref(),
-        Some("Ok(false)"),
-        "{out}"
-    );
+    out.assert_replaced_image_handed_out_early();
     assert!(json_number(&stats, "early_acquires") >= 1.0, "{stats}");
     assert_eq!(json_number(&stats, "release_timeouts"), 0.0, "{stats}");
 

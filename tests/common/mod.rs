@@ -300,6 +300,21 @@ pub fn child_command_of(exe: impl AsRef<std::ffi::OsStr>, name: &str, m: &Manife
     cmd
 }
 
+/// The probe's `early-acquire` scenario on an IMMEDIATE swapchain, with
+/// the compositor `pid` stopped and continued (host and guest tests add
+/// their own options).
+pub fn early_acquire_args(pid: &str) -> Vec<&str> {
+    vec![
+        "early-acquire",
+        "--mode",
+        "immediate",
+        "--frames",
+        "10",
+        "--stop-pid",
+        pid,
+    ]
+}
+
 /// What a finished process printed.
 pub struct Output {
     pub status: ExitStatus,
@@ -334,6 +349,30 @@ impl Output {
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+    }
+
+    /// The probe's `early-acquire` scenario (compositor stopped, then
+    /// continued) handed out a replaced image, its fence signalled only
+    /// after the compositor ran again, and the frame rendered into it was
+    /// presented (the host and the guest tests).
+    pub fn assert_replaced_image_handed_out_early(&self) {
+        let early = self.probe_value("early_acquire").unwrap_or_default();
+        assert!(early.starts_with("Ok("), "no image handed out:\n{self}");
+        assert_eq!(
+            self.probe_value("fence_while_stopped").as_deref(),
+            Some("Ok(false)"),
+            "the fence signalled before the compositor released the image:\n{self}"
+        );
+        for (key, value) in [
+            ("fence_after_continue", "Ok(())"),
+            ("early_present", "Ok(false)"),
+        ] {
+            assert_eq!(
+                self.probe_value(key).as_deref(),
+                Some(value),
+                "{key}\n{self}"
+            );
+        }
     }
 
     /// The probe's `early-acquire-queued` scenario handed out the image on
