@@ -92,22 +92,20 @@ pub struct NegotiateLayerInterface {
 /// # Safety
 /// `p_next` must be a valid Vulkan structure chain.
 pub unsafe fn find_loader_info<T>(
-    mut p_next: *const c_void,
+    p_next: *const c_void,
     s_type: vk::StructureType,
     function: LayerFunction,
 ) -> *mut T {
-    while !p_next.is_null() {
-        // SAFETY: every structure in a pNext chain starts with sType/pNext.
-        let base = unsafe { &*(p_next as *const vk::BaseInStructure) };
-        if base.s_type == s_type {
-            // SAFETY: both loader structures share the (sType, pNext,
-            // function) prefix checked here.
-            let f = unsafe { *((p_next as *const u8).add(2 * size_of::<usize>()) as *const i32) };
-            if f == function.0 {
-                return p_next as *mut T;
+    // SAFETY: the caller's promise.
+    unsafe { super::chain::structures(p_next) }
+        .map(|s| s as *const vk::BaseInStructure<'_> as *const u8)
+        .find(|&p| {
+            // SAFETY: a structure of the chain; both loader structures share
+            // the (sType, pNext, function) prefix read here.
+            unsafe {
+                (*p.cast::<vk::BaseInStructure<'_>>()).s_type == s_type
+                    && *(p.add(2 * size_of::<usize>()) as *const i32) == function.0
             }
-        }
-        p_next = base.p_next as *const c_void;
-    }
-    std::ptr::null_mut()
+        })
+        .map_or(std::ptr::null_mut(), |p| p as *mut T)
 }

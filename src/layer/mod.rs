@@ -4,6 +4,7 @@
 //! Only this module knows about the loader; swapchain logic lives in
 //! [`crate::wsi`], every synchronization decision in [`crate::sync`].
 
+pub mod chain;
 pub mod device;
 pub mod dispatch;
 pub mod entry;

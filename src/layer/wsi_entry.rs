@@ -2,6 +2,7 @@
 //! implements. Each finds the layer's state for its handles and calls into
 //! [`crate::wsi`]; handles the layer does not own go to the driver.
 
+use super::chain;
 use super::device::{self, DeviceData};
 use super::dispatch::fill_array;
 use super::guard::guard;
@@ -476,24 +477,21 @@ unsafe extern "system" fn surface_capabilities2(
 unsafe fn queried_present_mode(
     info: *const vk::PhysicalDeviceSurfaceInfo2KHR<'_>,
 ) -> Option<vk::PresentModeKHR> {
-    // SAFETY: the caller's promise; each link is a Vulkan structure that
-    // starts with sType and pNext.
+    // SAFETY: the caller's promise; the sType names the structure.
     unsafe {
-        let mut p = info.as_ref()?.p_next.cast::<vk::BaseInStructure<'_>>();
-        while let Some(s) = p.as_ref() {
-            if s.s_type == vk::StructureType::SURFACE_PRESENT_MODE_EXT {
-                return Some((*p.cast::<vk::SurfacePresentModeEXT<'_>>()).present_mode);
-            }
-            p = s.p_next;
-        }
+        chain::find::<vk::SurfacePresentModeEXT<'_>>(
+            info.as_ref()?.p_next,
+            vk::StructureType::SURFACE_PRESENT_MODE_EXT,
+        )
     }
-    None
+    .map(|s| s.present_mode)
 }
 
 /// Fills the `VK_EXT_surface_maintenance1` structures chained to a
-/// capabilities query's output. A swapchain cannot change its present mode
-/// (the layer has no `VK_EXT_swapchain_maintenance1`), so each mode is only
-/// compatible with itself; the layer does no scaling.
+/// capabilities query's output. The layer's swapchains keep the present
+/// mode they were made with (its `VK_EXT_swapchain_maintenance1` switches
+/// none), so each mode is only compatible with itself; the layer does no
+/// scaling.
 ///
 /// # Safety
 /// `out`'s `pNext` chain must be valid and writable.
@@ -1017,18 +1015,9 @@ fn in_present_chain<'a, T>(
     pi: &'a vk::PresentInfoKHR<'_>,
     s_type: vk::StructureType,
 ) -> Option<&'a T> {
-    let mut p = pi.p_next as *const vk::BaseInStructure<'_>;
-    while !p.is_null() {
-        // SAFETY: walking the application's valid chain.
-        let base = unsafe { &*p };
-        if base.s_type == s_type {
-            // SAFETY: the sType identifies the structure, of type `T` as
-            // the callers pair them.
-            return Some(unsafe { &*(p as *const T) });
-        }
-        p = base.p_next;
-    }
-    None
+    // SAFETY: the application's valid chain; the callers pair `T` with the
+    // sType that names it.
+    unsafe { chain::find(pi.p_next, s_type) }
 }
 
 /// A per-swapchain array of a present call's extension structure (empty

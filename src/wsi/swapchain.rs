@@ -322,26 +322,21 @@ pub struct Swapchain {
 /// The present modes of a `VkSwapchainPresentModesCreateInfoEXT` in the
 /// create info's chain (`VK_EXT_swapchain_maintenance1`).
 fn present_modes_asked(ci: &vk::SwapchainCreateInfoKHR) -> Vec<vk::PresentModeKHR> {
-    let mut p = ci.p_next.cast::<vk::BaseInStructure<'_>>();
-    // SAFETY: walking the application's valid chain; the sType selects the
-    // cast, and a non-null array holds `present_mode_count` modes.
-    unsafe {
-        while let Some(s) = p.as_ref() {
-            if s.s_type == vk::StructureType::SWAPCHAIN_PRESENT_MODES_CREATE_INFO_EXT {
-                let info = &*p.cast::<vk::SwapchainPresentModesCreateInfoEXT<'_>>();
-                if info.p_present_modes.is_null() {
-                    return Vec::new();
-                }
-                return std::slice::from_raw_parts(
-                    info.p_present_modes,
-                    info.present_mode_count as usize,
-                )
-                .to_vec();
-            }
-            p = s.p_next;
+    // SAFETY: the application's valid chain; the sType names the structure.
+    let info = unsafe {
+        crate::layer::chain::find::<vk::SwapchainPresentModesCreateInfoEXT<'_>>(
+            ci.p_next,
+            vk::StructureType::SWAPCHAIN_PRESENT_MODES_CREATE_INFO_EXT,
+        )
+    };
+    match info {
+        Some(i) if !i.p_present_modes.is_null() => {
+            // SAFETY: the application's array of `present_mode_count` modes.
+            unsafe { std::slice::from_raw_parts(i.p_present_modes, i.present_mode_count as usize) }
+                .to_vec()
         }
+        _ => Vec::new(),
     }
-    Vec::new()
 }
 
 /// Checks a create info against what the surface offers.
