@@ -12,6 +12,9 @@
 //!
 //! Prints `probe: key=value` lines and exits non-zero on failure.
 
+#[path = "../tests/common/vkapp.rs"]
+mod vkapp;
+
 use ash::vk;
 use std::time::{Duration, Instant};
 use wayland_client::protocol::{wl_compositor, wl_registry, wl_surface};
@@ -160,36 +163,8 @@ fn parse() -> Opts {
     o
 }
 
-unsafe extern "system" fn on_message(
-    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
-    ty: vk::DebugUtilsMessageTypeFlagsEXT,
-    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
-    user: *mut std::ffi::c_void,
-) -> vk::Bool32 {
-    // The loader's own notices (GENERAL) are not findings.
-    let finding = ty.intersects(
-        vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
-            | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
-    );
-    if finding
-        && severity.intersects(
-            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
-                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
-        )
-    {
-        // SAFETY: the callback data is valid for the call; user points to
-        // the counter owned by main.
-        unsafe {
-            let msg = (*data)
-                .message_as_c_str()
-                .unwrap_or_default()
-                .to_string_lossy();
-            println!("probe: validation_message={msg}");
-            *(user as *mut u32) += 1;
-        }
-    }
-    vk::FALSE
-}
+/// Validation findings, printed as `probe: validation_message=…`.
+static MESSAGES: vkapp::Listener = vkapp::Listener::new("probe: validation_message=", false);
 
 struct Gpu {
     entry: ash::Entry,
@@ -258,17 +233,8 @@ fn main() {
     let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
     let mut window = open_window(&conn, "syncbridge probe");
 
-    let mut messages = 0u32;
     // SAFETY: plain Vulkan setup against the real loader.
-    let gpu = unsafe {
-        setup(
-            &conn,
-            &window.surface,
-            o.validation,
-            &o.scenario,
-            &mut messages,
-        )
-    };
+    let (gpu, app) = unsafe { setup(&conn, &window.surface, o.validation, &o.scenario) };
     let t0 = Instant::now();
     // SAFETY: scenarios use valid handles created above.
     let ok = unsafe { run(&o, &gpu, &mut window.queue, &mut window.win) };
@@ -282,10 +248,9 @@ fn main() {
         gpu.device.destroy_command_pool(gpu.pool, None);
         gpu.device.destroy_device(None);
         gpu.surface_fn.destroy_surface(gpu.surface, None);
-        gpu.instance.destroy_instance(None);
+        app.destroy();
     }
-    let _ = &gpu.entry;
-    println!("probe: validation_messages={messages}");
+    println!("probe: validation_messages={}", MESSAGES.count());
     println!("probe: result={}", if ok { "ok" } else { "fail" });
     std::process::exit(if ok { 0 } else { 1 });
 }
@@ -295,63 +260,41 @@ unsafe fn setup(
     surface: &wl_surface::WlSurface,
     validation: bool,
     scenario: &str,
-    counter: &mut u32,
-) -> Gpu {
+) -> (Gpu, vkapp::App) {
     let present_wait = scenario == "present-wait";
     let maintenance = scenario == "swapchain-maintenance1";
-    let entry = unsafe { ash::Entry::load() }.expect("libvulkan");
-    let mut exts = vec![
-        vk::KHR_SURFACE_NAME.as_ptr(),
-        vk::KHR_WAYLAND_SURFACE_NAME.as_ptr(),
-    ];
+    let mut exts = vec![vk::KHR_SURFACE_NAME, vk::KHR_WAYLAND_SURFACE_NAME];
     // Per-present-mode surface queries, where offered (by the layer, or
     // by the driver).
+    let entry = unsafe { ash::Entry::load() }.expect("libvulkan");
     let offered = |name: &std::ffi::CStr| {
         [None, Some(c"VK_LAYER_SYNCBRIDGE_wsi")]
             .iter()
-            .any(|layer| {
-                unsafe { entry.enumerate_instance_extension_properties(*layer) }
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|e| e.extension_name_as_c_str() == Ok(name))
-            })
+            .any(|layer| vkapp::App::instance_extension_offered(&entry, *layer, name))
     };
     let maintenance1 = offered(vk::EXT_SURFACE_MAINTENANCE1_NAME)
         && offered(vk::KHR_GET_SURFACE_CAPABILITIES2_NAME);
     if maintenance1 {
-        exts.push(vk::KHR_GET_SURFACE_CAPABILITIES2_NAME.as_ptr());
-        exts.push(vk::EXT_SURFACE_MAINTENANCE1_NAME.as_ptr());
+        exts.push(vk::KHR_GET_SURFACE_CAPABILITIES2_NAME);
+        exts.push(vk::EXT_SURFACE_MAINTENANCE1_NAME);
     }
     let mut layers = vec![];
-    if validation {
-        exts.push(vk::EXT_DEBUG_UTILS_NAME.as_ptr());
-        // PROBE_VALIDATION_IN_ENV: validation is enabled by the environment
-        // (to place it above the layer under test); only listen here.
-        if std::env::var_os("PROBE_VALIDATION_IN_ENV").is_none() {
-            layers.push(c"VK_LAYER_KHRONOS_validation".as_ptr());
-        }
+    // PROBE_VALIDATION_IN_ENV: validation is enabled by the environment (to
+    // place it above the layer under test); only listen here.
+    if validation && std::env::var_os("PROBE_VALIDATION_IN_ENV").is_none() {
+        layers.push(c"VK_LAYER_KHRONOS_validation");
     }
-    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_2);
-    let mut dbg = vk::DebugUtilsMessengerCreateInfoEXT::default()
-        .message_severity(
-            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
-                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+    let app = unsafe {
+        vkapp::App::new(
+            c"wsi_probe",
+            vk::API_VERSION_1_2,
+            &exts,
+            &layers,
+            validation.then_some(&MESSAGES),
         )
-        .message_type(
-            vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
-                | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
-                | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
-        )
-        .pfn_user_callback(Some(on_message))
-        .user_data(counter as *mut u32 as *mut _);
-    let mut ci = vk::InstanceCreateInfo::default()
-        .application_info(&app)
-        .enabled_extension_names(&exts)
-        .enabled_layer_names(&layers);
-    if validation {
-        ci = ci.push_next(&mut dbg);
     }
-    let instance = unsafe { entry.create_instance(&ci, None) }.expect("instance");
+    .expect("instance");
+    let (entry, instance) = (app.entry.clone(), app.instance.clone());
     let pd = unsafe { instance.enumerate_physical_devices() }.expect("devices")[0];
     let surface_fn = ash::khr::surface::Instance::new(&entry, &instance);
     let wl_fn = ash::khr::wayland_surface::Instance::new(&entry, &instance);
@@ -364,14 +307,10 @@ unsafe fn setup(
         unsafe { surface_fn.get_physical_device_surface_support(pd, 0, vk_surface) }
             .expect("support")
     );
-    let prio = [1.0];
-    let qci = [vk::DeviceQueueCreateInfo::default()
-        .queue_family_index(0)
-        .queue_priorities(&prio)];
-    let mut dexts = vec![vk::KHR_SWAPCHAIN_NAME.as_ptr()];
+    let mut dexts = vec![vk::KHR_SWAPCHAIN_NAME];
     let mut id_features = vk::PhysicalDevicePresentIdFeaturesKHR::default().present_id(true);
     let mut wait_features = vk::PhysicalDevicePresentWaitFeaturesKHR::default().present_wait(true);
-    let mut dci = vk::DeviceCreateInfo::default().queue_create_infos(&qci);
+    let mut dci = vk::DeviceCreateInfo::default();
     if present_wait {
         // Ask the implementation (the layer, when enabled) first.
         let mut id_q = vk::PhysicalDevicePresentIdFeaturesKHR::default();
@@ -384,8 +323,8 @@ unsafe fn setup(
             "probe: features present_id={} present_wait={}",
             id_q.present_id, wait_q.present_wait
         );
-        dexts.push(vk::KHR_PRESENT_ID_NAME.as_ptr());
-        dexts.push(vk::KHR_PRESENT_WAIT_NAME.as_ptr());
+        dexts.push(vk::KHR_PRESENT_ID_NAME);
+        dexts.push(vk::KHR_PRESENT_WAIT_NAME);
         dci = dci
             .push_next(&mut id_features)
             .push_next(&mut wait_features);
@@ -400,25 +339,16 @@ unsafe fn setup(
             "probe: features swapchain_maintenance1={}",
             q.swapchain_maintenance1
         );
-        dexts.push(vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME.as_ptr());
+        dexts.push(vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME);
         dci = dci.push_next(&mut maint_features);
     }
     let mut timeline =
         vk::PhysicalDeviceTimelineSemaphoreFeatures::default().timeline_semaphore(true);
     dci = dci.push_next(&mut timeline);
-    let dci = dci.enabled_extension_names(&dexts);
-    let device = unsafe { instance.create_device(pd, &dci, None) }.expect("device");
-    let queue = unsafe { device.get_device_queue(0, 0) };
+    let (device, queue) = unsafe { app.device(pd, &dexts, dci.p_next) }.expect("device");
     let swapchain_fn = ash::khr::swapchain::Device::new(&instance, &device);
-    let pool = unsafe {
-        device.create_command_pool(
-            &vk::CommandPoolCreateInfo::default()
-                .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
-            None,
-        )
-    }
-    .expect("pool");
-    Gpu {
+    let pool = unsafe { vkapp::command_pool(&device) };
+    let gpu = Gpu {
         entry,
         maintenance1,
         instance,
@@ -429,7 +359,8 @@ unsafe fn setup(
         swapchain_fn,
         surface: vk_surface,
         pool,
-    }
+    };
+    (gpu, app)
 }
 
 unsafe fn create_chain(
@@ -486,68 +417,15 @@ unsafe fn create_chain(
 }
 
 unsafe fn record_clear(g: &Gpu, c: &Chain, i: usize, color: [f32; 3]) {
-    let d = &g.device;
-    let cb = c.cmds[i];
-    let range = vk::ImageSubresourceRange::default()
-        .aspect_mask(vk::ImageAspectFlags::COLOR)
-        .level_count(1)
-        .layer_count(1);
-    let barrier = |old, new, src, dst| {
-        vk::ImageMemoryBarrier::default()
-            .old_layout(old)
-            .new_layout(new)
-            .src_access_mask(src)
-            .dst_access_mask(dst)
-            .image(c.images[i])
-            .subresource_range(range)
-            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-    };
+    // SAFETY: the caller's promise: the command buffer is not in use.
     unsafe {
-        d.reset_command_buffer(cb, vk::CommandBufferResetFlags::empty())
-            .expect("reset");
-        d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
-            .expect("begin");
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[barrier(
-                vk::ImageLayout::UNDEFINED,
-                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                vk::AccessFlags::empty(),
-                vk::AccessFlags::TRANSFER_WRITE,
-            )],
-        );
-        let v = vk::ClearColorValue {
-            float32: [color[0], color[1], color[2], 1.0],
-        };
-        d.cmd_clear_color_image(
-            cb,
+        vkapp::record_clear(
+            &g.device,
+            c.cmds[i],
             c.images[i],
-            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-            &v,
-            &[range],
-        );
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[barrier(
-                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                vk::ImageLayout::PRESENT_SRC_KHR,
-                vk::AccessFlags::TRANSFER_WRITE,
-                vk::AccessFlags::empty(),
-            )],
-        );
-        d.end_command_buffer(cb).expect("end");
-    }
+            [color[0], color[1], color[2], 1.0],
+        )
+    };
 }
 
 /// Per-frame synchronization objects.

@@ -98,7 +98,7 @@ impl Config {
                 cfg_warning(&mut cfg.warnings, key, value, what);
             };
             match name {
-                "LOG" => match crate::log::parse_level(value) {
+                "LOG" => match parse_level(value) {
                     Some(l) => cfg.log_level = l,
                     None => bad("error|warn|info|debug|trace|off; using warn"),
                 },
@@ -183,9 +183,30 @@ pub fn report_warnings() {
     });
 }
 
+/// Parses a `SYNCBRIDGE_LOG` value.
+fn parse_level(value: &str) -> Option<LevelFilter> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "off" | "none" | "0" => Some(LevelFilter::Off),
+        "error" => Some(LevelFilter::Error),
+        "warn" | "warning" => Some(LevelFilter::Warn),
+        "info" => Some(LevelFilter::Info),
+        "debug" => Some(LevelFilter::Debug),
+        "trace" => Some(LevelFilter::Trace),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_parse_case_insensitively() {
+        assert_eq!(parse_level("DEBUG"), Some(LevelFilter::Debug));
+        assert_eq!(parse_level(" warn "), Some(LevelFilter::Warn));
+        assert_eq!(parse_level("off"), Some(LevelFilter::Off));
+        assert_eq!(parse_level("loud"), None);
+    }
 
     #[test]
     fn defaults_without_variables() {

@@ -1,7 +1,7 @@
 //! Logging to stderr, one `syncbridge:` prefix per line, level from
 //! `SYNCBRIDGE_LOG` (`error|warn|info|debug|trace|off`, default `warn`).
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{Level, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -45,19 +45,6 @@ pub fn init() {
     });
 }
 
-/// Parses a `SYNCBRIDGE_LOG` value.
-pub fn parse_level(value: &str) -> Option<LevelFilter> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "off" | "none" | "0" => Some(LevelFilter::Off),
-        "error" => Some(LevelFilter::Error),
-        "warn" | "warning" => Some(LevelFilter::Warn),
-        "info" => Some(LevelFilter::Info),
-        "debug" => Some(LevelFilter::Debug),
-        "trace" => Some(LevelFilter::Trace),
-        _ => None,
-    }
-}
-
 /// Logs a message at `warn` level the first time the call site is reached.
 #[macro_export]
 macro_rules! warn_once {
@@ -74,17 +61,4 @@ macro_rules! info_once {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| log::info!($($arg)*));
     }};
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_parse_case_insensitively() {
-        assert_eq!(parse_level("DEBUG"), Some(LevelFilter::Debug));
-        assert_eq!(parse_level(" warn "), Some(LevelFilter::Warn));
-        assert_eq!(parse_level("off"), Some(LevelFilter::Off));
-        assert_eq!(parse_level("loud"), None);
-    }
 }

@@ -9,8 +9,7 @@ mod common;
 
 use ash::vk;
 use common::*;
-use std::ffi::{c_char, c_void, CStr, CString};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ffi::{CStr, CString};
 use std::time::Duration;
 use VkLayer_syncbridge::layer::entry::{DEVICE_EXTENSIONS, INSTANCE_EXTENSIONS};
 
@@ -99,27 +98,8 @@ fn child_enumerate() {
     say_mapped();
 }
 
-static MESSAGES: AtomicUsize = AtomicUsize::new(0);
-
-unsafe extern "system" fn count_messages(
-    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
-    _types: vk::DebugUtilsMessageTypeFlagsEXT,
-    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
-    _user: *mut c_void,
-) -> vk::Bool32 {
-    MESSAGES.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: the callback data is valid during the call.
-    let msg = unsafe { data.as_ref() }
-        .filter(|d| !d.p_message.is_null())
-        .map(|d| {
-            unsafe { CStr::from_ptr(d.p_message) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
-    eprintln!("debug-utils {severity:?}: {msg}");
-    vk::FALSE
-}
+/// Warnings and errors of every kind, the loader's own included.
+static MESSAGES: common::vkapp::Listener = common::vkapp::Listener::new("debug-utils ", true);
 
 /// Creates an instance (with the layers of `CHILD_LAYERS`, and a debug-utils
 /// messenger counting warnings and errors when `VK_EXT_debug_utils` is
@@ -138,55 +118,27 @@ fn child_instance_device() {
         .filter(|s| !s.is_empty())
         .map(|s| CString::new(s).unwrap())
         .collect();
-    let layer_ptrs: Vec<*const c_char> = layers.iter().map(|l| l.as_ptr()).collect();
-    // SAFETY: a loaded entry.
-    let available = unsafe { entry.enumerate_instance_extension_properties(None) }.unwrap();
-    let has_debug_utils = available
-        .iter()
-        .any(|e| e.extension_name_as_c_str() == Ok(vk::EXT_DEBUG_UTILS_NAME));
-    // VK_KHR_swapchain (enabled on the device below) requires VK_KHR_surface.
-    let mut ext_ptrs = vec![vk::KHR_SURFACE_NAME.as_ptr()];
-    if has_debug_utils {
-        ext_ptrs.push(vk::EXT_DEBUG_UTILS_NAME.as_ptr());
-    }
+    let layers: Vec<&CStr> = layers.iter().map(CString::as_c_str).collect();
+    let has_debug_utils =
+        common::vkapp::App::instance_extension_offered(&entry, None, vk::EXT_DEBUG_UTILS_NAME);
     say("debug_utils", has_debug_utils as u8);
-
-    let mut messenger_ci = vk::DebugUtilsMessengerCreateInfoEXT::default()
-        .message_severity(
-            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
-                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+    // VK_KHR_swapchain (enabled on the device below) requires
+    // VK_KHR_surface. An application that asks for Vulkan 1.0: the layer
+    // asks for 1.1 below itself, the application must not notice.
+    // SAFETY: plain Vulkan setup.
+    let app = unsafe {
+        common::vkapp::App::new(
+            c"syncbridge-loader-test",
+            vk::API_VERSION_1_0,
+            &[vk::KHR_SURFACE_NAME],
+            &layers,
+            has_debug_utils.then_some(&MESSAGES),
         )
-        .message_type(
-            vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
-                | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
-                | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
-        )
-        .pfn_user_callback(Some(count_messages));
-    // An application that asks for Vulkan 1.0: the layer asks for 1.1 below
-    // itself, the application must not notice.
-    let app = vk::ApplicationInfo::default()
-        .application_name(c"syncbridge-loader-test")
-        .api_version(vk::API_VERSION_1_0);
-    let mut ci = vk::InstanceCreateInfo::default()
-        .application_info(&app)
-        .enabled_layer_names(&layer_ptrs)
-        .enabled_extension_names(&ext_ptrs);
-    if has_debug_utils {
-        // Also covers vkCreateInstance/vkDestroyInstance themselves.
-        ci = ci.push_next(&mut messenger_ci);
     }
-    // SAFETY: valid create info.
-    let instance = unsafe { entry.create_instance(&ci, None) }.expect("vkCreateInstance");
-    let debug_utils = ash::ext::debug_utils::Instance::new(&entry, &instance);
-    let messenger = has_debug_utils.then(|| {
-        // SAFETY: a live instance with VK_EXT_debug_utils enabled.
-        unsafe { debug_utils.create_debug_utils_messenger(&messenger_ci, None) }
-            .expect("vkCreateDebugUtilsMessengerEXT")
-    });
+    .expect("vkCreateInstance");
+    let instance = &app.instance;
+    let pd = app.physical_device();
 
-    // SAFETY: a live instance.
-    let pds = unsafe { instance.enumerate_physical_devices() }.unwrap();
-    let pd = *pds.first().expect("a physical device (lavapipe)");
     let layer_name = CString::new(LAYER_NAME).unwrap();
     let enumerate = instance.fp_v1_0().enumerate_device_extension_properties;
     let mut count = 0u32;
@@ -217,19 +169,16 @@ fn child_instance_device() {
         .any(|e| e.extension_name_as_c_str() == Ok(vk::KHR_SWAPCHAIN_NAME));
     say("device_has_swapchain", swapchain as u8);
 
-    let priorities = [1.0f32];
-    let queue_ci = vk::DeviceQueueCreateInfo::default()
-        .queue_family_index(0)
-        .queue_priorities(&priorities);
-    let dev_exts = [vk::KHR_SWAPCHAIN_NAME.as_ptr()];
-    let dci = vk::DeviceCreateInfo::default()
-        .queue_create_infos(std::slice::from_ref(&queue_ci))
-        .enabled_extension_names(if swapchain { &dev_exts[..] } else { &[] });
-    // SAFETY: valid create info for this physical device.
-    let device = unsafe { instance.create_device(pd, &dci, None) }.expect("vkCreateDevice");
-    // SAFETY: a live device; queue 0 of family 0 was created.
+    let exts: &[&CStr] = if swapchain {
+        &[vk::KHR_SWAPCHAIN_NAME]
+    } else {
+        &[]
+    };
+    // SAFETY: no feature chain.
+    let (device, queue) =
+        unsafe { app.device(pd, exts, std::ptr::null()) }.expect("vkCreateDevice");
+    // SAFETY: a live device and its queue.
     unsafe {
-        let queue = device.get_device_queue(0, 0);
         let fence = device
             .create_fence(&vk::FenceCreateInfo::default(), None)
             .unwrap();
@@ -243,13 +192,9 @@ fn child_instance_device() {
         device.destroy_device(None);
     }
     say_mapped();
-    if let Some(m) = messenger {
-        // SAFETY: created above from this instance.
-        unsafe { debug_utils.destroy_debug_utils_messenger(m, None) };
-    }
     // SAFETY: every child object is destroyed.
-    unsafe { instance.destroy_instance(None) };
-    say("messages", MESSAGES.load(Ordering::SeqCst));
+    unsafe { app.destroy() };
+    say("messages", MESSAGES.count());
 }
 
 // ---------------------------------------------------------------------------

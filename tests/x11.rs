@@ -312,8 +312,7 @@ fn window_has_colour(window: u32, w: u16, h: u16) -> bool {
 }
 
 struct Gpu {
-    _entry: ash::Entry,
-    instance: ash::Instance,
+    app: Option<common::vkapp::App>,
     surface_fn: ash::khr::surface::Instance,
     surface: vk::SurfaceKHR,
     pd: vk::PhysicalDevice,
@@ -334,26 +333,19 @@ impl Gpu {
         // SAFETY: plain Vulkan setup with valid create infos; the connection
         // and window outlive the surface.
         unsafe {
-            let entry = ash::Entry::load().expect("Vulkan loader");
             let exts = [
-                ash::khr::surface::NAME.as_ptr(),
+                ash::khr::surface::NAME,
                 if wsi == "xlib" {
-                    ash::khr::xlib_surface::NAME.as_ptr()
+                    ash::khr::xlib_surface::NAME
                 } else {
-                    ash::khr::xcb_surface::NAME.as_ptr()
+                    ash::khr::xcb_surface::NAME
                 },
             ];
-            let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
-            let instance = entry
-                .create_instance(
-                    &vk::InstanceCreateInfo::default()
-                        .application_info(&app)
-                        .enabled_extension_names(&exts),
-                    None,
-                )
+            let app = common::vkapp::App::new(c"x11-test", vk::API_VERSION_1_1, &exts, &[], None)
                 .expect("instance");
+            let (entry, instance) = (&app.entry, &app.instance);
             let surface = if wsi == "xlib" {
-                ash::khr::xlib_surface::Instance::new(&entry, &instance)
+                ash::khr::xlib_surface::Instance::new(entry, instance)
                     .create_xlib_surface(
                         &vk::XlibSurfaceCreateInfoKHR::default()
                             .dpy(conn.cast())
@@ -362,7 +354,7 @@ impl Gpu {
                     )
                     .expect("xlib surface")
             } else {
-                ash::khr::xcb_surface::Instance::new(&entry, &instance)
+                ash::khr::xcb_surface::Instance::new(entry, instance)
                     .create_xcb_surface(
                         &vk::XcbSurfaceCreateInfoKHR::default()
                             .connection(conn)
@@ -371,38 +363,18 @@ impl Gpu {
                     )
                     .expect("xcb surface")
             };
-            let surface_fn = ash::khr::surface::Instance::new(&entry, &instance);
-            let pd = instance.enumerate_physical_devices().unwrap()[0];
+            let surface_fn = ash::khr::surface::Instance::new(entry, instance);
+            let pd = app.physical_device();
             assert!(surface_fn
                 .get_physical_device_surface_support(pd, 0, surface)
                 .unwrap());
-            let dev_exts = [ash::khr::swapchain::NAME.as_ptr()];
-            let prio = [1.0];
-            let qci = [vk::DeviceQueueCreateInfo::default()
-                .queue_family_index(0)
-                .queue_priorities(&prio)];
-            let device = instance
-                .create_device(
-                    pd,
-                    &vk::DeviceCreateInfo::default()
-                        .queue_create_infos(&qci)
-                        .enabled_extension_names(&dev_exts),
-                    None,
-                )
+            let (device, queue) = app
+                .device(pd, &[ash::khr::swapchain::NAME], std::ptr::null())
                 .expect("device");
-            let queue = device.get_device_queue(0, 0);
-            let sc_fn = ash::khr::swapchain::Device::new(&instance, &device);
-            let pool = device
-                .create_command_pool(
-                    &vk::CommandPoolCreateInfo::default()
-                        .queue_family_index(0)
-                        .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER),
-                    None,
-                )
-                .unwrap();
+            let sc_fn = ash::khr::swapchain::Device::new(instance, &device);
+            let pool = common::vkapp::command_pool(&device);
             Gpu {
-                _entry: entry,
-                instance,
+                app: Some(app),
                 surface_fn,
                 surface,
                 pd,
@@ -451,51 +423,8 @@ impl Gpu {
                     .command_pool(self.pool)
                     .command_buffer_count(images.len() as u32),
             )?;
-            let range = vk::ImageSubresourceRange::default()
-                .aspect_mask(vk::ImageAspectFlags::COLOR)
-                .level_count(1)
-                .layer_count(1);
             for (&cmd, &image) in cmds.iter().zip(&images) {
-                let d = &self.device;
-                d.begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default())?;
-                let to_dst = vk::ImageMemoryBarrier::default()
-                    .old_layout(vk::ImageLayout::UNDEFINED)
-                    .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-                    .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                    .image(image)
-                    .subresource_range(range);
-                d.cmd_pipeline_barrier(
-                    cmd,
-                    vk::PipelineStageFlags::TOP_OF_PIPE,
-                    vk::PipelineStageFlags::TRANSFER,
-                    vk::DependencyFlags::empty(),
-                    &[],
-                    &[],
-                    &[to_dst],
-                );
-                d.cmd_clear_color_image(
-                    cmd,
-                    image,
-                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                    &vk::ClearColorValue { float32: COLOUR },
-                    &[range],
-                );
-                let to_present = vk::ImageMemoryBarrier::default()
-                    .old_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-                    .new_layout(vk::ImageLayout::PRESENT_SRC_KHR)
-                    .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                    .image(image)
-                    .subresource_range(range);
-                d.cmd_pipeline_barrier(
-                    cmd,
-                    vk::PipelineStageFlags::TRANSFER,
-                    vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-                    vk::DependencyFlags::empty(),
-                    &[],
-                    &[],
-                    &[to_present],
-                );
-                d.end_command_buffer(cmd)?;
+                common::vkapp::record_clear(&self.device, cmd, image, COLOUR);
             }
             Ok(Chain { sc, extent, cmds })
         }
@@ -567,7 +496,9 @@ impl Drop for Gpu {
             self.device.destroy_command_pool(self.pool, None);
             self.device.destroy_device(None);
             self.surface_fn.destroy_surface(self.surface, None);
-            self.instance.destroy_instance(None);
+            if let Some(app) = self.app.take() {
+                app.destroy();
+            }
         }
     }
 }

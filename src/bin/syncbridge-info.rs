@@ -9,8 +9,8 @@ use std::ffi::CStr;
 use VkLayer_syncbridge as sb;
 
 use sb::config::Config;
+use sb::device::caps::{probe_caps, DeviceCaps};
 use sb::kernel::{self, SyncFileSupport};
-use sb::layer::device::{probe_caps, DeviceCaps};
 use sb::sync::{self, Offer};
 
 fn kernel_report() -> Value {

@@ -6,23 +6,10 @@ use std::sync::OnceLock;
 
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 
-use super::dma_buf::DmaBuf;
+use super::dma_buf::{DmaBuf, DmaBufSource};
 use super::error::{KernelError, Result};
 use super::sys;
 use super::vgem::Vgem;
-
-/// Where a [`DmaBuf`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DmaBufSource {
-    /// `/dev/dma_heap/system` (`DMA_HEAP_IOCTL_ALLOC`).
-    SystemHeap,
-    /// `/dev/udmabuf` over a sealed memfd (`UDMABUF_CREATE`).
-    Udmabuf,
-    /// A vgem dumb buffer exported with PRIME.
-    Vgem,
-    /// Received from elsewhere ([`DmaBuf::from_fd`]).
-    Imported,
-}
 
 /// The allocating sources, in the order [`DmaBuf::allocate`] tries them.
 pub const ALLOC_ORDER: [DmaBufSource; 3] = [

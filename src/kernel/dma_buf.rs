@@ -12,10 +12,22 @@ use rustix::event::PollFlags;
 use rustix::fs::SeekFrom;
 use rustix::mm::{MapFlags, ProtFlags};
 
-use super::alloc::DmaBufSource;
 use super::error::{KernelError, Result};
 use super::sync_file::{poll_fd, SyncFile};
 use super::sys;
+
+/// Where a [`DmaBuf`] came from (the allocators are in `alloc.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DmaBufSource {
+    /// `/dev/dma_heap/system` (`DMA_HEAP_IOCTL_ALLOC`).
+    SystemHeap,
+    /// `/dev/udmabuf` over a sealed memfd (`UDMABUF_CREATE`).
+    Udmabuf,
+    /// A vgem dumb buffer exported with PRIME.
+    Vgem,
+    /// Received from elsewhere ([`DmaBuf::from_fd`]).
+    Imported,
+}
 
 /// Which implicit fences an operation is about.
 ///

@@ -15,8 +15,7 @@ pub mod syncobj;
 mod sys;
 pub mod vgem;
 
-pub use alloc::DmaBufSource;
-pub use dma_buf::{DmaBuf, Mapping, SyncAccess, SyncFileSupport};
+pub use dma_buf::{DmaBuf, DmaBufSource, Mapping, SyncAccess, SyncFileSupport};
 pub use drm::{list_drm_nodes, DrmNodeInfo};
 pub use error::{KernelError, Result};
 pub use soft_fence::SoftFence;

@@ -11,8 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustix::io::Errno;
 
-use super::alloc::DmaBufSource;
-use super::dma_buf::DmaBuf;
+use super::dma_buf::{DmaBuf, DmaBufSource};
 use super::drm::DrmDevice;
 use super::error::{KernelError, Result};
 use super::sys;

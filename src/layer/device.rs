@@ -1,101 +1,18 @@
 //! Device chaining: `vkCreateDevice` / `vkDestroyDevice`, the extensions the
-//! layer enables below itself, and what the device can do for the bridge.
+//! layer enables below itself, and the table of [`DeviceData`] by dispatch
+//! key.
 
-use super::dispatch::{key, Registry};
-use super::instance::{self, InstanceData};
+use super::dispatch::key;
+use super::instance;
 use super::loader_abi::{
-    find_loader_info, LayerDeviceCreateInfo, LayerFunction, PfnSetDeviceLoaderData,
-    LOADER_DEVICE_CREATE_INFO,
+    find_loader_info, LayerDeviceCreateInfo, LayerFunction, LOADER_DEVICE_CREATE_INFO,
 };
+use crate::device::caps::{probe_caps, timeline_supported};
+use crate::device::{DeviceData, ExtFns, QueueInfo};
+use crate::registry::Registry;
 use ash::vk;
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::{Arc, Mutex};
-
-/// What the device below the layer can do for the sync bridge, probed once
-/// at device creation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DeviceCaps {
-    /// `VK_EXT_external_memory_host`, and the pointer alignment it needs.
-    pub host_memory_import: Option<u64>,
-    /// `VK_EXT_external_memory_dma_buf` (with `VK_KHR_external_memory_fd`).
-    pub dma_buf_memory: bool,
-    /// `VK_EXT_image_drm_format_modifier`.
-    pub drm_format_modifiers: bool,
-    /// A binary semaphore can be exported as a SYNC_FD.
-    pub semaphore_sync_fd_export: bool,
-    /// A SYNC_FD can be imported into a binary semaphore.
-    pub semaphore_sync_fd_import: bool,
-    /// A SYNC_FD can be imported into a fence.
-    pub fence_sync_fd_import: bool,
-    /// Timeline semaphores (`VK_KHR_timeline_semaphore`) are on, so the GPU
-    /// can wait for a value the layer signals from the CPU.
-    pub timeline_semaphores: bool,
-}
-
-impl DeviceCaps {
-    /// Whether the layer must submit work on the application's queues itself
-    /// (to signal acquire semaphores and fences), which then needs a lock
-    /// around every submission to honour external synchronization.
-    pub fn needs_queue_lock(&self) -> bool {
-        !(self.semaphore_sync_fd_import && self.fence_sync_fd_import) || self.early_acquire()
-    }
-
-    /// Whether acquire may hand out an image the window system has not
-    /// released yet, its semaphore and fence signalled on the release:
-    /// timeline semaphores, and `SYNCBRIDGE_EARLY_ACQUIRE` not off.
-    pub fn early_acquire(&self) -> bool {
-        self.timeline_semaphores && crate::config::get().early_acquire
-    }
-}
-
-/// A queue the application created, with the lock the layer and the
-/// application share when the layer has to submit on it.
-pub struct QueueInfo {
-    pub queue: vk::Queue,
-    pub family: u32,
-    pub lock: Mutex<()>,
-}
-
-/// Extension function tables the layer uses, present when enabled.
-pub struct ExtFns {
-    /// The next layer's swapchain functions, for swapchains on surfaces the
-    /// layer does not own.
-    pub next_swapchain: ash::khr::swapchain::DeviceFn,
-    /// The driver's `vkWaitForPresentKHR`, if it has one.
-    pub next_present_wait: Option<vk::PFN_vkWaitForPresentKHR>,
-    /// The driver's `vkReleaseSwapchainImagesEXT`, if it has one.
-    pub next_release_images: Option<vk::PFN_vkReleaseSwapchainImagesEXT>,
-    /// The driver's `vkQueueSubmit2KHR` (`VK_KHR_synchronization2`).
-    pub next_queue_submit2_khr: Option<vk::PFN_vkQueueSubmit2>,
-    pub memory_host: Option<ash::ext::external_memory_host::Device>,
-    pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
-    pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
-    pub fence_fd: Option<ash::khr::external_fence_fd::Device>,
-    pub timeline: Option<ash::khr::timeline_semaphore::Device>,
-}
-
-/// What the layer keeps per `VkDevice`.
-pub struct DeviceData {
-    pub fns: ash::Device,
-    pub ext: ExtFns,
-    pub instance: Arc<InstanceData>,
-    pub physical_device: vk::PhysicalDevice,
-    pub next_gdpa: vk::PFN_vkGetDeviceProcAddr,
-    pub set_loader_data: PfnSetDeviceLoaderData,
-    pub caps: DeviceCaps,
-    pub memory_properties: vk::PhysicalDeviceMemoryProperties,
-    pub queues: Vec<QueueInfo>,
-    /// Whether the application enabled `VK_KHR_swapchain` (the layer's WSI
-    /// entry points are only handed out then).
-    pub swapchain_enabled: bool,
-}
-
-impl DeviceData {
-    /// The shared lock of `queue`, if the application created it.
-    pub fn queue(&self, queue: vk::Queue) -> Option<&QueueInfo> {
-        self.queues.iter().find(|q| q.queue == queue)
-    }
-}
 
 pub static DEVICES: Registry<usize, DeviceData> = Registry::new();
 
@@ -270,16 +187,6 @@ impl Drop for TimelineFeature {
     }
 }
 
-/// Whether `pd` supports timeline semaphores through
-/// `VK_KHR_timeline_semaphore`.
-fn timeline_supported(inst: &ash::Instance, pd: vk::PhysicalDevice) -> bool {
-    let mut tl = vk::PhysicalDeviceTimelineSemaphoreFeatures::default();
-    let mut f2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut tl);
-    // SAFETY: a valid physical device; the instance is at least 1.1.
-    unsafe { inst.get_physical_device_features2(pd, &mut f2) };
-    tl.timeline_semaphore == vk::TRUE
-}
-
 /// # Safety
 /// Arguments as for `vkCreateDevice`, called by the loader.
 pub unsafe fn create(
@@ -411,62 +318,8 @@ pub unsafe fn create(
         )
     };
     let enabled = |name: &CStr| exts.contains(&name);
-    // ash's extension loaders look functions up through the instance's
-    // vkGetDeviceProcAddr; below a layer that is the link's, not the
-    // instance's (which the next layer may not hand out).
-    // SAFETY: only vkGetDeviceProcAddr of this loader table is ever called.
-    let loader = unsafe {
-        ash::Instance::load_with(
-            |name| {
-                if name == c"vkGetDeviceProcAddr" {
-                    next_gdpa as *const c_void
-                } else {
-                    std::ptr::null()
-                }
-            },
-            instance,
-        )
-    };
-    let ext = ExtFns {
-        // SAFETY: a lookup in the next layer; a non-null pointer is the
-        // function of that name.
-        next_queue_submit2_khr: unsafe { next_gdpa(device, c"vkQueueSubmit2KHR".as_ptr()) }.map(
-            |f| unsafe {
-                std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkQueueSubmit2>(f)
-            },
-        ),
-        next_present_wait: unsafe { next_gdpa(device, c"vkWaitForPresentKHR".as_ptr()) }.map(
-            |f| unsafe {
-                std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkWaitForPresentKHR>(f)
-            },
-        ),
-        // SAFETY: as above.
-        next_release_images: unsafe { next_gdpa(device, c"vkReleaseSwapchainImagesEXT".as_ptr()) }
-            .map(|f| unsafe {
-                std::mem::transmute::<
-                    unsafe extern "system" fn(),
-                    vk::PFN_vkReleaseSwapchainImagesEXT,
-                >(f)
-            }),
-        next_swapchain: ash::khr::swapchain::DeviceFn::load(|name| {
-            // SAFETY: looking up a function of this device in the next layer.
-            unsafe {
-                std::mem::transmute::<vk::PFN_vkVoidFunction, *const c_void>(next_gdpa(
-                    device,
-                    name.as_ptr(),
-                ))
-            }
-        }),
-        memory_host: enabled(vk::EXT_EXTERNAL_MEMORY_HOST_NAME)
-            .then(|| ash::ext::external_memory_host::Device::new(&loader, &fns)),
-        memory_fd: enabled(vk::KHR_EXTERNAL_MEMORY_FD_NAME)
-            .then(|| ash::khr::external_memory_fd::Device::new(&loader, &fns)),
-        semaphore_fd: enabled(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME)
-            .then(|| ash::khr::external_semaphore_fd::Device::new(&loader, &fns)),
-        fence_fd: enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME)
-            .then(|| ash::khr::external_fence_fd::Device::new(&loader, &fns)),
-        timeline: timeline.then(|| ash::khr::timeline_semaphore::Device::new(&loader, &fns)),
-    };
+    // SAFETY: `device` was just created by `next_gdpa`'s layer.
+    let ext = unsafe { ExtFns::load(instance, device, next_gdpa, &fns, &enabled, timeline) };
     let caps = probe_caps(&inst.fns, physical_device, &enabled);
     // SAFETY: a valid physical device.
     let memory_properties = unsafe {
@@ -515,49 +368,6 @@ pub unsafe fn create(
     // SAFETY: a valid dispatchable handle.
     DEVICES.insert(unsafe { key(device) }, Arc::new(data));
     vk::Result::SUCCESS
-}
-
-/// What `pd` can do for the bridge, given which extensions are (to be)
-/// enabled. Used by the layer at device creation and by `syncbridge-info`.
-pub fn probe_caps(
-    inst: &ash::Instance,
-    pd: vk::PhysicalDevice,
-    enabled: &dyn Fn(&CStr) -> bool,
-) -> DeviceCaps {
-    let mut caps = DeviceCaps::default();
-    if enabled(vk::EXT_EXTERNAL_MEMORY_HOST_NAME) {
-        let mut host = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
-        let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut host);
-        // SAFETY: a valid physical device; the instance is at least 1.1.
-        unsafe { inst.get_physical_device_properties2(pd, &mut props) };
-        caps.host_memory_import = Some(host.min_imported_host_pointer_alignment.max(1));
-    }
-    caps.dma_buf_memory =
-        enabled(vk::EXT_EXTERNAL_MEMORY_DMA_BUF_NAME) && enabled(vk::KHR_EXTERNAL_MEMORY_FD_NAME);
-    caps.drm_format_modifiers = enabled(vk::EXT_IMAGE_DRM_FORMAT_MODIFIER_NAME);
-    if enabled(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME) {
-        let info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
-            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::SYNC_FD);
-        let mut props = vk::ExternalSemaphoreProperties::default();
-        // SAFETY: a valid physical device; the instance is at least 1.1.
-        unsafe { inst.get_physical_device_external_semaphore_properties(pd, &info, &mut props) };
-        let f = props.external_semaphore_features;
-        caps.semaphore_sync_fd_export = f.contains(vk::ExternalSemaphoreFeatureFlags::EXPORTABLE);
-        caps.semaphore_sync_fd_import = f.contains(vk::ExternalSemaphoreFeatureFlags::IMPORTABLE);
-    }
-    if enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME) {
-        let info = vk::PhysicalDeviceExternalFenceInfo::default()
-            .handle_type(vk::ExternalFenceHandleTypeFlags::SYNC_FD);
-        let mut props = vk::ExternalFenceProperties::default();
-        // SAFETY: a valid physical device; the instance is at least 1.1.
-        unsafe { inst.get_physical_device_external_fence_properties(pd, &info, &mut props) };
-        caps.fence_sync_fd_import = props
-            .external_fence_features
-            .contains(vk::ExternalFenceFeatureFlags::IMPORTABLE);
-    }
-    caps.timeline_semaphores =
-        enabled(vk::KHR_TIMELINE_SEMAPHORE_NAME) && timeline_supported(inst, pd);
-    caps
 }
 
 /// # Safety

@@ -1,30 +1,15 @@
-//! Instance chaining: `vkCreateInstance` / `vkDestroyInstance` and the state
-//! the layer keeps per instance.
+//! Instance chaining: `vkCreateInstance` / `vkDestroyInstance`, and the
+//! table of [`InstanceData`] by dispatch key.
 
-use super::dispatch::{key, Registry};
+use super::dispatch::key;
 use super::loader_abi::{
     find_loader_info, LayerFunction, LayerInstanceCreateInfo, LOADER_INSTANCE_CREATE_INFO,
 };
+use crate::device::InstanceData;
+use crate::registry::Registry;
 use ash::vk;
 use std::ffi::CStr;
 use std::sync::Arc;
-
-/// What the layer keeps per `VkInstance`.
-pub struct InstanceData {
-    /// The next layer's instance-level functions.
-    pub fns: ash::Instance,
-    /// The next layer's `vkGetInstanceProcAddr`, for pass-through lookups.
-    pub next_gipa: vk::PFN_vkGetInstanceProcAddr,
-    /// Whether the layer implements WSI on this instance. When no physical
-    /// device can share memory with the window system the layer stays out
-    /// of the way and every call goes straight to the driver.
-    pub active: bool,
-    /// The next layer's surface functions, for surfaces the layer does not
-    /// own (created by the driver).
-    pub next_surface: ash::khr::surface::InstanceFn,
-    pub next_surface_caps2: ash::khr::get_surface_capabilities2::InstanceFn,
-    pub next_swapchain_instance: ash::khr::swapchain::InstanceFn,
-}
 
 pub static INSTANCES: Registry<usize, InstanceData> = Registry::new();
 

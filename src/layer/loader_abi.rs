@@ -24,7 +24,7 @@ pub type PfnGetPhysicalDeviceProcAddr =
     unsafe extern "system" fn(vk::Instance, *const c_char) -> vk::PFN_vkVoidFunction;
 pub type PfnSetInstanceLoaderData =
     unsafe extern "system" fn(vk::Instance, *mut c_void) -> vk::Result;
-pub type PfnSetDeviceLoaderData = unsafe extern "system" fn(vk::Device, *mut c_void) -> vk::Result;
+pub type PfnSetDeviceLoaderData = crate::device::SetDeviceLoaderData;
 
 #[repr(C)]
 pub struct LayerInstanceLink {
@@ -97,7 +97,7 @@ pub unsafe fn find_loader_info<T>(
     function: LayerFunction,
 ) -> *mut T {
     // SAFETY: the caller's promise.
-    unsafe { super::chain::structures(p_next) }
+    unsafe { crate::pnext::structures(p_next) }
         .map(|s| s as *const vk::BaseInStructure<'_> as *const u8)
         .find(|&p| {
             // SAFETY: a structure of the chain; both loader structures share

@@ -4,7 +4,6 @@
 //! Only this module knows about the loader; swapchain logic lives in
 //! [`crate::wsi`], every synchronization decision in [`crate::sync`].
 
-pub mod chain;
 pub mod device;
 pub mod dispatch;
 pub mod entry;

@@ -33,7 +33,10 @@ pub fn function(name: &CStr) -> vk::PFN_vkVoidFunction {
 
 /// Runs `f` holding `queue`'s lock (or without one for a queue the layer
 /// does not know, such as one from `vkGetDeviceQueue2` with flags).
-fn locked(queue: vk::Queue, f: impl FnOnce(&device::DeviceData) -> vk::Result) -> vk::Result {
+fn locked(
+    queue: vk::Queue,
+    f: impl FnOnce(&crate::device::DeviceData) -> vk::Result,
+) -> vk::Result {
     // SAFETY: a valid queue handle from the application.
     let Some(dev) = (unsafe { device::get(queue) }) else {
         return vk::Result::ERROR_DEVICE_LOST;

@@ -2,12 +2,13 @@
 //! implements. Each finds the layer's state for its handles and calls into
 //! [`crate::wsi`]; handles the layer does not own go to the driver.
 
-use super::chain;
-use super::device::{self, DeviceData};
+use super::device;
 use super::dispatch::fill_array;
 use super::guard::guard;
 use super::instance;
-use crate::wsi::cpu_time::LayerTime;
+use crate::device::cpu_time::LayerTime;
+use crate::device::{DeviceData, InstanceData};
+use crate::pnext;
 use crate::wsi::surface::Surface;
 use crate::wsi::swapchain::Swapchain;
 use crate::wsi::wayland::WaylandSurface;
@@ -162,7 +163,7 @@ fn foreign_swapchain(entry: &str, handle: vk::SwapchainKHR) -> Result<(), vk::Re
     Ok(())
 }
 
-fn inst_of(pd: vk::PhysicalDevice) -> Option<Arc<instance::InstanceData>> {
+fn inst_of(pd: vk::PhysicalDevice) -> Option<Arc<InstanceData>> {
     // SAFETY: a valid physical device from the application.
     unsafe { instance::get(pd) }
 }
@@ -366,8 +367,8 @@ fn surface_query(
     entry: &'static str,
     pd: vk::PhysicalDevice,
     handle: Option<vk::SurfaceKHR>,
-    forward: impl FnOnce(&instance::InstanceData) -> vk::Result,
-    ours: impl FnOnce(&instance::InstanceData, &Surface) -> vk::Result,
+    forward: impl FnOnce(&InstanceData) -> vk::Result,
+    ours: impl FnOnce(&InstanceData, &Surface) -> vk::Result,
 ) -> vk::Result {
     guard(entry, vk::Result::ERROR_SURFACE_LOST_KHR, || {
         let (Some(inst), Some(handle)) = (inst_of(pd), handle) else {
@@ -479,7 +480,7 @@ unsafe fn queried_present_mode(
 ) -> Option<vk::PresentModeKHR> {
     // SAFETY: the caller's promise; the sType names the structure.
     unsafe {
-        chain::find::<vk::SurfacePresentModeEXT<'_>>(
+        pnext::find::<vk::SurfacePresentModeEXT<'_>>(
             info.as_ref()?.p_next,
             vk::StructureType::SURFACE_PRESENT_MODE_EXT,
         )
@@ -535,7 +536,7 @@ unsafe fn fill_maintenance1_outputs(
 
 fn our_formats(
     s: &Surface,
-    inst: &instance::InstanceData,
+    inst: &InstanceData,
     pd: vk::PhysicalDevice,
 ) -> Result<Vec<vk::SurfaceFormatKHR>, vk::Result> {
     Ok(s.formats(inst, pd)?
@@ -939,9 +940,9 @@ unsafe extern "system" fn queue_present(
             // SAFETY: the application's unsignalled fence (its promise); the
             // queue is externally synchronized by the application and the
             // shared lock.
-            if let Err(e) =
-                crate::wsi::cpu_time::driver(|| unsafe { dev.fns.queue_submit(queue, &[], fence) })
-            {
+            if let Err(e) = crate::device::cpu_time::driver(|| unsafe {
+                dev.fns.queue_submit(queue, &[], fence)
+            }) {
                 log::error!("vkQueuePresentKHR: signalling a present fence: {e:?}");
                 if worst.as_raw() >= 0 {
                     worst = e;
@@ -1017,7 +1018,7 @@ fn in_present_chain<'a, T>(
 ) -> Option<&'a T> {
     // SAFETY: the application's valid chain; the callers pair `T` with the
     // sType that names it.
-    unsafe { chain::find(pi.p_next, s_type) }
+    unsafe { pnext::find(pi.p_next, s_type) }
 }
 
 /// A per-swapchain array of a present call's extension structure (empty

@@ -10,7 +10,7 @@
 //! frame does not reuse a fence per image: each present takes one from a
 //! [`FencePool`], which only hands out fences no one else holds any more.
 
-use crate::layer::device::DeviceData;
+use crate::device::DeviceData;
 use ash::vk;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -37,7 +37,7 @@ pub mod release_timeline;
 pub mod vk;
 
 use crate::config::{BufferMode, Config, SyncMode};
-use crate::layer::device::DeviceCaps;
+use crate::device::DeviceCaps;
 use std::fmt;
 
 /// Where swapchain images live.

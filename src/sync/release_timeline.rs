@@ -17,7 +17,7 @@
 //! submissions, so a swapchain being destroyed knows when none is left
 //! before the semaphores go.
 
-use crate::layer::device::{DeviceData, QueueInfo};
+use crate::device::{DeviceData, QueueInfo};
 use ash::vk;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -106,7 +106,7 @@ impl ReleaseTimelines {
         // SAFETY: the queue is held under the shared lock; the semaphore and
         // fence are the application's, unsignalled as the API requires; the
         // timelines are the layer's.
-        crate::wsi::cpu_time::driver(|| unsafe {
+        crate::device::cpu_time::driver(|| unsafe {
             self.dev.fns.queue_submit(queue.queue, &[submit], fence)
         })?;
         self.submits.store(n, Ordering::Relaxed);

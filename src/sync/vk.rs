@@ -2,8 +2,8 @@
 //! (`VK_KHR_external_semaphore_fd` / `VK_KHR_external_fence_fd`, handle type
 //! `SYNC_FD`).
 
+use crate::device::DeviceData;
 use crate::kernel::SyncFile;
-use crate::layer::device::DeviceData;
 use ash::vk;
 
 fn missing(what: &str) -> vk::Result {

@@ -6,8 +6,8 @@
 //! what the compositor shows: no copy on either side.
 
 use super::shm::{Mapping, ShmFile};
+use crate::device::DeviceData;
 use crate::kernel::DmaBuf;
-use crate::layer::device::DeviceData;
 use crate::sync::BufferKind;
 use ash::vk;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -140,7 +140,7 @@ pub fn host_image_supported(
 /// [`host_image_supported`] for a physical device (surface queries come
 /// before any device exists).
 pub fn host_image_supported_pd(
-    inst: &crate::layer::instance::InstanceData,
+    inst: &crate::device::InstanceData,
     pd: vk::PhysicalDevice,
     format: vk::Format,
     usage: vk::ImageUsageFlags,

@@ -10,7 +10,6 @@
 //! one inside it that is not registered (destroyed, or never made) is an
 //! error.
 
-pub mod cpu_time;
 pub mod image;
 pub mod platform;
 pub mod shm;
@@ -20,8 +19,8 @@ pub mod swapchain;
 pub mod wayland;
 pub mod x11;
 
-use crate::layer::device::DeviceData;
-use crate::layer::dispatch::Registry;
+use crate::device::DeviceData;
+use crate::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use surface::Surface;
 use swapchain::Swapchain;

@@ -2,7 +2,7 @@
 
 use super::image::host_image_supported_pd;
 use super::platform::PlatformSurface;
-use crate::layer::instance::InstanceData;
+use crate::device::InstanceData;
 use ash::vk;
 
 pub struct Surface {

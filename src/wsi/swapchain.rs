@@ -18,13 +18,13 @@
 //! holds but has replaced with a newer frame, and the GPU waits for its
 //! release ([`ReleaseTimelines`]); it blocks only when there is none.
 
-use super::cpu_time;
 use super::image::{ImageParams, SwapImage};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
 use super::surface::Surface;
+use crate::device::cpu_time;
+use crate::device::DeviceData;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
-use crate::layer::device::DeviceData;
 use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, AcquireSync, Plan, PresentSync};
@@ -324,7 +324,7 @@ pub struct Swapchain {
 fn present_modes_asked(ci: &vk::SwapchainCreateInfoKHR) -> Vec<vk::PresentModeKHR> {
     // SAFETY: the application's valid chain; the sType names the structure.
     let info = unsafe {
-        crate::layer::chain::find::<vk::SwapchainPresentModesCreateInfoEXT<'_>>(
+        crate::pnext::find::<vk::SwapchainPresentModesCreateInfoEXT<'_>>(
             ci.p_next,
             vk::StructureType::SWAPCHAIN_PRESENT_MODES_CREATE_INFO_EXT,
         )

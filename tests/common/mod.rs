@@ -562,4 +562,5 @@ impl Drop for Xvfb {
 
 pub mod fence_watch;
 pub mod image;
+pub mod vkapp;
 pub mod weston;
