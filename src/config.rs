@@ -31,11 +31,30 @@ pub enum BufferMode {
     Shm,
 }
 
+/// `SYNCBRIDGE_IMAGES`: what kind of image the application renders into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageMode {
+    /// The first path the driver and the window system support, in the
+    /// order below.
+    Auto,
+    /// Images the driver allocates with a DRM format modifier and exports
+    /// as dma-bufs.
+    Export,
+    /// dma-bufs the layer allocates, imported with a linear modifier.
+    Import,
+    /// Linear images bound to the shared buffer's mapping (host memory).
+    Host,
+    /// Images in the driver's own layout, copied into the shared buffer at
+    /// present.
+    Copy,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub log_level: LevelFilter,
     pub sync: SyncMode,
     pub buffers: BufferMode,
+    pub images: ImageMode,
     /// `SYNCBRIDGE_STATS`: file to which each swapchain appends its frame
     /// statistics (one JSON object per line) when it is destroyed.
     pub stats_path: Option<PathBuf>,
@@ -69,6 +88,7 @@ impl Default for Config {
             log_level: LevelFilter::Warn,
             sync: SyncMode::Auto,
             buffers: BufferMode::Auto,
+            images: ImageMode::Auto,
             stats_path: None,
             debug_fence_delay_ms: 0,
             early_acquire: true,
@@ -114,6 +134,14 @@ impl Config {
                     "dmabuf" | "dma-buf" => cfg.buffers = BufferMode::DmaBuf,
                     "shm" => cfg.buffers = BufferMode::Shm,
                     _ => bad("auto|dmabuf|shm; using auto"),
+                },
+                "IMAGES" => match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" | "" => cfg.images = ImageMode::Auto,
+                    "export" => cfg.images = ImageMode::Export,
+                    "import" => cfg.images = ImageMode::Import,
+                    "host" => cfg.images = ImageMode::Host,
+                    "copy" => cfg.images = ImageMode::Copy,
+                    _ => bad("auto|export|import|host|copy; using auto"),
                 },
                 "DEBUG_FENCE_DELAY_MS" => match value.trim().parse::<u64>() {
                     Ok(ms) if ms <= 10_000 => cfg.debug_fence_delay_ms = ms,
@@ -176,7 +204,7 @@ pub fn report_warnings() {
         }
         if !cfg.ignored.is_empty() {
             log::info!(
-                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
+                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_IMAGES, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
                 cfg.ignored.join(", ")
             );
         }

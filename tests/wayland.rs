@@ -33,14 +33,34 @@ fn json_number(line: &str, key: &str) -> f64 {
 
 #[test]
 fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
+    let stderr = vkcube_shows_the_cube("vkcube-wayland", &[]);
+    assert!(stderr.contains("images host-memory"), "{stderr}");
+}
+
+/// `SYNCBRIDGE_IMAGES=copy`: vkcube renders into images in the driver's
+/// own layout and the layer's present copies each frame into the `wl_shm`
+/// buffer; the cube is on the compositor's screenshot.
+#[test]
+fn vkcube_on_the_copy_path_shows_the_cube() {
+    let stderr = vkcube_shows_the_cube("vkcube-copy", &[("SYNCBRIDGE_IMAGES", "copy")]);
+    assert!(
+        stderr.contains("images copy (SYNCBRIDGE_IMAGES)"),
+        "{stderr}"
+    );
+}
+
+/// Runs vkcube-wayland through the layer for 300 frames with `env`, checks
+/// the cube on a screenshot and the statistics; returns its stderr.
+fn vkcube_shows_the_cube(name: &str, env: &[(&str, &str)]) -> String {
     let m = Manifests::new();
     let w = Weston::start();
-    let tmp = TempDir::new("vkcube-wayland");
+    let tmp = TempDir::new(name);
     let stats = tmp.path().join("stats.jsonl");
     let mut cmd = through_layer("vkcube-wayland", &m, &w);
     cmd.args(["--c", "300"])
         .env("SYNCBRIDGE_LOG", "info")
-        .env("SYNCBRIDGE_STATS", &stats);
+        .env("SYNCBRIDGE_STATS", &stats)
+        .envs(env.iter().copied());
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("vkcube-wayland (package vulkan-tools)");
@@ -63,7 +83,7 @@ fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
     );
     assert!(json_number(&lines[0], "fps") > 10.0, "{}", lines[0]);
     let img = Rgb::load(&shot);
-    let keep = profile_dir().join("vkcube-wayland-screenshot.png");
+    let keep = profile_dir().join(format!("{name}-screenshot.png"));
     let _ = std::fs::copy(&shot, &keep);
     // The cube sits in the middle of the 500x500 window.
     let (cx, cy) = (img.width / 2, img.height / 2);
@@ -74,6 +94,7 @@ fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
         "no cube in {} (grey {grey:.3}, teal {teal:.3})",
         keep.display()
     );
+    stderr.into_owned()
 }
 
 fn probe_run(m: &Manifests, w: &Weston, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -270,20 +291,58 @@ fn swapchain_maintenance1_release_images_and_present_fences() {
 
 #[test]
 fn a_known_colour_reaches_the_screen() {
+    known_colour_on_screen(&[]);
+}
+
+/// The same on the copy path, with validation (synchronization validation
+/// on) below the layer, where it sees the layer's copy submissions.
+#[test]
+fn a_known_colour_reaches_the_screen_on_the_copy_path() {
+    let stdout = known_colour_on_screen(&[
+        ("SYNCBRIDGE_IMAGES", "copy"),
+        (
+            "VK_INSTANCE_LAYERS",
+            "VK_LAYER_SYNCBRIDGE_wsi:VK_LAYER_KHRONOS_validation",
+        ),
+        (
+            "VK_LAYER_ENABLES",
+            "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT",
+        ),
+        ("PROBE_VALIDATION_IN_ENV", "1"),
+    ]);
+    assert!(
+        stdout.contains("probe: validation_messages=0"),
+        "validation spoke on the copy path:\n{stdout}"
+    );
+}
+
+/// The probe clears a 320x240 window to pure green through the layer with
+/// `env`; the green must be on the compositor's screenshot. Returns the
+/// probe's stdout.
+fn known_colour_on_screen(env: &[(&str, &str)]) -> String {
     let m = Manifests::new();
     let w = Weston::start();
     let tmp = TempDir::new("colour");
     let mut cmd = through_layer(probe_exe(), &m, &w);
     cmd.args([
-        "frames", "--frames", "10", "--color", "0,1,0", "--size", "320x240",
+        "frames",
+        "--frames",
+        "10",
+        "--color",
+        "0,1,0",
+        "--size",
+        "320x240",
+        "--validation",
     ])
-    .env("PROBE_HOLD_MS", "4000");
+    .env("PROBE_HOLD_MS", "4000")
+    .envs(env.iter().copied());
     cmd.stdout(std::process::Stdio::piped());
     let child = cmd.spawn().expect("probe");
     std::thread::sleep(Duration::from_millis(2000));
     let shot = w.screenshot(tmp.path());
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
     let img = Rgb::load(&shot);
     let green = img.share(0, 0, img.width, img.height, |p| {
         p[0] < 20 && p[1] > 235 && p[2] < 20
@@ -293,6 +352,7 @@ fn a_known_colour_reaches_the_screen() {
         green > 0.15,
         "the window's pure green covers only {green:.3} of the output"
     );
+    stdout
 }
 
 #[test]
@@ -413,11 +473,22 @@ fn present_id_and_present_wait() {
 /// the messages would show.
 #[test]
 fn vkcube_with_synchronization_validation_reports_nothing() {
+    vkcube_sync_validation_quiet(&[]);
+}
+
+/// The same with the images on the copy path.
+#[test]
+fn vkcube_with_synchronization_validation_reports_nothing_on_the_copy_path() {
+    vkcube_sync_validation_quiet(&[("SYNCBRIDGE_IMAGES", "copy")]);
+}
+
+fn vkcube_sync_validation_quiet(env: &[(&str, &str)]) {
     let m = Manifests::new();
     let w = Weston::start();
     let messages = |extra: &[&str]| {
         let mut cmd = through_layer("vkcube-wayland", &m, &w);
         cmd.args(["--c", "60", "--validate"])
+            .envs(env.iter().copied())
             .args(extra)
             .env(
                 "VK_INSTANCE_LAYERS",

@@ -113,16 +113,30 @@ fn vkcube_presents_through_the_layer() {
 
 #[test]
 fn vkcube_screenshot_shows_the_cube() {
+    cube_on_screen("x11-vkcube", &[]);
+}
+
+/// `SYNCBRIDGE_IMAGES=copy`: images in the driver's own layout, copied into
+/// the MIT-SHM segment by the layer's present; the cube is on the screen.
+#[test]
+fn vkcube_on_the_copy_path_shows_the_cube() {
+    cube_on_screen("x11-vkcube-copy", &[("SYNCBRIDGE_IMAGES", "copy")]);
+}
+
+/// vkcube through the layer with `env`; a screenshot of the root window
+/// must show the cube's teal and grey in the middle.
+fn cube_on_screen(name: &str, env: &[(&str, &str)]) {
     require_tools();
     let x = Xvfb::start();
     let m = Manifests::new();
     let mut cmd = through_layer("vkcube", &m, &x);
     cmd.args(["--c", "100000"])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let cube = Reaper(Some(cmd.spawn().expect("vkcube runs")));
     std::thread::sleep(Duration::from_secs(3));
-    let png = profile_dir().join("x11-vkcube.png");
+    let png = profile_dir().join(format!("{name}.png"));
     let ok = Command::new("import")
         .env("DISPLAY", &x.display)
         .args(["-window", "root"])
@@ -194,6 +208,25 @@ fn xcb_client_clears_to_a_colour() {
 #[test]
 fn xlib_client_clears_to_a_colour() {
     client_clears_to_a_colour("xlib");
+}
+
+/// The XCB client on the copy path, with the layer's plan line saying so.
+#[test]
+fn xcb_client_clears_to_a_colour_on_the_copy_path() {
+    require_tools();
+    let x = Xvfb::start();
+    let (ok, out, err) = run_child(
+        "child_client",
+        &x,
+        &[
+            ("SB_WSI", "xcb"),
+            ("SB_MODE", "clear"),
+            ("SYNCBRIDGE_IMAGES", "copy"),
+        ],
+    );
+    assert!(ok, "child failed");
+    assert!(out.contains("PIXELS OK"), "window does not show the colour");
+    assert!(err.contains("images copy (SYNCBRIDGE_IMAGES)"), "{err}");
 }
 
 #[test]

@@ -11,7 +11,8 @@ use VkLayer_syncbridge as sb;
 use sb::config::Config;
 use sb::device::caps::{probe_caps, DeviceCaps};
 use sb::kernel::{self, SyncFileSupport};
-use sb::sync::{self, Offer};
+use sb::sync::{self, BufferKind, Offer};
+use sb::wsi::image::{choose_for_physical_device, Choice, ImageParams, WindowSystemBuffers};
 
 fn kernel_report() -> Value {
     let sources: Vec<String> = kernel::alloc::available_sources()
@@ -44,6 +45,41 @@ fn kernel_report() -> Value {
 struct VkDevice {
     name: String,
     caps: DeviceCaps,
+    /// The image path a typical swapchain (B8G8R8A8_UNORM, colour
+    /// attachment and transfer destination, 500x500) would take in
+    /// shared-memory and in linear dma-buf buffers.
+    images_shm: Result<Choice, String>,
+    images_dma_buf: Result<Choice, String>,
+}
+
+fn image_choice(
+    instance: &ash::Instance,
+    pd: vk::PhysicalDevice,
+    kind: BufferKind,
+) -> Result<Choice, String> {
+    let params = ImageParams {
+        format: vk::Format::B8G8R8A8_UNORM,
+        extent: vk::Extent2D {
+            width: 500,
+            height: 500,
+        },
+        usage: vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST,
+        flags: vk::ImageCreateFlags::empty(),
+        sharing_mode: vk::SharingMode::EXCLUSIVE,
+        queue_families: Vec::new(),
+    };
+    let ws = WindowSystemBuffers {
+        modifiers: vec![0],
+        main_device: None,
+    };
+    choose_for_physical_device(instance, pd, &params, kind, &ws, sb::config::get().images)
+}
+
+fn choice_json(c: &Result<Choice, String>) -> Value {
+    match c {
+        Ok(c) => json!({ "path": c.path.name(), "reason": c.reason }),
+        Err(e) => json!({ "error": e }),
+    }
 }
 
 fn vulkan_report() -> (Value, Vec<VkDevice>) {
@@ -108,7 +144,12 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
             "fence_sync_fd_import": caps.fence_sync_fd_import,
             "timeline_semaphores": caps.timeline_semaphores,
         }));
-        devices.push(VkDevice { name, caps });
+        devices.push(VkDevice {
+            name,
+            caps,
+            images_shm: image_choice(&instance, pd, BufferKind::Shm),
+            images_dma_buf: image_choice(&instance, pd, BufferKind::DmaBuf),
+        });
     }
     // SAFETY: nothing else uses the instance.
     unsafe { instance.destroy_instance(None) };
@@ -220,6 +261,10 @@ fn path_report(offer: Option<Offer>, devices: &[VkDevice], cfg: &Config) -> Valu
                     "buffers": format!("{:?}", p.buffers),
                     "present": p.present.name(),
                     "acquire": format!("{:?}", p.acquire),
+                    "images": choice_json(match p.buffers {
+                        BufferKind::Shm => &d.images_shm,
+                        BufferKind::DmaBuf => &d.images_dma_buf,
+                    }),
                     "early_acquire": if d.caps.early_acquire() {
                         "on: with no free image, acquire hands out one the window system replaced, the GPU waiting for its release"
                     } else if !d.caps.timeline_semaphores {
@@ -295,7 +340,7 @@ fn main() {
     let (x11, x_offer) = x11_report();
     let report = json!({
         "syncbridge": env!("CARGO_PKG_VERSION"),
-        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers), "early_acquire": cfg.early_acquire },
+        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers), "images": format!("{:?}", cfg.images), "early_acquire": cfg.early_acquire },
         "kernel": kernel,
         "vulkan": vulkan,
         "wayland": wayland,

@@ -44,6 +44,8 @@ pub struct ExtFns {
     pub next_queue_submit2_khr: Option<vk::PFN_vkQueueSubmit2>,
     pub memory_host: Option<ash::ext::external_memory_host::Device>,
     pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
+    /// `VK_EXT_image_drm_format_modifier`.
+    pub drm_modifier: Option<ash::ext::image_drm_format_modifier::Device>,
     pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
     pub fence_fd: Option<ash::khr::external_fence_fd::Device>,
     pub timeline: Option<ash::khr::timeline_semaphore::Device>,
@@ -117,6 +119,8 @@ impl ExtFns {
                 .then(|| ash::ext::external_memory_host::Device::new(&loader, fns)),
             memory_fd: enabled(vk::KHR_EXTERNAL_MEMORY_FD_NAME)
                 .then(|| ash::khr::external_memory_fd::Device::new(&loader, fns)),
+            drm_modifier: enabled(vk::EXT_IMAGE_DRM_FORMAT_MODIFIER_NAME)
+                .then(|| ash::ext::image_drm_format_modifier::Device::new(&loader, fns)),
             semaphore_fd: enabled(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME)
                 .then(|| ash::khr::external_semaphore_fd::Device::new(&loader, fns)),
             fence_fd: enabled(vk::KHR_EXTERNAL_FENCE_FD_NAME)

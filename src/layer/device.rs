@@ -29,10 +29,14 @@ pub unsafe fn get<H: vk::Handle + Copy>(handle: H) -> Option<Arc<DeviceData>> {
 }
 
 /// Extensions the layer turns on below itself when the device has them.
-const LAYER_DEVICE_EXTENSIONS: [&CStr; 6] = [
+/// `VK_EXT_image_drm_format_modifier` needs `VK_KHR_image_format_list`
+/// below Vulkan 1.2; it is only enabled with it.
+const LAYER_DEVICE_EXTENSIONS: [&CStr; 8] = [
     vk::KHR_EXTERNAL_MEMORY_FD_NAME,
     vk::EXT_EXTERNAL_MEMORY_DMA_BUF_NAME,
     vk::EXT_EXTERNAL_MEMORY_HOST_NAME,
+    vk::KHR_IMAGE_FORMAT_LIST_NAME,
+    vk::EXT_IMAGE_DRM_FORMAT_MODIFIER_NAME,
     vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME,
     vk::KHR_EXTERNAL_FENCE_FD_NAME,
     vk::KHR_TIMELINE_SEMAPHORE_NAME,
@@ -276,8 +280,13 @@ pub unsafe fn create(
         && has(vk::KHR_TIMELINE_SEMAPHORE_NAME)
         && timeline_supported(&inst.fns, physical_device);
     if inst.active {
+        let usable = |e: &CStr| match e {
+            e if e == vk::KHR_TIMELINE_SEMAPHORE_NAME => timeline,
+            e if e == vk::EXT_IMAGE_DRM_FORMAT_MODIFIER_NAME => has(vk::KHR_IMAGE_FORMAT_LIST_NAME),
+            _ => true,
+        };
         for e in LAYER_DEVICE_EXTENSIONS {
-            if has(e) && !exts.contains(&e) && (e != vk::KHR_TIMELINE_SEMAPHORE_NAME || timeline) {
+            if has(e) && !exts.contains(&e) && usable(e) {
                 exts.push(e);
             }
         }

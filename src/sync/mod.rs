@@ -74,7 +74,8 @@ pub struct Offer {
     /// The window system speaks explicit sync (`wp_linux_drm_syncobj_v1`,
     /// DRI3 1.4).
     pub server_explicit: bool,
-    /// The layer can make dma-bufs the driver can render into.
+    /// The layer can make dma-bufs the driver can render into (or copy
+    /// into): the driver exports them, or the layer allocates them.
     pub dma_buf_alloc: bool,
     /// The kernel has the dma-buf sync_file ioctls.
     pub kernel_sync_file: bool,
@@ -123,8 +124,12 @@ pub fn complete_offer(offer: &mut Offer, caps: &DeviceCaps) {
     if !offer.server_dma_buf {
         return;
     }
+    // The driver exports dma-bufs itself, or the layer allocates them for
+    // the driver to import (as dma-bufs or as host memory).
+    let driver_exports = caps.dma_buf_memory && caps.drm_format_modifiers;
+    let importable = caps.host_memory_import.is_some() || driver_exports;
     offer.dma_buf_alloc =
-        caps.host_memory_import.is_some() && !kernel::alloc::available_sources().is_empty();
+        driver_exports || (importable && !kernel::alloc::available_sources().is_empty());
     offer.kernel_sync_file =
         kernel::dma_buf::sync_file_support() == kernel::SyncFileSupport::Supported;
     offer.kernel_soft_fence = kernel::SoftFence::is_available();

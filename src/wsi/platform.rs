@@ -1,6 +1,6 @@
 //! What a window-system backend provides to the platform-neutral core.
 
-use super::image::SwapImage;
+use super::image::{SwapImage, WindowSystemBuffers};
 use crate::sync::Offer;
 use ash::vk;
 use std::os::fd::BorrowedFd;
@@ -20,6 +20,9 @@ pub trait PlatformSurface: Send + Sync {
     fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR;
     /// What the window system accepts, for the sync plan.
     fn offer(&self) -> Result<Offer, vk::Result>;
+    /// What the window system takes as dma-bufs of `fourcc` (its opaque
+    /// variant when `opaque`): modifiers and the device it composites on.
+    fn dma_buf_buffers(&self, fourcc: u32, opaque: bool) -> WindowSystemBuffers;
     /// Starts presenting to this surface for a new swapchain.
     fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result>;
 }

@@ -1,6 +1,6 @@
 //! `VkSurfaceKHR` objects and the physical-device surface queries.
 
-use super::image::host_image_supported_pd;
+use super::image::{surface_format_supported, surface_usage};
 use super::platform::PlatformSurface;
 use crate::device::InstanceData;
 use ash::vk;
@@ -43,16 +43,6 @@ pub fn min_image_count(mode: vk::PresentModeKHR) -> u32 {
     }
 }
 
-/// Usages a swapchain image may have when the device supports them on
-/// linear host-memory images.
-const CANDIDATE_USAGE: [vk::ImageUsageFlags; 5] = [
-    vk::ImageUsageFlags::COLOR_ATTACHMENT,
-    vk::ImageUsageFlags::TRANSFER_SRC,
-    vk::ImageUsageFlags::TRANSFER_DST,
-    vk::ImageUsageFlags::SAMPLED,
-    vk::ImageUsageFlags::STORAGE,
-];
-
 impl Surface {
     /// Formats the window system shows and the device renders to.
     pub fn formats(
@@ -64,9 +54,7 @@ impl Surface {
             .platform
             .formats()?
             .into_iter()
-            .filter(|(f, _)| {
-                host_image_supported_pd(inst, pd, *f, vk::ImageUsageFlags::COLOR_ATTACHMENT)
-            })
+            .filter(|(f, _)| surface_format_supported(&inst.fns, pd, *f))
             .collect())
     }
 
@@ -84,10 +72,7 @@ impl Surface {
             .first()
             .map(|f| f.0)
             .unwrap_or(vk::Format::B8G8R8A8_UNORM);
-        let usage = CANDIDATE_USAGE
-            .iter()
-            .filter(|u| host_image_supported_pd(inst, pd, format, **u))
-            .fold(vk::ImageUsageFlags::COLOR_ATTACHMENT, |a, u| a | *u);
+        let usage = surface_usage(&inst.fns, pd, format) | vk::ImageUsageFlags::COLOR_ATTACHMENT;
         let (cur, min_e, max_e) = match current {
             Some(e) => (e, e, e),
             None => (

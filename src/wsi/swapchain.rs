@@ -18,7 +18,7 @@
 //! holds but has replaced with a newer frame, and the GPU waits for its
 //! release ([`ReleaseTimelines`]); it blocks only when there is none.
 
-use super::image::{ImageParams, SwapImage};
+use super::image::{self, Choice, CopyCommands, ImageParams, SwapImage, WindowSystemBuffers};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
 use super::surface::Surface;
@@ -300,6 +300,10 @@ pub struct Swapchain {
     pub surface: Arc<Surface>,
     pub images: Vec<SwapImage>,
     pub plan: Plan,
+    /// How the images reach the window system's buffers.
+    pub images_path: image::ImagePath,
+    /// The copy path's command buffers (`None` on the other paths).
+    copies: Option<CopyCommands>,
     pub present_mode: vk::PresentModeKHR,
     pub extent: vk::Extent2D,
     pub format: vk::Format,
@@ -391,6 +395,49 @@ fn validate(
     Ok(fourcc)
 }
 
+/// The sync plan and the image path of a new swapchain. Where the window
+/// system takes dma-bufs but no image path can make them for this format
+/// and usage, and shared memory is not ruled out, the plan falls back to
+/// shared memory.
+fn plan_and_images(
+    dev: &DeviceData,
+    params: &ImageParams,
+    offer: &mut sync::Offer,
+    ws: &WindowSystemBuffers,
+) -> Result<(Plan, Choice), vk::Result> {
+    let cfg = crate::config::get();
+    let planned = |offer: &sync::Offer| {
+        sync::plan(cfg, &dev.caps, offer).ok_or_else(|| {
+            log::error!(
+                "vkCreateSwapchainKHR: the window system accepts no buffer the layer can make"
+            );
+            vk::Result::ERROR_INITIALIZATION_FAILED
+        })
+    };
+    let plan = planned(offer)?;
+    let dma_err = match image::choose(dev, params, plan.buffers, ws, cfg.images) {
+        Ok(choice) => return Ok((plan, choice)),
+        Err(e) => e,
+    };
+    if plan.buffers == sync::BufferKind::DmaBuf
+        && offer.server_shm
+        && cfg.buffers != crate::config::BufferMode::DmaBuf
+    {
+        offer.server_dma_buf = false;
+        let mut plan = planned(offer)?;
+        match image::choose(dev, params, plan.buffers, ws, cfg.images) {
+            Ok(choice) => {
+                plan.reason = format!("{}; dma-bufs: {dma_err}", plan.reason);
+                return Ok((plan, choice));
+            }
+            Err(e) => log::error!("vkCreateSwapchainKHR: {dma_err}; {e}"),
+        }
+    } else {
+        log::error!("vkCreateSwapchainKHR: {dma_err}");
+    }
+    Err(vk::Result::ERROR_INITIALIZATION_FAILED)
+}
+
 impl Swapchain {
     pub fn create(
         dev: Arc<DeviceData>,
@@ -405,20 +452,6 @@ impl Swapchain {
         let fourcc = validate(&dev, &surface, ci)?;
         let mut offer = surface.platform.offer()?;
         sync::complete_offer(&mut offer, &dev.caps);
-        let Some(plan) = sync::plan(crate::config::get(), &dev.caps, &offer) else {
-            log::error!(
-                "vkCreateSwapchainKHR: the window system accepts no buffer the layer can make"
-            );
-            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-        };
-        log::info!(
-            "swapchain {}x{} {:?} {:?} on {}: {plan}",
-            ci.image_extent.width,
-            ci.image_extent.height,
-            ci.image_format,
-            ci.present_mode,
-            surface.platform.platform()
-        );
         let count = super::surface::image_count(ci.present_mode, ci.min_image_count);
         let queue_families = if ci.image_sharing_mode == vk::SharingMode::CONCURRENT
             && !ci.p_queue_family_indices.is_null()
@@ -449,9 +482,22 @@ impl Swapchain {
             sharing_mode: ci.image_sharing_mode,
             queue_families,
         };
+        let opaque = ci.composite_alpha == vk::CompositeAlphaFlagsKHR::OPAQUE;
+        let ws = surface.platform.dma_buf_buffers(fourcc, opaque);
+        let (plan, choice) = plan_and_images(&dev, &params, &mut offer, &ws)?;
+        log::info!(
+            "swapchain {}x{} {:?} {:?} on {}: {plan}; images {} ({})",
+            ci.image_extent.width,
+            ci.image_extent.height,
+            ci.image_format,
+            ci.present_mode,
+            surface.platform.platform(),
+            choice.path.name(),
+            choice.reason,
+        );
         let mut images = Vec::with_capacity(count);
         for i in 0..count {
-            match SwapImage::new(&dev, &params, plan.buffers, i) {
+            match SwapImage::new(&dev, &params, &choice, plan.buffers, i) {
                 Ok(img) => images.push(img),
                 Err(e) => {
                     images
@@ -466,7 +512,7 @@ impl Swapchain {
             format: ci.image_format,
             fourcc,
             present_mode: ci.present_mode,
-            opaque: ci.composite_alpha == vk::CompositeAlphaFlagsKHR::OPAQUE,
+            opaque,
             buffers: plan.buffers,
         };
         let backend = surface
@@ -574,6 +620,8 @@ impl Swapchain {
             );
         }
         Ok(Swapchain {
+            images_path: choice.path,
+            copies: (choice.path == image::ImagePath::Copy).then(CopyCommands::new),
             render_sems,
             fences: Mutex::new(FencePool::new(&dev)),
             timelines,
@@ -858,11 +906,19 @@ impl Swapchain {
                 return e;
             }
         };
+        let copy = match self.copy_command(queue, i) {
+            Ok(c) => c,
+            Err(e) => {
+                self.shared.lock().images[i] = ImageState::Acquired;
+                return e;
+            }
+        };
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
         let signal: Vec<vk::Semaphore> = self.render_sems.get(i).copied().into_iter().collect();
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
             .wait_dst_stage_mask(&stages)
+            .command_buffers(&copy)
             .signal_semaphores(&signal);
         let res = {
             let _held = self
@@ -915,6 +971,27 @@ impl Swapchain {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
         status
+    }
+
+    /// On the copy path, the command buffer that copies image `index` into
+    /// its shared buffer, for the family of `queue` (empty elsewhere).
+    fn copy_command(
+        &self,
+        queue: vk::Queue,
+        index: usize,
+    ) -> Result<Vec<vk::CommandBuffer>, vk::Result> {
+        let Some(copies) = &self.copies else {
+            return Ok(Vec::new());
+        };
+        let Some(q) = self.dev.queue(queue) else {
+            log::error!(
+                "vkQueuePresentKHR: a queue the layer did not see created cannot copy a swapchain image"
+            );
+            return Err(vk::Result::ERROR_UNKNOWN);
+        };
+        copies
+            .get(&self.dev, &self.images, q.family, index)
+            .map(|c| vec![c])
     }
 
     /// Gives frame `index` to the presenter thread and wakes it.
@@ -1001,6 +1078,7 @@ impl Drop for Swapchain {
             ("present_mode", format!("{:?}", self.present_mode)),
             ("sync", self.plan.present.name().to_string()),
             ("buffers", format!("{:?}", self.plan.buffers)),
+            ("images", self.images_path.name().to_string()),
             (
                 "extent",
                 format!("{}x{}", self.extent.width, self.extent.height),
@@ -1011,6 +1089,10 @@ impl Drop for Swapchain {
             // SAFETY: the layer's own semaphores; their submissions are done
             // (the fences above were waited on).
             unsafe { self.dev.fns.destroy_semaphore(sem, None) };
+        }
+        if let Some(c) = &self.copies {
+            // SAFETY: the frames' fences were waited on above.
+            unsafe { c.destroy(&self.dev) };
         }
         for img in self.images.drain(..) {
             img.destroy(&self.dev);

@@ -158,16 +158,22 @@ impl Backend for WaylandBackend {
         if let Some(dmabuf) = &self.dmabuf {
             for (i, img) in images.iter().enumerate() {
                 let params = dmabuf.create_params(&qh, ());
-                let modifier = super::feedback::modifier_for(&self.dmabuf_formats, drm)
-                    .unwrap_or(super::MOD_LINEAR);
-                params.add(
-                    img.backing.fd(),
-                    0,
-                    img.layout.offset as u32,
-                    img.layout.stride,
-                    (modifier >> 32) as u32,
-                    modifier as u32,
-                );
+                // The image's own modifier, or for the layer's linear
+                // buffers the way the compositor names linear.
+                let modifier = img.modifier.unwrap_or_else(|| {
+                    super::feedback::modifier_for(&self.dmabuf_formats, drm)
+                        .unwrap_or(super::MOD_LINEAR)
+                });
+                for (plane, layout) in img.planes.iter().enumerate() {
+                    params.add(
+                        img.backing.fd(),
+                        plane as u32,
+                        layout.offset as u32,
+                        layout.stride,
+                        (modifier >> 32) as u32,
+                        modifier as u32,
+                    );
+                }
                 let buffer = params.create_immed(
                     img.extent.width as i32,
                     img.extent.height as i32,
@@ -189,13 +195,14 @@ impl Backend for WaylandBackend {
             return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
         };
         for (i, img) in images.iter().enumerate() {
-            let size = img.backing.mapping().len() as i32;
+            let size = img.backing.mapping().map_or(0, |m| m.len()) as i32;
             let pool = shm.create_pool(img.backing.fd(), size, &qh, ());
+            let layout = img.layout();
             let buffer = pool.create_buffer(
-                img.layout.offset as i32,
+                layout.offset as i32,
                 img.extent.width as i32,
                 img.extent.height as i32,
-                img.layout.stride as i32,
+                layout.stride as i32,
                 wl_shm::Format::try_from(formats::shm_code(drm))
                     .map_err(|_| vk::Result::ERROR_FORMAT_NOT_SUPPORTED)?,
                 &qh,

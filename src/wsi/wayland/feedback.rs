@@ -25,6 +25,14 @@ pub fn parse_format_table(table: &[u8]) -> Vec<(u32, u64)> {
         .collect()
 }
 
+/// A `dev_t` as linux-dmabuf feedback sends it (`main_device`,
+/// `tranche_target_device`): the native-endian bytes of the kernel's
+/// `dev_t`, 8 on Linux. Anything else is ignored.
+pub fn parse_dev_t(bytes: &[u8]) -> Option<u64> {
+    let b: [u8; 8] = bytes.try_into().ok()?;
+    Some(u64::from_ne_bytes(b))
+}
+
 /// The `(fourcc, modifier)` pairs a tranche names: `indices` is its
 /// `tranche_formats` array of native-endian `u16` indices into `table`.
 /// Out-of-range indices are skipped.

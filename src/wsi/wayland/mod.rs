@@ -6,6 +6,7 @@ pub mod conn;
 pub mod feedback;
 pub mod formats;
 
+use super::image::WindowSystemBuffers;
 use super::platform::{Backend, BackendParams, PlatformSurface};
 use crate::sync::Offer;
 use ash::vk;
@@ -39,6 +40,9 @@ pub struct Globals {
     pub shm_formats: Vec<u32>,
     /// `(fourcc, modifier)` pairs `zwp_linux_dmabuf_v1` accepts.
     pub dmabuf_formats: Vec<(u32, u64)>,
+    /// The device the compositor composites on (linux-dmabuf v4 feedback
+    /// `main_device`), a `dev_t`.
+    pub main_device: Option<u64>,
 }
 
 impl Globals {
@@ -76,6 +80,9 @@ impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for Pr
                     }
                 }
                 s.table = feedback::parse_format_table(&buf[..read]);
+            }
+            zwp_linux_dmabuf_feedback_v1::Event::MainDevice { device } => {
+                s.globals.main_device = feedback::parse_dev_t(&device);
             }
             zwp_linux_dmabuf_feedback_v1::Event::TrancheFormats { indices } => {
                 s.globals
@@ -321,6 +328,26 @@ impl PlatformSurface for WaylandSurface {
             server_explicit: false,
             ..Offer::default()
         })
+    }
+
+    fn dma_buf_buffers(&self, fourcc: u32, opaque: bool) -> WindowSystemBuffers {
+        let Ok(g) = self.globals() else {
+            return WindowSystemBuffers::default();
+        };
+        let sent = if opaque {
+            formats::opaque(fourcc)
+        } else {
+            fourcc
+        };
+        WindowSystemBuffers {
+            modifiers: g
+                .dmabuf_formats
+                .iter()
+                .filter(|&&(f, _)| f == sent)
+                .map(|&(_, m)| m)
+                .collect(),
+            main_device: g.main_device,
+        }
     }
 
     fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result> {

@@ -241,8 +241,23 @@ impl X11Backend {
                     break;
                 }
             };
-            let (stride, offset) = (img.layout.stride, img.layout.offset as u32);
+            let modifier = img.modifier.unwrap_or(DRM_FORMAT_MOD_LINEAR);
+            let plane = |i: usize| {
+                img.planes
+                    .get(i)
+                    .map_or((0, 0), |l| (l.stride, l.offset as u32))
+            };
+            let (stride, offset) = plane(0);
             let cookie = if version >= (1, 2) {
+                // One fd per plane: the same dma-buf, as Mesa sends it.
+                let mut fds = vec![fd];
+                for _ in 1..img.planes.len() {
+                    match fds[0].try_clone() {
+                        Ok(f) => fds.push(f),
+                        Err(_) => break,
+                    }
+                }
+                let ((s1, o1), (s2, o2), (s3, o3)) = (plane(1), plane(2), plane(3));
                 dri3::pixmap_from_buffers(
                     c,
                     pixmap,
@@ -251,23 +266,27 @@ impl X11Backend {
                     h,
                     stride,
                     offset,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
+                    s1,
+                    o1,
+                    s2,
+                    o2,
+                    s3,
+                    o3,
                     self.depth,
                     32,
-                    DRM_FORMAT_MOD_LINEAR,
-                    vec![fd],
+                    modifier,
+                    fds,
                 )
-            } else if offset == 0 && stride <= u32::from(u16::MAX) {
+            } else if offset == 0
+                && stride <= u32::from(u16::MAX)
+                && modifier == DRM_FORMAT_MOD_LINEAR
+                && img.planes.len() == 1
+            {
                 dri3::pixmap_from_buffer(
                     c,
                     pixmap,
                     self.window,
-                    img.backing.mapping().len() as u32,
+                    buf.size().unwrap_or(0) as u32,
                     w,
                     h,
                     stride as u16,
@@ -534,10 +553,11 @@ impl Backend for X11Backend {
         self.pixels = images
             .iter()
             .map(|img| Pixels {
-                ptr: img.backing.mapping().as_ptr() as usize,
-                len: img.backing.mapping().len(),
-                offset: img.layout.offset as usize,
-                stride: img.layout.stride as usize,
+                // A driver's dma-buf has no mapping; it only goes by DRI3.
+                ptr: img.backing.mapping().map_or(0, |m| m.as_ptr() as usize),
+                len: img.backing.mapping().map_or(0, |m| m.len()),
+                offset: img.layout().offset as usize,
+                stride: img.layout().stride as usize,
             })
             .collect();
         if self.pixels.iter().any(|p| p.stride % 4 != 0) {

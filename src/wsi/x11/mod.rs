@@ -12,6 +12,7 @@ mod backend;
 pub mod conn;
 pub mod xlib;
 
+use super::image::WindowSystemBuffers;
 use super::platform::{Backend, BackendParams, PlatformSurface};
 use super::wayland::formats::{DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888};
 use crate::sync::Offer;
@@ -258,6 +259,26 @@ impl PlatformSurface for X11Surface {
             server_dma_buf: takes_dma_bufs(p.dri3.is_some(), p.present.is_some()),
             ..Offer::default()
         })
+    }
+
+    /// DRI3 1.2 `GetSupportedModifiers` for the window's depth; linear only
+    /// before 1.2 (`PixmapFromBuffer` takes no modifier).
+    fn dma_buf_buffers(&self, _fourcc: u32, _opaque: bool) -> WindowSystemBuffers {
+        let Ok(p) = self.probe() else {
+            return WindowSystemBuffers::default();
+        };
+        let mut modifiers = vec![0];
+        if p.dri3.is_some_and(|v| v >= (1, 2)) {
+            let cookie = dri3::get_supported_modifiers(&*self.conn, self.window, p.depth, p.bpp);
+            if let Ok(r) = conn::roundtrip(&self.conn, cookie) {
+                modifiers = r.window_modifiers;
+                modifiers.extend(r.screen_modifiers);
+            }
+        }
+        WindowSystemBuffers {
+            modifiers,
+            main_device: None,
+        }
     }
 
     fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result> {
