@@ -103,6 +103,9 @@ struct Opts {
     /// `early-acquire`: `present` (continue the compositor and go on) or
     /// `destroy` (destroy the swapchain with the compositor still stopped).
     then: String,
+    /// `--extra-usage BITS`: image usage bits added to the swapchain's
+    /// (to ask for what the surface does not offer).
+    extra_usage: vk::ImageUsageFlags,
 }
 
 fn parse() -> Opts {
@@ -118,6 +121,7 @@ fn parse() -> Opts {
         slow_clears: 100,
         stop_pid: None,
         then: "present".into(),
+        extra_usage: vk::ImageUsageFlags::empty(),
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -157,6 +161,13 @@ fn parse() -> Opts {
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
+            "--extra-usage" => {
+                o.extra_usage = vk::ImageUsageFlags::from_raw(
+                    a.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--extra-usage BITS"),
+                )
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -393,7 +404,11 @@ unsafe fn create_chain(
         .image_color_space(format.color_space)
         .image_extent(extent)
         .image_array_layers(1)
-        .image_usage(vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST)
+        .image_usage(
+            vk::ImageUsageFlags::COLOR_ATTACHMENT
+                | vk::ImageUsageFlags::TRANSFER_DST
+                | o.extra_usage,
+        )
         .pre_transform(vk::SurfaceTransformFlagsKHR::IDENTITY)
         .composite_alpha(vk::CompositeAlphaFlagsKHR::OPAQUE)
         .present_mode(o.mode)

@@ -5,6 +5,7 @@
 
 mod common;
 
+use ash::vk;
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
 use common::weston::{through_layer, Weston};
 use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
@@ -747,5 +748,46 @@ fn acquire_waits_for_the_compositor_to_release() {
             acquired >= 90 && released >= 80 && shown >= least_shown,
             "{mode}: {acquired} acquires, {released} releases, {shown} shown\n{out}"
         );
+    }
+}
+
+/// A swapchain no image path can serve is refused with
+/// `VK_ERROR_INITIALIZATION_FAILED` and one error line naming what is
+/// missing, never with an image the driver cannot render to: a usage the
+/// surface does not offer (depth-stencil attachment), and
+/// `SYNCBRIDGE_IMAGES=import` on a compositor that takes no dma-bufs.
+#[test]
+fn a_swapchain_no_image_path_serves_is_refused_with_one_error_line() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let depth = vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT
+        .as_raw()
+        .to_string();
+    for (args, env, says) in [
+        (
+            vec!["frames", "--frames", "2", "--extra-usage", depth.as_str()],
+            vec![],
+            "is not offered for B8G8R8A8_UNORM",
+        ),
+        (
+            vec!["frames", "--frames", "2"],
+            vec![("SYNCBRIDGE_IMAGES", "import")],
+            "not imported-dma-buf: the window system takes no dma-bufs",
+        ),
+    ] {
+        let out = probe_run(&m, &w, &args, &env);
+        assert!(!out.status.success(), "{out}");
+        assert!(
+            out.stderr
+                .contains("swapchain: ERROR_INITIALIZATION_FAILED"),
+            "{out}"
+        );
+        let errors: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("syncbridge: error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{out}");
+        assert!(errors[0].contains(says), "{out}");
     }
 }

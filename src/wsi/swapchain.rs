@@ -357,6 +357,16 @@ fn validate(
         );
         return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
     };
+    let offered =
+        super::image::surface_usage(&dev.instance.fns, dev.physical_device, ci.image_format);
+    if !offered.contains(ci.image_usage) {
+        log::error!(
+            "vkCreateSwapchainKHR: usage {:?} is not offered for {:?} (supportedUsageFlags {offered:?})",
+            ci.image_usage,
+            ci.image_format
+        );
+        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+    }
     if !surface.platform.present_modes().contains(&ci.present_mode) {
         log::error!(
             "vkCreateSwapchainKHR: present mode {:?} is not offered",

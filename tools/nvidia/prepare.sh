@@ -29,14 +29,15 @@ pkgs=(libvulkan1 vulkan-tools vulkan-validationlayers xvfb xserver-common libxfo
   libwayland-client0 libwayland-server0 libwayland-cursor0 libwayland-egl1 libffi8)
 (cd .gl/deb && apt-get "${o[@]}" download "${pkgs[@]}" 2>&1 | grep -v unsandboxed | tail -1)
 
-# weston: the binary, the headless backend and kiosk shell it loads from
+# weston: the binary, the headless backend and desktop shell it loads from
 # their built-in paths, the screenshooter, and every library they link
 # against except the C runtime (that machine's own is newer).
 lib=/usr/lib/x86_64-linux-gnu
 files=(/usr/bin/weston /usr/bin/weston-screenshooter "$lib"/libweston-10/headless-backend.so
-  "$lib"/weston/kiosk-shell.so "$lib"/weston/libexec_weston.so.0 "$lib"/weston/libexec_weston.so.0.0.0)
+  "$lib"/weston/desktop-shell.so "$lib"/weston-desktop-shell "$lib"/weston/libexec_weston.so.0
+  "$lib"/weston/libexec_weston.so.0.0.0 /usr/share/weston)
 mkdir -p /tmp/sbweston/opt/sbweston/lib
-for f in "${files[@]}"; do ldd "$f"; done | awk '/=>/ {print $3}' | sort -u |
+for f in "${files[@]}"; do [ -d "$f" ] || ldd "$f"; done | awk '/=>/ {print $3}' | sort -u |
   grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux-x86-64|libdl|libpthread|librt)\.so' |
   xargs -I{} cp -L {} /tmp/sbweston/opt/sbweston/lib/
 tar -C / -cf /tmp/sbweston/sys.tar "${files[@]#/}"

@@ -3,7 +3,7 @@
 # with DIR holding logs.tar.gz (and the screenshots). Prints, per run, its
 # status, wall time, validation messages and the layer's statistics.
 set -euo pipefail
-dir=${1:?the folder the run's files came back to}
+dir=${1:?usage: summary.sh DIR}
 tmp=$(mktemp -d)
 tar -C "$tmp" -xzf "$dir/logs.tar.gz"
 python3 - "$tmp/logs" <<'PY'
