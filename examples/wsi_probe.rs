@@ -1406,6 +1406,15 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
         v
     };
     let (mut acq_ns, mut pres_ns, mut interval_ns) = (touched(n), touched(n), touched(n));
+    // The application thread's CPU time inside vkAcquireNextImageKHR and
+    // vkQueuePresentKHR (whoever implements them, driver calls included):
+    // what the WSI costs the application, comparable between the driver's
+    // own WSI and the layer.
+    let mut wsi_cpu_ns = touched(n);
+    let thread_cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    };
     let d = &g.device;
     unsafe {
         let props = g.instance.get_physical_device_properties(g.pd);
@@ -1451,14 +1460,14 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
                 println!("probe: error={e:?} frame={f}");
                 return false;
             }
-            let t0 = Instant::now();
+            let (c0, t0) = (thread_cpu(), Instant::now());
             let r = g.swapchain_fn.acquire_next_image(
                 c.handle,
                 5_000_000_000,
                 s.acquired,
                 vk::Fence::null(),
             );
-            let t1 = Instant::now();
+            let (t1, c1) = (Instant::now(), thread_cpu());
             let i = match r {
                 Ok((i, _)) => i as usize,
                 Err(e) => {
@@ -1477,9 +1486,10 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
                 .command_buffers(&cbs)
                 .signal_semaphores(&sigs);
             d.queue_submit(g.queue, &[submit], s.done).expect("submit");
-            let t2 = Instant::now();
+            let (c2, t2) = (thread_cpu(), Instant::now());
             let r = present_one(g, &c, i as u32, &sigs);
-            let t3 = Instant::now();
+            let (t3, c3) = (Instant::now(), thread_cpu());
+            wsi_cpu_ns[f] = (c1 - c0 + c3 - c2).min(u64::from(u32::MAX)) as u32;
             if let Err(e) = r {
                 println!("probe: error={e:?} frame={f}");
                 return false;
@@ -1510,6 +1520,14 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
         println!("probe: end={n} fds={fds_end} rss_kb={rss_end}");
         println!("probe: slow_acquires={slow_acquires}");
         println!("probe: slow_presents={slow_presents}");
+        let wsi_mean =
+            wsi_cpu_ns.iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / n.max(1) as f64;
+        println!(
+            "probe: wsi_cpu_us mean={:.1} p50={:.1} p99={:.1}",
+            wsi_mean / 1000.0,
+            f64::from(bench_percentile(&mut wsi_cpu_ns, 50.0)) / 1000.0,
+            f64::from(bench_percentile(&mut wsi_cpu_ns, 99.0)) / 1000.0
+        );
         if let Ok(path) = std::env::var("PROBE_TIMES_OUT") {
             // One line per frame: acquire, present, interval (ns).
             let mut text = String::with_capacity(n * 24);

@@ -799,7 +799,7 @@ fn acquire_into(
     let r = sc.acquire(timeout, semaphore, fence, index);
     let acquired = matches!(r, vk::Result::SUCCESS | vk::Result::SUBOPTIMAL_KHR);
     if let (Some(cpu), true) = (cpu, acquired) {
-        sc.note_acquire_cpu(*index, cpu.elapsed_ns());
+        sc.note_acquire_cpu(*index, cpu.elapsed());
     }
     r
 }
@@ -950,7 +950,7 @@ unsafe extern "system" fn queue_present(
             }
         }
         if let (Some(cpu), Some(Some(sc)), Some(index)) = (cpu, ours.first(), indices.first()) {
-            sc.record_frame_cpu(*index, cpu.elapsed_ns());
+            sc.record_frame_cpu(*index, cpu.elapsed());
         }
         worst
     })

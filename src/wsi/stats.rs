@@ -1,6 +1,7 @@
 //! Per-swapchain frame statistics, written as one JSON line per swapchain
 //! to `SYNCBRIDGE_STATS` when the swapchain is destroyed.
 
+use crate::device::cpu_time::Spent;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -60,13 +61,18 @@ pub struct Stats {
     /// released, in microseconds.
     release_latency_us: Samples,
     /// The layer's own CPU time per frame on the application's thread
-    /// (acquire + present, driver calls excluded: see `cpu_time`), in
-    /// nanoseconds.
+    /// (acquire + present, driver calls and blocking waits excluded: see
+    /// `cpu_time`), in nanoseconds.
     layer_cpu_ns: Samples,
     /// The sum of every frame's layer CPU time and the number of frames,
     /// for the mean over the whole stream (the samples keep the latest).
     layer_cpu_total_ns: u64,
     layer_cpu_frames: u64,
+    /// Per frame, the CPU time the application's thread spent going to
+    /// sleep and waking up in the layer's blocking waits (what throttling
+    /// costs any WSI), in nanoseconds, and its sum.
+    wait_cpu_ns: Samples,
+    wait_cpu_total_ns: u64,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
@@ -101,6 +107,8 @@ impl Stats {
             layer_cpu_ns: Samples::new(keep_samples),
             layer_cpu_total_ns: 0,
             layer_cpu_frames: 0,
+            wait_cpu_ns: Samples::new(keep_samples),
+            wait_cpu_total_ns: 0,
             frame_event_timeouts: 0,
             acquire_waits: 0,
             early_acquires: 0,
@@ -133,10 +141,12 @@ impl Stats {
     }
 
     /// One frame's layer CPU time on the application's thread.
-    pub fn on_layer_cpu(&mut self, ns: u64) {
-        self.layer_cpu_ns.push(ns);
-        self.layer_cpu_total_ns = self.layer_cpu_total_ns.saturating_add(ns);
+    pub fn on_layer_cpu(&mut self, spent: Spent) {
+        self.layer_cpu_ns.push(spent.layer_ns);
+        self.layer_cpu_total_ns = self.layer_cpu_total_ns.saturating_add(spent.layer_ns);
         self.layer_cpu_frames += 1;
+        self.wait_cpu_ns.push(spent.wait_ns);
+        self.wait_cpu_total_ns = self.wait_cpu_total_ns.saturating_add(spent.wait_ns);
     }
 
     pub fn fps(&self) -> f64 {
@@ -169,16 +179,30 @@ impl Stats {
                 .percentile(p)
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
-        let cpu_mean = if self.layer_cpu_frames == 0 {
-            "null".to_string()
-        } else {
-            format!(
-                "{:.1}",
-                self.layer_cpu_total_ns as f64 / self.layer_cpu_frames as f64 / 1000.0
-            )
+        let mean = |total: u64| {
+            if self.layer_cpu_frames == 0 {
+                "null".to_string()
+            } else {
+                format!(
+                    "{:.1}",
+                    total as f64 / self.layer_cpu_frames as f64 / 1000.0
+                )
+            }
         };
+        let cpu_mean = mean(self.layer_cpu_total_ns);
+        let wait_us = |p| {
+            self.wait_cpu_ns
+                .percentile(p)
+                .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
+        };
+        let wait = format!(
+            "{{\"mean\":{},\"p50\":{},\"p99\":{}}}",
+            mean(self.wait_cpu_total_ns),
+            wait_us(50.0),
+            wait_us(99.0)
+        );
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},\"wait_cpu_us\":{},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
@@ -189,6 +213,7 @@ impl Stats {
             cpu_us(50.0),
             cpu_us(90.0),
             cpu_us(99.0),
+            wait,
             self.frame_event_timeouts,
             self.acquire_waits,
             self.early_acquires,
@@ -232,7 +257,10 @@ mod tests {
     fn latencies_are_kept_only_when_asked() {
         let mut s = Stats::new(false);
         s.on_release(Duration::from_micros(12));
-        s.on_layer_cpu(3_000);
+        s.on_layer_cpu(Spent {
+            layer_ns: 3_000,
+            wait_ns: 0,
+        });
         assert!(s.release_latency_us.ring.is_empty());
         assert_eq!(s.layer_cpu_ns.percentile(50.0), None);
     }
@@ -259,10 +287,15 @@ mod tests {
     fn layer_cpu_time_is_reported_in_microseconds() {
         let mut s = Stats::default();
         for ns in [2_000, 4_000, 6_000, 100_000] {
-            s.on_layer_cpu(ns);
+            s.on_layer_cpu(Spent {
+                layer_ns: ns,
+                wait_ns: ns / 2,
+            });
         }
         let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
         assert_eq!(v["layer_cpu_us"]["mean"], 28.0);
+        assert_eq!(v["wait_cpu_us"]["mean"], 14.0);
+        assert_eq!(v["wait_cpu_us"]["p50"], 2.0);
         assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
         assert_eq!(v["layer_cpu_us"]["p90"], 100.0);
         assert_eq!(v["layer_cpu_us"]["p99"], 100.0);

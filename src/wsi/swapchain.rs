@@ -130,9 +130,10 @@ pub(crate) struct Shared {
     /// before them. An atomic rather than [`State`], so the application's
     /// present and the waiter do not contend for the lock over it.
     with_waiter: AtomicUsize,
-    /// The layer's CPU time in the acquire of each acquired image, added
-    /// to its present's for the per-frame statistic.
-    acquire_cpu_ns: Vec<AtomicU64>,
+    /// The layer's CPU time in the acquire of each acquired image, and the
+    /// time its blocking waits cost, added to its present's for the
+    /// per-frame statistic.
+    acquire_cpu_ns: Vec<(AtomicU64, AtomicU64)>,
     stats: Mutex<Stats>,
 }
 
@@ -580,7 +581,9 @@ impl Swapchain {
             wake,
             shutdown: AtomicBool::new(false),
             with_waiter: AtomicUsize::new(0),
-            acquire_cpu_ns: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            acquire_cpu_ns: (0..count)
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
             stats: Mutex::new(Stats::new(crate::config::get().stats_path.is_some())),
         });
         let (to_waiter, waiter_rx) = mpsc::channel();
@@ -705,7 +708,7 @@ impl Swapchain {
                     };
                 }
                 st.acquire_waiters += 1;
-                st = self.shared.wait(st, deadline);
+                st = cpu_time::blocking(|| self.shared.wait(st, deadline));
                 st.acquire_waiters -= 1;
             }
         };
@@ -756,7 +759,8 @@ impl Swapchain {
             let i = i as usize;
             log::debug!("image {i}: given back");
             st.unuse(i, true);
-            self.shared.acquire_cpu_ns[i].store(0, Ordering::Relaxed);
+            self.shared.acquire_cpu_ns[i].0.store(0, Ordering::Relaxed);
+            self.shared.acquire_cpu_ns[i].1.store(0, Ordering::Relaxed);
         }
         self.shared.cond.notify_all();
         vk::Result::SUCCESS
@@ -1011,21 +1015,24 @@ impl Swapchain {
     }
 
     /// Notes the layer's CPU time in the acquire that returned `index`.
-    pub fn note_acquire_cpu(&self, index: u32, ns: u64) {
+    pub fn note_acquire_cpu(&self, index: u32, spent: cpu_time::Spent) {
         if let Some(slot) = self.shared.acquire_cpu_ns.get(index as usize) {
-            slot.store(ns, Ordering::Relaxed);
+            slot.0.store(spent.layer_ns, Ordering::Relaxed);
+            slot.1.store(spent.wait_ns, Ordering::Relaxed);
         }
     }
 
     /// Records a frame's layer CPU time: its present's `ns` plus what its
     /// acquire noted.
-    pub fn record_frame_cpu(&self, index: u32, ns: u64) {
-        let acquired = self
-            .shared
-            .acquire_cpu_ns
-            .get(index as usize)
-            .map_or(0, |slot| slot.swap(0, Ordering::Relaxed));
-        self.shared.stats().on_layer_cpu(acquired + ns);
+    pub fn record_frame_cpu(&self, index: u32, spent: cpu_time::Spent) {
+        let acquired = self.shared.acquire_cpu_ns.get(index as usize).map_or(
+            cpu_time::Spent::default(),
+            |slot| cpu_time::Spent {
+                layer_ns: slot.0.swap(0, Ordering::Relaxed),
+                wait_ns: slot.1.swap(0, Ordering::Relaxed),
+            },
+        );
+        self.shared.stats().on_layer_cpu(acquired + spent);
     }
 
     /// `vkWaitForPresentKHR`: waits at most `timeout_ns` until the frame
