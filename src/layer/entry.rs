@@ -17,13 +17,14 @@ pub const LAYER_NAME: &CStr = c"VK_LAYER_SYNCBRIDGE_wsi";
 pub const LAYER_DESCRIPTION: &str = "syncbridge: WSI with dma-buf sync_file bridging";
 
 /// Instance extensions the layer implements.
-pub const INSTANCE_EXTENSIONS: [(&CStr, u32); 6] = [
+pub const INSTANCE_EXTENSIONS: [(&CStr, u32); 7] = [
     (vk::KHR_SURFACE_NAME, 25),
     (vk::KHR_WAYLAND_SURFACE_NAME, 6),
     (vk::KHR_XCB_SURFACE_NAME, 6),
     (vk::KHR_XLIB_SURFACE_NAME, 6),
     (vk::KHR_GET_SURFACE_CAPABILITIES2_NAME, 1),
     (vk::EXT_SURFACE_MAINTENANCE1_NAME, 1),
+    (vk::EXT_HEADLESS_SURFACE_NAME, 1),
 ];
 
 /// Device extensions the layer implements.

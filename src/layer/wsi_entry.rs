@@ -9,6 +9,7 @@ use super::instance;
 use crate::device::cpu_time::LayerTime;
 use crate::device::{DeviceData, InstanceData};
 use crate::pnext;
+use crate::wsi::headless::HeadlessSurface;
 use crate::wsi::surface::Surface;
 use crate::wsi::swapchain::Swapchain;
 use crate::wsi::wayland::WaylandSurface;
@@ -29,6 +30,9 @@ macro_rules! pfn {
 pub fn instance_function(name: &CStr) -> vk::PFN_vkVoidFunction {
     match name.to_bytes() {
         b"vkDestroySurfaceKHR" => pfn!(destroy_surface, vk::PFN_vkDestroySurfaceKHR),
+        b"vkCreateHeadlessSurfaceEXT" => {
+            pfn!(create_headless_surface, vk::PFN_vkCreateHeadlessSurfaceEXT)
+        }
         b"vkGetPhysicalDeviceFeatures2" | b"vkGetPhysicalDeviceFeatures2KHR" => {
             pfn!(
                 physical_device_features2,
@@ -198,6 +202,25 @@ unsafe extern "system" fn create_wayland_surface(
             // requires to outlive the VkSurfaceKHR.
             let platform = unsafe { WaylandSurface::new(ci.display, ci.surface) };
             register_surface(Box::new(platform), out)
+        },
+    )
+}
+
+unsafe extern "system" fn create_headless_surface(
+    _instance: vk::Instance,
+    ci: *const vk::HeadlessSurfaceCreateInfoEXT<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::SurfaceKHR,
+) -> vk::Result {
+    guard(
+        "vkCreateHeadlessSurfaceEXT",
+        vk::Result::ERROR_OUT_OF_HOST_MEMORY,
+        || {
+            if ci.is_null() || out.is_null() {
+                log::error!("vkCreateHeadlessSurfaceEXT: null create info or output");
+                return vk::Result::ERROR_INITIALIZATION_FAILED;
+            }
+            register_surface(Box::new(HeadlessSurface), out)
         },
     )
 }
