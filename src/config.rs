@@ -55,6 +55,17 @@ pub struct Config {
     pub sync: SyncMode,
     pub buffers: BufferMode,
     pub images: ImageMode,
+    /// `SYNCBRIDGE_PRESENT_MODE`: the present mode every swapchain is made
+    /// with, whatever the application asked for (where the surface offers
+    /// it), as `MESA_VK_WSI_PRESENT_MODE` does for Mesa's drivers.
+    pub present_mode: Option<ash::vk::PresentModeKHR>,
+    /// `SYNCBRIDGE_MIN_IMAGE_COUNT`: the fewest images a swapchain has (and
+    /// the surface's `minImageCount`), in every present mode.
+    pub min_image_count: Option<u32>,
+    /// `SYNCBRIDGE_FPS_LIMIT`: at most this many frames a second are shown;
+    /// the application is held back by its acquires, not by sleeps on its
+    /// thread.
+    pub fps_limit: Option<u32>,
     /// `SYNCBRIDGE_STATS`: file to which each swapchain appends its frame
     /// statistics (one JSON object per line) when it is destroyed.
     pub stats_path: Option<PathBuf>,
@@ -89,6 +100,9 @@ impl Default for Config {
             sync: SyncMode::Auto,
             buffers: BufferMode::Auto,
             images: ImageMode::Auto,
+            present_mode: None,
+            min_image_count: None,
+            fps_limit: None,
             stats_path: None,
             debug_fence_delay_ms: 0,
             early_acquire: true,
@@ -142,6 +156,26 @@ impl Config {
                     "host" => cfg.images = ImageMode::Host,
                     "copy" => cfg.images = ImageMode::Copy,
                     _ => bad("auto|export|import|host|copy; using auto"),
+                },
+                "PRESENT_MODE" => {
+                    use ash::vk::PresentModeKHR as M;
+                    match value.trim().to_ascii_lowercase().as_str() {
+                        "" => cfg.present_mode = None,
+                        "fifo" => cfg.present_mode = Some(M::FIFO),
+                        "fifo_relaxed" | "relaxed" => cfg.present_mode = Some(M::FIFO_RELAXED),
+                        "mailbox" => cfg.present_mode = Some(M::MAILBOX),
+                        "immediate" => cfg.present_mode = Some(M::IMMEDIATE),
+                        _ => bad("fifo|fifo_relaxed|mailbox|immediate; using the application's"),
+                    }
+                }
+                "MIN_IMAGE_COUNT" => match value.trim().parse::<u32>() {
+                    Ok(n) if (2..=8).contains(&n) => cfg.min_image_count = Some(n),
+                    _ => bad("an image count from 2 to 8; using the layer's"),
+                },
+                "FPS_LIMIT" => match value.trim().parse::<u32>() {
+                    Ok(0) => cfg.fps_limit = None,
+                    Ok(n) if n <= 1000 => cfg.fps_limit = Some(n),
+                    _ => bad("frames per second from 1 to 1000 (0: none); using none"),
                 },
                 "DEBUG_FENCE_DELAY_MS" => match value.trim().parse::<u64>() {
                     Ok(ms) if ms <= 10_000 => cfg.debug_fence_delay_ms = ms,
@@ -204,7 +238,7 @@ pub fn report_warnings() {
         }
         if !cfg.ignored.is_empty() {
             log::info!(
-                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_IMAGES, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
+                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_IMAGES, SYNCBRIDGE_PRESENT_MODE, SYNCBRIDGE_MIN_IMAGE_COUNT, SYNCBRIDGE_FPS_LIMIT, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
                 cfg.ignored.join(", ")
             );
         }
@@ -277,6 +311,30 @@ mod tests {
         assert_eq!((c.debug_fence_delay_ms, c.warnings.len()), (0, 1));
         let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "250")]);
         assert_eq!(c.debug_fence_delay_ms, 250);
+    }
+
+    #[test]
+    fn presentation_overrides() {
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_PRESENT_MODE", "Immediate"),
+            ("SYNCBRIDGE_MIN_IMAGE_COUNT", "4"),
+            ("SYNCBRIDGE_FPS_LIMIT", "60"),
+            ("SYNCBRIDGE_IMAGES", "copy"),
+        ]);
+        assert_eq!(c.present_mode, Some(ash::vk::PresentModeKHR::IMMEDIATE));
+        assert_eq!((c.min_image_count, c.fps_limit), (Some(4), Some(60)));
+        assert_eq!(c.images, ImageMode::Copy);
+        assert!(c.warnings.is_empty());
+        let c = Config::from_vars([
+            ("SYNCBRIDGE_PRESENT_MODE", "vsync"),
+            ("SYNCBRIDGE_MIN_IMAGE_COUNT", "1"),
+            ("SYNCBRIDGE_FPS_LIMIT", "-5"),
+            ("SYNCBRIDGE_IMAGES", "gpu"),
+        ]);
+        assert_eq!(c.present_mode, None);
+        assert_eq!((c.min_image_count, c.fps_limit), (None, None));
+        assert_eq!(c.images, ImageMode::Auto);
+        assert_eq!(c.warnings.len(), 4, "{:?}", c.warnings);
     }
 
     #[test]

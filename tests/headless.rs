@@ -92,6 +92,8 @@ fn child_headless() {
             )
             .expect("swapchain");
         let images = sc_fn.get_swapchain_images(sc).unwrap();
+        say("min_image_count", caps.min_image_count);
+        say("images", images.len());
         let pool = command_pool(&device);
         let cmds = device
             .allocate_command_buffers(
@@ -176,25 +178,28 @@ fn say(key: &str, value: impl std::fmt::Display) {
 }
 
 fn headless(mode: &str, frames: u32) -> (Output, f64, String) {
+    headless_with(mode, frames, &[])
+}
+
+fn headless_with(mode: &str, frames: u32, extra: &[(&str, &str)]) -> (Output, f64, String) {
     let m = Manifests::new();
     let tmp = TempDir::new("headless");
     let stats = tmp.path().join("stats.jsonl");
     let frames_s = frames.to_string();
     let layers = format!("{LAYER_NAME}:VK_LAYER_KHRONOS_validation");
     let stats_s = stats.display().to_string();
-    let out = run_child(
-        "child_headless",
-        &m,
-        &[
-            ("VK_LAYER_PATH", &m.layer_path()),
-            ("VK_INSTANCE_LAYERS", &layers),
-            ("SB_MODE", mode),
-            ("SB_FRAMES", &frames_s),
-            ("SB_VALIDATION", "1"),
-            ("SYNCBRIDGE_LOG", "info"),
-            ("SYNCBRIDGE_STATS", &stats_s),
-        ],
-    );
+    let layer_path = m.layer_path();
+    let mut env = vec![
+        ("VK_LAYER_PATH", layer_path.as_str()),
+        ("VK_INSTANCE_LAYERS", &layers),
+        ("SB_MODE", mode),
+        ("SB_FRAMES", &frames_s),
+        ("SB_VALIDATION", "1"),
+        ("SYNCBRIDGE_LOG", "info"),
+        ("SYNCBRIDGE_STATS", &stats_s),
+    ];
+    env.extend_from_slice(extra);
+    let out = run_child("child_headless", &m, &env);
     out.assert_success();
     assert_eq!(out.value("messages"), "0", "validation spoke:\n{out}");
     assert!(
@@ -237,4 +242,48 @@ fn headless_present_modes_present_their_frames() {
         let n = shown(&stats);
         assert!(n >= at_least, "{mode}: {n} frames shown: {stats}");
     }
+}
+
+/// The users' overrides, each with one line when it changes what the
+/// application asked for: `SYNCBRIDGE_PRESENT_MODE` makes a FIFO swapchain
+/// IMMEDIATE, `SYNCBRIDGE_MIN_IMAGE_COUNT` raises the image count (and the
+/// surface's `minImageCount`), `SYNCBRIDGE_FPS_LIMIT` holds an IMMEDIATE
+/// application to the rate (30 frames at 20 a second take at least 1.2 s:
+/// the frames the images let run ahead come off the 1.5 s of the limit).
+#[test]
+fn present_mode_image_count_and_fps_overrides() {
+    let (out, _, stats) = headless_with("fifo", 20, &[("SYNCBRIDGE_PRESENT_MODE", "immediate")]);
+    assert!(
+        out.stderr
+            .contains("SYNCBRIDGE_PRESENT_MODE: IMMEDIATE instead of the application's FIFO"),
+        "{out}"
+    );
+    assert!(stats.contains("\"present_mode\":\"IMMEDIATE\""), "{stats}");
+
+    let (out, _, _) = headless_with("fifo", 5, &[("SYNCBRIDGE_MIN_IMAGE_COUNT", "6")]);
+    assert_eq!(out.value("min_image_count"), "6", "{out}");
+    assert_eq!(out.value("images"), "6", "{out}");
+
+    let (out, secs, stats) = headless_with("immediate", 30, &[("SYNCBRIDGE_FPS_LIMIT", "20")]);
+    assert!(
+        out.stderr
+            .contains("SYNCBRIDGE_FPS_LIMIT: at most 20 frames a second are shown"),
+        "{out}"
+    );
+    assert!(
+        secs >= 1.2,
+        "30 frames under a 20 fps limit in {secs} s:\n{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stats.trim()).expect("JSON");
+    let fps = v["fps"].as_f64().unwrap();
+    assert!(fps <= 20.5, "{fps} fps shown under a 20 fps limit: {stats}");
+
+    let (out, _, stats) = headless_with("fifo", 5, &[("SYNCBRIDGE_PRESENT_MODE", "vsync")]);
+    let warnings = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SYNCBRIDGE_PRESENT_MODE"))
+        .count();
+    assert_eq!(warnings, 1, "{out}");
+    assert!(stats.contains("\"present_mode\":\"FIFO\""), "{stats}");
 }

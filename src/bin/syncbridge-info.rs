@@ -340,7 +340,15 @@ fn main() {
     let (x11, x_offer) = x11_report();
     let report = json!({
         "syncbridge": env!("CARGO_PKG_VERSION"),
-        "config": { "sync": format!("{:?}", cfg.sync), "buffers": format!("{:?}", cfg.buffers), "images": format!("{:?}", cfg.images), "early_acquire": cfg.early_acquire },
+        "config": {
+            "sync": format!("{:?}", cfg.sync),
+            "buffers": format!("{:?}", cfg.buffers),
+            "images": format!("{:?}", cfg.images),
+            "early_acquire": cfg.early_acquire,
+            "present_mode": cfg.present_mode.map_or("the application's".to_string(), |m| format!("{m:?}")),
+            "min_image_count": cfg.min_image_count.map_or(json!("the layer's"), |n| json!(n)),
+            "fps_limit": cfg.fps_limit.map_or(json!("none"), |n| json!(n)),
+        },
         "kernel": kernel,
         "vulkan": vulkan,
         "wayland": wayland,

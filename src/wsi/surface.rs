@@ -34,9 +34,20 @@ pub fn image_count(mode: vk::PresentModeKHR, requested: u32) -> usize {
     requested.clamp(min_image_count(mode), MAX_IMAGE_COUNT) as usize
 }
 
+/// The surface's `minImageCount`: [`MIN_IMAGE_COUNT`], or
+/// `SYNCBRIDGE_MIN_IMAGE_COUNT`.
+pub fn surface_min_image_count() -> u32 {
+    crate::config::get()
+        .min_image_count
+        .unwrap_or(MIN_IMAGE_COUNT)
+}
+
 /// The fewest images a swapchain in `mode` has: what
 /// `VK_EXT_surface_maintenance1` reports as `minImageCount` for that mode.
 pub fn min_image_count(mode: vk::PresentModeKHR) -> u32 {
+    if let Some(n) = crate::config::get().min_image_count {
+        return n;
+    }
     match mode {
         vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX => MIN_UNTHROTTLED_IMAGE_COUNT,
         _ => MIN_IMAGE_COUNT,
@@ -91,7 +102,7 @@ impl Surface {
             ),
         };
         Ok(vk::SurfaceCapabilitiesKHR {
-            min_image_count: MIN_IMAGE_COUNT,
+            min_image_count: surface_min_image_count(),
             max_image_count: MAX_IMAGE_COUNT,
             current_extent: cur,
             min_image_extent: min_e,

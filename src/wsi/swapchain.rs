@@ -344,6 +344,36 @@ fn present_modes_asked(ci: &vk::SwapchainCreateInfoKHR) -> Vec<vk::PresentModeKH
     }
 }
 
+/// `ci` with the present mode `SYNCBRIDGE_PRESENT_MODE` names, where the
+/// surface offers it (one line either way when it differs from the
+/// application's).
+fn with_present_mode_override<'a>(
+    surface: &Surface,
+    ci: &vk::SwapchainCreateInfoKHR<'a>,
+) -> vk::SwapchainCreateInfoKHR<'a> {
+    let mut out = *ci;
+    let Some(mode) = crate::config::get().present_mode else {
+        return out;
+    };
+    if mode == ci.present_mode {
+        return out;
+    }
+    if surface.platform.present_modes().contains(&mode) {
+        log::info!(
+            "SYNCBRIDGE_PRESENT_MODE: {mode:?} instead of the application's {:?}",
+            ci.present_mode
+        );
+        out.present_mode = mode;
+    } else {
+        log::warn!(
+            "SYNCBRIDGE_PRESENT_MODE: {mode:?} is not offered on {}; keeping the application's {:?}",
+            surface.platform.platform(),
+            ci.present_mode
+        );
+    }
+    out
+}
+
 /// Checks a create info against what the surface offers.
 fn validate(
     dev: &DeviceData,
@@ -383,9 +413,12 @@ fn validate(
         );
         return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
     }
+    // Under SYNCBRIDGE_PRESENT_MODE the application's list names the mode
+    // it asked for, not the one it gets.
+    let overridden = crate::config::get().present_mode.is_some();
     if let Some(other) = present_modes_asked(ci)
         .into_iter()
-        .find(|&m| m != ci.present_mode)
+        .find(|&m| m != ci.present_mode && !overridden)
     {
         // The layer reports every present mode compatible only with itself
         // (`VkSurfacePresentModeCompatibilityEXT`), so a swapchain keeps
@@ -460,10 +493,21 @@ impl Swapchain {
             // Whatever happens next, the old swapchain is retired.
             old.retire();
         }
+        let overridden = with_present_mode_override(&surface, ci);
+        let ci = &overridden;
         let fourcc = validate(&dev, &surface, ci)?;
         let mut offer = surface.platform.offer()?;
         sync::complete_offer(&mut offer, &dev.caps);
         let count = super::surface::image_count(ci.present_mode, ci.min_image_count);
+        if crate::config::get().min_image_count.is_some() && count != ci.min_image_count as usize {
+            log::info!(
+                "SYNCBRIDGE_MIN_IMAGE_COUNT: {count} images (the application asked for at least {})",
+                ci.min_image_count
+            );
+        }
+        if let Some(n) = crate::config::get().fps_limit {
+            log::info!("SYNCBRIDGE_FPS_LIMIT: at most {n} frames a second are shown");
+        }
         let queue_families = if ci.image_sharing_mode == vk::SharingMode::CONCURRENT
             && !ci.p_queue_family_indices.is_null()
         {
@@ -1246,6 +1290,11 @@ impl Presenter<'_> {
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
         // The present id of the frame waiting for its frame event.
         let mut pending_id = 0u64;
+        // SYNCBRIDGE_FPS_LIMIT: the earliest time the next frame is shown.
+        let limit = crate::config::get()
+            .fps_limit
+            .map(|n| Duration::from_nanos(1_000_000_000 / u64::from(n)));
+        let mut next_slot: Option<Instant> = None;
         loop {
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -1298,9 +1347,13 @@ impl Presenter<'_> {
                 }
             }
             let mut to_show = Vec::new();
-            if mode == vk::PresentModeKHR::IMMEDIATE {
+            let held_by_limit = next_slot.is_some_and(|t| now < t);
+            if held_by_limit {
+                // Not yet: the frames wait in order, and the application
+                // waits for images in acquire.
+            } else if mode == vk::PresentModeKHR::IMMEDIATE && limit.is_none() {
                 to_show.extend(queue.drain(..));
-            } else if frame_pending.is_none() {
+            } else if frame_pending.is_none() || mode == vk::PresentModeKHR::IMMEDIATE {
                 to_show.extend(queue.pop_front());
             }
             // Frames that wait for the window system to release their
@@ -1317,6 +1370,12 @@ impl Presenter<'_> {
                 };
                 match backend.present(i, want_frame) {
                     Ok(()) => {
+                        if let Some(interval) = limit {
+                            // On a steady grid, unless the application fell
+                            // behind it.
+                            let base = next_slot.filter(|&t| now < t + interval).unwrap_or(now);
+                            next_slot = Some(base + interval);
+                        }
                         if shown_at.len() <= i {
                             shown_at.resize(i + 1, None);
                         }
@@ -1350,6 +1409,9 @@ impl Presenter<'_> {
             let mut sooner = |d: Instant| deadline = Some(deadline.map_or(d, |e| e.min(d)));
             if !not_idle.is_empty() {
                 sooner(Instant::now() + IDLE_POLL);
+            }
+            if let Some(t) = next_slot.filter(|_| !queue.is_empty()) {
+                sooner(t);
             }
             if let Some(t) = oldest_owed {
                 sooner(t + release_timeout);
