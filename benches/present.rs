@@ -16,6 +16,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "present/paced.rs"]
+mod paced;
+
 use common::weston::Weston;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +39,8 @@ struct Args {
     size: String,
     checkpoint: u32,
     write: bool,
+    /// The paced-client and copy-path tables (`--no-paced` leaves them out).
+    paced: bool,
 }
 
 fn args() -> Args {
@@ -47,6 +52,7 @@ fn args() -> Args {
         size: "64x64".into(),
         checkpoint: 1000,
         write: true,
+        paced: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -65,6 +71,7 @@ fn args() -> Args {
             "--checkpoint" => a.checkpoint = num("--checkpoint"),
             "--size" => a.size = it.next().expect("--size WxH"),
             "--no-write" => a.write = false,
+            "--no-paced" => a.paced = false,
             other => panic!("unknown option {other}"),
         }
     }
@@ -407,10 +414,17 @@ fn main() {
             runs.push(run);
         }
     }
+    let paced = if a.paced {
+        paced::run(&env, &w)
+    } else {
+        String::new()
+    };
     drop(w);
     let total = t_all.elapsed();
 
-    let report = Report::new(&a, &runs, total);
+    let mut report = Report::new(&a, &runs, total);
+    report.summary.push_str(&format!("\n{paced}"));
+    report.md_body.push_str(&format!("\n{paced}"));
     println!("{}", report.summary);
     if a.write {
         let root = repo();

@@ -106,6 +106,9 @@ struct Opts {
     /// `--extra-usage BITS`: image usage bits added to the swapchain's
     /// (to ask for what the surface does not offer).
     extra_usage: vk::ImageUsageFlags,
+    /// `bench --pace-fps N`: the client starts a frame every 1/N s and
+    /// sleeps in between, as a game's frame limiter does (0: flat out).
+    pace_fps: u32,
 }
 
 fn parse() -> Opts {
@@ -122,6 +125,7 @@ fn parse() -> Opts {
         stop_pid: None,
         then: "present".into(),
         extra_usage: vk::ImageUsageFlags::empty(),
+        pace_fps: 0,
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -161,6 +165,9 @@ fn parse() -> Opts {
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
+            "--pace-fps" => {
+                o.pace_fps = a.next().and_then(|v| v.parse().ok()).expect("--pace-fps N")
+            }
             "--extra-usage" => {
                 o.extra_usage = vk::ImageUsageFlags::from_raw(
                     a.next()
@@ -1454,7 +1461,12 @@ unsafe fn bench(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool
         let (mut slow_acquires, mut slow_presents) = (0u32, 0u32);
         let mut prev: Option<Instant> = None;
         let start = Instant::now();
+        let period = (o.pace_fps > 0).then(|| Duration::from_secs(1) / o.pace_fps);
         for f in 0..n {
+            if let Some(p) = period {
+                let slot = start + p * f as u32;
+                std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+            }
             let s = &slots[f % IN_FLIGHT];
             if let Err(e) = d.wait_for_fences(&[s.done], true, 5_000_000_000) {
                 println!("probe: error={e:?} frame={f}");

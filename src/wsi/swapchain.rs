@@ -976,7 +976,7 @@ impl Swapchain {
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
             .wait_dst_stage_mask(&stages)
-            .command_buffers(&copy)
+            .command_buffers(copy.as_slice())
             .signal_semaphores(&signal);
         let res = {
             let _held = self
@@ -1032,14 +1032,14 @@ impl Swapchain {
     }
 
     /// On the copy path, the command buffer that copies image `index` into
-    /// its shared buffer, for the family of `queue` (empty elsewhere).
+    /// its shared buffer, for the family of `queue` (none elsewhere).
     fn copy_command(
         &self,
         queue: vk::Queue,
         index: usize,
-    ) -> Result<Vec<vk::CommandBuffer>, vk::Result> {
+    ) -> Result<Option<vk::CommandBuffer>, vk::Result> {
         let Some(copies) = &self.copies else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let Some(q) = self.dev.queue(queue) else {
             log::error!(
@@ -1049,7 +1049,7 @@ impl Swapchain {
         };
         copies
             .get(&self.dev, &self.images, q.family, index)
-            .map(|c| vec![c])
+            .map(Some)
     }
 
     /// Gives frame `index` to the presenter thread and wakes it.
