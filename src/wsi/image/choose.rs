@@ -109,6 +109,18 @@ impl Checker<'_> {
         }
     }
 
+    /// Whether the layer can allocate linear dma-bufs the window system
+    /// takes.
+    fn layer_dma_bufs(&self, ws: &WindowSystemBuffers) -> Result<(), String> {
+        if !self.can.alloc {
+            return Err("no dma-buf allocator (dma-heap, udmabuf, vgem)".into());
+        }
+        if !ws.takes_linear() {
+            return Err("the window system takes no linear dma-bufs".into());
+        }
+        Ok(())
+    }
+
     fn check(&self, path: ImagePath, kind: BufferKind, ws: &WindowSystemBuffers) -> Verdict {
         let dma = kind == BufferKind::DmaBuf;
         let need = |ok: bool, why: &str| if ok { Ok(()) } else { Err(why.to_string()) };
@@ -148,11 +160,7 @@ impl Checker<'_> {
                     self.can.dma_buf && self.can.modifiers,
                     "the driver lacks VK_EXT_external_memory_dma_buf or VK_EXT_image_drm_format_modifier",
                 )?;
-                need(self.can.alloc, "no dma-buf allocator (dma-heap, udmabuf)")?;
-                need(
-                    ws.takes_linear(),
-                    "the window system takes no linear dma-bufs",
-                )?;
+                self.layer_dma_bufs(ws)?;
                 need(
                     bytes_per_pixel(self.format).is_some(),
                     "not a format the layer lays out",
@@ -182,14 +190,7 @@ impl Checker<'_> {
                     "the driver lacks VK_EXT_external_memory_host",
                 )?;
                 if dma {
-                    need(
-                        self.can.alloc,
-                        "no dma-buf allocator (dma-heap, udmabuf, vgem)",
-                    )?;
-                    need(
-                        ws.takes_linear(),
-                        "the window system takes no linear dma-bufs",
-                    )?;
+                    self.layer_dma_bufs(ws)?;
                 }
                 let q = ImageQuery {
                     external: Some((
@@ -214,14 +215,7 @@ impl Checker<'_> {
                     "not a format the layer lays out",
                 )?;
                 if dma {
-                    need(
-                        self.can.alloc,
-                        "no dma-buf allocator (dma-heap, udmabuf, vgem)",
-                    )?;
-                    need(
-                        ws.takes_linear(),
-                        "the window system takes no linear dma-bufs",
-                    )?;
+                    self.layer_dma_bufs(ws)?;
                 }
                 let q = ImageQuery {
                     usage: self.usage | vk::ImageUsageFlags::TRANSFER_SRC,

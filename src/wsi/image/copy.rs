@@ -49,10 +49,7 @@ pub(super) fn new(
     kind: BufferKind,
     index: usize,
 ) -> Result<SwapImage, vk::Result> {
-    let Some(align) = dev.caps.host_memory_import else {
-        log::error!("the device cannot import host memory: no copy destination");
-        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-    };
+    let align = super::host_import_alignment(dev, "copy destination")?;
     let bpp =
         super::support::bytes_per_pixel(p.format).ok_or(vk::Result::ERROR_FORMAT_NOT_SUPPORTED)?;
     let d = &dev.fns;

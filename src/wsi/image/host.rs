@@ -16,10 +16,7 @@ pub(super) fn new(
     kind: BufferKind,
     index: usize,
 ) -> Result<SwapImage, vk::Result> {
-    let Some(align) = dev.caps.host_memory_import else {
-        log::error!("the device cannot import host memory: no host-memory swapchain images");
-        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-    };
+    let align = super::host_import_alignment(dev, "host-memory swapchain images")?;
     let mut external = vk::ExternalMemoryImageCreateInfo::default()
         .handle_types(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT);
     let ci = image_create_info(p, vk::ImageTiling::LINEAR).push_next(&mut external);

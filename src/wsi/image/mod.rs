@@ -236,6 +236,15 @@ fn image_create_info(p: &ImageParams, tiling: vk::ImageTiling) -> vk::ImageCreat
         .initial_layout(vk::ImageLayout::UNDEFINED)
 }
 
+/// The pointer alignment host-memory imports need, or (with one error line
+/// naming what is impossible) `VK_ERROR_INITIALIZATION_FAILED`.
+fn host_import_alignment(dev: &DeviceData, what: &str) -> Result<u64, vk::Result> {
+    dev.caps.host_memory_import.ok_or_else(|| {
+        log::error!("the device cannot import host memory: no {what}");
+        vk::Result::ERROR_INITIALIZATION_FAILED
+    })
+}
+
 /// The first memory type allowed by `bits`, preferring one with `want`.
 fn memory_type(dev: &DeviceData, bits: u32, want: vk::MemoryPropertyFlags) -> Option<u32> {
     let props = &dev.memory_properties;
