@@ -281,6 +281,14 @@ fn vulkan_drm_devices(inst: &ash::Instance, pd: vk::PhysicalDevice) -> Vec<u64> 
     out
 }
 
+/// Whether the window system composites on another GPU than the Vulkan
+/// device (PRIME): both name their DRM devices and they differ. A device
+/// with no DRM node (a CPU driver) renders into buffers any importer can
+/// read, so it is never PRIME.
+fn is_prime(main_device: Option<u64>, vulkan_devices: &[u64]) -> bool {
+    main_device.is_some_and(|m| !vulkan_devices.is_empty() && !vulkan_devices.contains(&m))
+}
+
 /// Picks the image path of a swapchain with images `p` in buffers of
 /// `kind`. When no path (or not the forced one) can serve it, says what
 /// each lacks.
@@ -343,11 +351,8 @@ fn choose_with(
     };
     // PRIME: the window system composites on another GPU than the Vulkan
     // device's; only a linear copy is sure to be readable there.
-    let ours = vulkan_drm_devices(inst, pd);
-    let prime = kind == BufferKind::DmaBuf
-        && ws
-            .main_device
-            .is_some_and(|m| !ours.is_empty() && !ours.contains(&m));
+    let prime =
+        kind == BufferKind::DmaBuf && is_prime(ws.main_device, &vulkan_drm_devices(inst, pd));
     let order: Vec<ImagePath> = match forced(mode) {
         Some(path) => vec![path],
         None if prime => vec![ImagePath::Copy],
@@ -464,4 +469,38 @@ fn surface_usage_of(
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prime_is_a_named_main_device_the_vulkan_device_is_not() {
+        let (card0, render128, render129) = (
+            rustix::fs::makedev(226, 0),
+            rustix::fs::makedev(226, 128),
+            rustix::fs::makedev(226, 129),
+        );
+        assert!(!is_prime(Some(render128), &[card0, render128]));
+        assert!(!is_prime(Some(card0), &[card0, render128]));
+        assert!(is_prime(Some(render129), &[card0, render128]));
+        assert!(
+            !is_prime(None, &[card0, render128]),
+            "no feedback: not known"
+        );
+        assert!(!is_prime(Some(render129), &[]), "a CPU driver has no node");
+    }
+
+    #[test]
+    fn linear_is_taken_as_linear_or_implicit() {
+        let ws = |m: &[u64]| WindowSystemBuffers {
+            modifiers: m.to_vec(),
+            main_device: None,
+        };
+        assert!(ws(&[MOD_LINEAR]).takes_linear());
+        assert!(ws(&[MOD_INVALID]).takes_linear());
+        assert!(!ws(&[0x0100_0000_0000_0001]).takes_linear());
+        assert!(!ws(&[]).takes_linear());
+    }
 }
