@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-need=(vkcube vkcube-wayland weston weston-screenshooter Xvfb import python3 cargo)
+need=(vkcube vkcube-wayland weston weston-screenshooter Xvfb import identify python3 cargo)
 missing=0
 for t in "${need[@]}"; do command -v "$t" >/dev/null 2>&1 || missing=1; done
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing=1
@@ -125,13 +125,21 @@ echo "demo: ${app[*]} through VK_LAYER_SYNCBRIDGE_wsi on $compositor"
 start=$(date +%s.%N)
 "${app[@]}" >"$out/app.log" 2>"$out/layer.log" &
 app_pid=$!
+# The first frames can take a while on a loaded machine: shoot every half
+# second from 2.5 s on and keep the first shot that shows more than a
+# handful of colours (an empty root window or a black surface shows one or
+# two), so the screenshot never races the application's first frames.
 shot_taken=0
+next_shot=2.5
 while kill -0 "$app_pid" 2>/dev/null; do
     now=$(date +%s.%N)
     el=$(python3 -c "print(f'{$now-$start:.1f}')")
     printf '\rdemo: running %5ss' "$el"
-    if [ $shot_taken = 0 ] && python3 -c "import sys; sys.exit(0 if $now-$start > 2.5 else 1)"; then
-        shoot && shot_taken=1 || shot_taken=2
+    if [ $shot_taken = 0 ] && python3 -c "import sys; sys.exit(0 if $now-$start > $next_shot else 1)"; then
+        if shoot && [ "$(identify -format %k "$out/screenshot.png" 2>/dev/null || echo 0)" -gt 16 ]; then
+            shot_taken=1
+        fi
+        next_shot=$(python3 -c "print($now-$start+0.5)")
     fi
     sleep 0.25
 done

@@ -11,9 +11,12 @@ pub struct Rgb {
 
 impl Rgb {
     pub fn load(path: &Path) -> Self {
-        let decoder = png::Decoder::new(std::io::BufReader::new(
+        let mut decoder = png::Decoder::new(std::io::BufReader::new(
             std::fs::File::open(path).expect("open png"),
         ));
+        // Any depth and palette (ImageMagick writes a one-bit PNG for a
+        // two-colour screen) read back as 8-bit samples.
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
         let mut reader = decoder.read_info().expect("png header");
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).expect("png frame");
@@ -21,7 +24,10 @@ impl Rgb {
         assert_eq!(info.bit_depth, png::BitDepth::Eight, "8-bit PNG expected");
         let pixels = buf[..info.buffer_size()]
             .chunks(channels)
-            .map(|p| [p[0], p[1], p[2]])
+            .map(|p| match p.len() {
+                1 | 2 => [p[0]; 3],
+                _ => [p[0], p[1], p[2]],
+            })
             .collect();
         Self {
             width: info.width,
