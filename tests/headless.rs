@@ -9,6 +9,9 @@ use common::vkapp::{command_pool, record_clear, App, Listener};
 use common::*;
 use std::time::Instant;
 
+/// The refresh rate of the layer's headless clock (`src/wsi/headless.rs`).
+const REFRESH_HZ: u64 = 60;
+
 static MESSAGES: Listener = Listener::new("validation: ", false);
 
 fn env_u32(name: &str, default: u32) -> u32 {
@@ -234,14 +237,26 @@ fn headless_fifo_is_paced_by_the_refresh() {
 /// IMMEDIATE, MAILBOX and FIFO_RELAXED present with no error and a quiet
 /// validation layer below the layer: IMMEDIATE shows every frame at once,
 /// FIFO_RELAXED all but those queued behind the display at destruction,
-/// MAILBOX at least one a refresh.
+/// MAILBOX one at each refresh the run lasted (however fast the machine
+/// renders: all 60 frames can fit in one refresh), never more than were
+/// presented.
 #[test]
 fn headless_present_modes_present_their_frames() {
-    for (mode, at_least) in [("immediate", 60), ("fifo_relaxed", 57), ("mailbox", 2)] {
+    for (mode, at_least) in [("immediate", 60), ("fifo_relaxed", 57)] {
         let (_, _, stats) = headless(mode, 60);
         let n = shown(&stats);
         assert!(n >= at_least, "{mode}: {n} frames shown: {stats}");
     }
+    let (_, secs, stats) = headless("mailbox", 60);
+    let n = shown(&stats);
+    // At least one at every other refresh the run spanned (a loaded
+    // machine can starve the presenter for a refresh or two).
+    let refreshes = (secs * REFRESH_HZ as f64).floor() as u64;
+    let at_least = (refreshes.min(60) / 2).max(1);
+    assert!(
+        (at_least..=60).contains(&n),
+        "mailbox: {n} frames shown in {secs:.3} s ({refreshes} refreshes): {stats}"
+    );
 }
 
 /// The users' overrides, each with one line when it changes what the
