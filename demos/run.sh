@@ -34,9 +34,16 @@ need=(vkcube vkcube-wayland weston weston-screenshooter Xvfb import identify pyt
 missing=0
 for t in "${need[@]}"; do command -v "$t" >/dev/null 2>&1 || missing=1; done
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing=1
+# The host demo needs only the demo's packages; the guest demo also qemu.
+if [ $platform = guest ]; then
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing=1
+    deps=()
+else
+    deps=(--demo)
+fi
 if [ $missing = 1 ]; then
-    echo "demo: installing what is missing (tests/install-deps.sh)"
-    "$here/tests/install-deps.sh"
+    echo "demo: installing what is missing (tests/install-deps.sh ${deps[*]})"
+    "$here/tests/install-deps.sh" "${deps[@]}"
 fi
 
 mkdir -p "$out"

@@ -7,14 +7,18 @@
 #
 #   tests/install-deps.sh           install what is missing
 #   tests/install-deps.sh --check   only report; exit 1 when something is missing
+#   tests/install-deps.sh --demo    only what demos/run.sh needs on the host
+#                                   (no qemu, valgrind, cargo-fuzz, lints)
 set -euo pipefail
 
 check_only=0
+demo_only=0
 case "${1:-}" in
 --check) check_only=1 ;;
+--demo) demo_only=1 ;;
 "") ;;
 *)
-    echo "usage: $0 [--check]" >&2
+    echo "usage: $0 [--check|--demo]" >&2
     exit 2
     ;;
 esac
@@ -35,6 +39,13 @@ APT_PACKAGES=(
     python3-pip curl xz-utils ca-certificates binutils make
 )
 
+if ((demo_only)); then
+    # vkcube through the layer on weston and Xvfb, a screenshot, the build.
+    APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 libvulkan-dev vulkan-tools weston xvfb
+        imagemagick libwayland-dev libxcb1-dev libx11-xcb-dev libxcb-present-dev
+        libxcb-dri3-dev libxcb-shm0-dev pkg-config python3 ca-certificates)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
@@ -43,12 +54,13 @@ done
 
 rust_missing=()
 command -v cargo >/dev/null 2>&1 || rust_missing+=(cargo)
-cargo fmt --version >/dev/null 2>&1 || rust_missing+=(rustfmt)
-cargo clippy --version >/dev/null 2>&1 || rust_missing+=(clippy)
-
-# cargo-fuzz runs the fuzz targets (tests/fuzz.sh); built from crates.io,
-# about 4-6 minutes on a 2-core machine.
-cargo fuzz --version >/dev/null 2>&1 || rust_missing+=(cargo-fuzz)
+if ((!demo_only)); then
+    cargo fmt --version >/dev/null 2>&1 || rust_missing+=(rustfmt)
+    cargo clippy --version >/dev/null 2>&1 || rust_missing+=(clippy)
+    # cargo-fuzz runs the fuzz targets (tests/fuzz.sh); built from
+    # crates.io, about 4-6 minutes on a 2-core machine.
+    cargo fuzz --version >/dev/null 2>&1 || rust_missing+=(cargo-fuzz)
+fi
 
 if ((check_only)); then
     if ((${#missing[@]} + ${#rust_missing[@]})); then
