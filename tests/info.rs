@@ -38,6 +38,13 @@ fn json_report_describes_this_system_and_the_path() {
         "{dev}"
     );
     assert_eq!(dev["semaphore_sync_fd_export"], Value::Bool(false), "{dev}");
+    // And says why: bookworm's lavapipe predates its SYNC_FD support
+    // (trixie's offers it to a process that can open /dev/udmabuf: the
+    // guest tests see that side).
+    assert_eq!(
+        dev["sync_fd_missing"], "lavapipe before Mesa 24.3 has no SYNC_FD",
+        "{dev}"
+    );
     // The compositor: weston 10 headless offers wl_shm (ARGB/XRGB always)
     // and no linux-dmabuf.
     let wl = &v["wayland"];
@@ -50,6 +57,8 @@ fn json_report_describes_this_system_and_the_path() {
     assert!(shm.contains(&"AR24") && shm.contains(&"XR24"), "{wl}");
     assert_eq!(wl["zwp_linux_dmabuf_v1"], Value::Bool(false), "{wl}");
     assert!(wl["wp_presentation"].as_u64().is_some(), "{wl}");
+    // Of which the layer uses wl_shm alone here.
+    assert_eq!(wl["layer_uses"], serde_json::json!(["wl_shm v1"]), "{wl}");
     // The X server: Xvfb has Present and MIT-SHM, no DRI3.
     let x11 = &v["x11"];
     assert!(

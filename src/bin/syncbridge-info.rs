@@ -9,7 +9,7 @@ use std::ffi::CStr;
 use VkLayer_syncbridge as sb;
 
 use sb::config::Config;
-use sb::device::caps::{probe_caps, DeviceCaps};
+use sb::device::caps::{probe_caps, sync_fd_missing, DeviceCaps};
 use sb::kernel::{self, SyncFileSupport};
 use sb::sync::{self, BufferKind, Offer};
 use sb::wsi::image::{choose_for_physical_device, Choice, ImageParams, WindowSystemBuffers};
@@ -140,6 +140,7 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
             "external_memory_dma_buf": caps.dma_buf_memory,
             "drm_format_modifiers": caps.drm_format_modifiers,
             "semaphore_sync_fd_export": caps.semaphore_sync_fd_export,
+            "sync_fd_missing": sync_fd_missing(&instance, pd, &has, &caps),
             "semaphore_sync_fd_import": caps.semaphore_sync_fd_import,
             "fence_sync_fd_import": caps.fence_sync_fd_import,
             "timeline_semaphores": caps.timeline_semaphores,
@@ -190,6 +191,10 @@ fn wayland_report() -> (Value, Option<Offer>) {
         "zwp_linux_explicit_synchronization_v1": version("zwp_linux_explicit_synchronization_v1"),
         "wp_fifo_manager_v1": version("wp_fifo_manager_v1"),
         "wp_presentation": version("wp_presentation"),
+        "layer_uses": sb::wsi::wayland::USED_GLOBALS
+            .iter()
+            .filter_map(|i| g.get(i).map(|x| format!("{i} v{}", x.version)))
+            .collect::<Vec<_>>(),
     });
     (report, Some(offer))
 }

@@ -93,3 +93,117 @@ pub fn timeline_supported(inst: &ash::Instance, pd: vk::PhysicalDevice) -> bool 
     unsafe { inst.get_physical_device_features2(pd, &mut f2) };
     tl.timeline_semaphore == vk::TRUE
 }
+
+/// Why `pd` exports no binary semaphore as a SYNC_FD, where the cause is
+/// known; `None` where it does. `has` says which device extensions the
+/// driver offers.
+///
+/// The case worth naming: Mesa's lavapipe (24.3 and later) offers the fd
+/// extensions only to a process that can open `/dev/udmabuf`: llvmpipe
+/// exports a sync_file from a one-byte udmabuf at start-up and turns them
+/// off if that fails. Earlier lavapipe has none.
+pub fn sync_fd_missing(
+    inst: &ash::Instance,
+    pd: vk::PhysicalDevice,
+    has: &dyn Fn(&CStr) -> bool,
+    caps: &DeviceCaps,
+) -> Option<String> {
+    if caps.semaphore_sync_fd_export {
+        return None;
+    }
+    let mut driver = vk::PhysicalDeviceDriverProperties::default();
+    // SAFETY: a valid physical device of a 1.1 instance;
+    // VkPhysicalDeviceDriverProperties is only chained where the device
+    // has Vulkan 1.2 or VK_KHR_driver_properties.
+    let api = unsafe { inst.get_physical_device_properties(pd) }.api_version;
+    let known = vk::api_version_minor(api) >= 2 || has(vk::KHR_DRIVER_PROPERTIES_NAME);
+    if known {
+        let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
+        // SAFETY: as above.
+        unsafe { inst.get_physical_device_properties2(pd, &mut props) };
+    }
+    let info = driver
+        .driver_info_as_c_str()
+        .unwrap_or_default()
+        .to_string_lossy();
+    let udmabuf = || {
+        rustix::fs::open(
+            "/dev/udmabuf",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(drop)
+    };
+    Some(sync_fd_reason(
+        known && driver.driver_id == vk::DriverId::MESA_LLVMPIPE,
+        mesa_version(&info),
+        has(vk::KHR_EXTERNAL_SEMAPHORE_FD_NAME),
+        udmabuf,
+    ))
+}
+
+/// The reason [`sync_fd_missing`] gives, from what it found.
+fn sync_fd_reason(
+    lavapipe: bool,
+    mesa: Option<(u32, u32)>,
+    semaphore_fd: bool,
+    open_udmabuf: impl FnOnce() -> rustix::io::Result<()>,
+) -> String {
+    if lavapipe {
+        if mesa.is_some_and(|v| v < (24, 3)) {
+            return "lavapipe before Mesa 24.3 has no SYNC_FD".into();
+        }
+        if let Err(e) = open_udmabuf() {
+            return format!(
+                "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf ({e})"
+            );
+        }
+    }
+    if semaphore_fd {
+        "the driver cannot export binary semaphores as SYNC_FD".into()
+    } else {
+        "the driver has no VK_KHR_external_semaphore_fd".into()
+    }
+}
+
+/// `(major, minor)` from a Mesa driver's `driverInfo` ("Mesa 25.0.7 ...").
+fn mesa_version(info: &str) -> Option<(u32, u32)> {
+    let v = info.strip_prefix("Mesa ")?;
+    let mut it = v.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::io::Errno;
+
+    #[test]
+    fn mesa_versions_parse() {
+        assert_eq!(mesa_version("Mesa 22.3.6 (LLVM 15.0.6)"), Some((22, 3)));
+        assert_eq!(mesa_version("Mesa 25.0.7-2"), Some((25, 0)));
+        assert_eq!(mesa_version("580.95.05"), None);
+        assert_eq!(mesa_version("Mesa x"), None);
+    }
+
+    #[test]
+    fn the_reason_names_the_cause() {
+        let never = || -> rustix::io::Result<()> { panic!("not asked") };
+        assert_eq!(
+            sync_fd_reason(true, Some((22, 3)), false, never),
+            "lavapipe before Mesa 24.3 has no SYNC_FD"
+        );
+        assert_eq!(
+            sync_fd_reason(true, Some((25, 0)), false, || Err(Errno::ACCESS)),
+            "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf (Permission denied (os error 13))"
+        );
+        assert_eq!(
+            sync_fd_reason(true, Some((25, 0)), true, || Ok(())),
+            "the driver cannot export binary semaphores as SYNC_FD"
+        );
+        assert_eq!(
+            sync_fd_reason(false, None, false, never),
+            "the driver has no VK_KHR_external_semaphore_fd"
+        );
+    }
+}

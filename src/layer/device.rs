@@ -7,7 +7,7 @@ use super::instance;
 use super::loader_abi::{
     find_loader_info, LayerDeviceCreateInfo, LayerFunction, LOADER_DEVICE_CREATE_INFO,
 };
-use crate::device::caps::{probe_caps, timeline_supported};
+use crate::device::caps::{probe_caps, sync_fd_missing, timeline_supported};
 use crate::device::{DeviceData, ExtFns, QueueInfo};
 use crate::registry::Registry;
 use ash::vk;
@@ -355,10 +355,10 @@ pub unsafe fn create(
 
     if inst.active {
         log::info!("device created: {caps:?}");
-        if !caps.semaphore_sync_fd_export {
+        if let Some(why) = sync_fd_missing(&inst.fns, physical_device, &enabled, &caps) {
             crate::info_once!(
-                "the driver cannot export a semaphore as a sync_file: frames are handed to the window system \
-                 by a worker thread once the GPU is done (the application thread never waits)"
+                "the driver cannot export a semaphore as a sync_file ({why}): frames are handed to the \
+                 window system by a worker thread once the GPU is done (the application thread never waits)"
             );
         }
     }
