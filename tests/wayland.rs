@@ -468,6 +468,93 @@ fn present_id_and_present_wait() {
     );
 }
 
+/// `wp_presentation` (weston offers it): `vkWaitForPresentKHR` returns when
+/// the compositor has shown the frame, not when the layer handed it over.
+/// IMMEDIATE hands each frame over at once, so a wait that ended at the
+/// handover would last microseconds; weston headless repaints on a 60 Hz
+/// clock, so a shown frame takes milliseconds. The statistics count every
+/// frame shown or discarded and time present-to-display.
+#[test]
+fn present_wait_ends_when_the_compositor_shows_the_frame() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("present-feedback");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = probe_run(
+        &m,
+        &w,
+        &["present-wait", "--frames", "30", "--mode", "immediate"],
+        &[("SYNCBRIDGE_STATS", stats.to_str().expect("utf-8"))],
+    );
+    out.assert_success();
+    assert_eq!(out.probe_value("waited").as_deref(), Some("30"), "{out}");
+    let p50: u64 = out
+        .probe_value("present_wait_us_p50")
+        .and_then(|v| v.parse().ok())
+        .expect("p50");
+    assert!(
+        (1_000..100_000).contains(&p50),
+        "present wait p50 {p50} us: not the compositor's repaint\n{out}"
+    );
+    let lines = stats_lines(&stats);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    println!("{line}");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(v["frames_presented"], 30, "{line}");
+    // Each frame was waited for before the next: all shown, none replaced.
+    assert_eq!(v["frames_displayed"], 30, "{line}");
+    assert_eq!(v["frames_discarded"], 0, "{line}");
+    assert_eq!(v["feedback_timeouts"], 0, "{line}");
+    let lat = &v["display_latency_us"];
+    let (p50, p99) = (
+        lat["p50"].as_u64().expect("p50"),
+        lat["p99"].as_u64().expect("p99"),
+    );
+    assert!((500..100_000).contains(&p50) && p99 >= p50, "{line}");
+}
+
+/// Flat out in IMMEDIATE, every frame is handed over and most are replaced
+/// before weston repaints: the feedback says so, and every frame handed
+/// over is accounted for (shown, discarded, or the last few still on their
+/// way at teardown).
+#[test]
+fn presentation_feedback_counts_discarded_frames() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("present-discarded");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = probe_run(
+        &m,
+        &w,
+        &[
+            "frames",
+            "--frames",
+            "1000",
+            "--mode",
+            "immediate",
+            "--size",
+            "64x64",
+        ],
+        &[("SYNCBRIDGE_STATS", stats.to_str().expect("utf-8"))],
+    );
+    out.assert_success();
+    let lines = stats_lines(&stats);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).expect("JSON");
+    let line = &lines[0];
+    println!("{line}");
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {line}"));
+    let handed = n("frames_presented");
+    let accounted = n("frames_displayed") + n("frames_discarded") + n("feedback_timeouts");
+    assert!(n("frames_displayed") >= 1, "{line}");
+    assert!(n("frames_discarded") >= 1, "{line}");
+    assert!(
+        accounted <= handed && handed - accounted <= 3,
+        "{accounted} of {handed} frames accounted for: {line}"
+    );
+    assert!(v["display_latency_us"]["p50"].as_u64().is_some(), "{line}");
+}
+
 /// vkcube through the layer with the Khronos validation layer above it and
 /// synchronization validation on: vkcube prints every validation message as
 /// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves

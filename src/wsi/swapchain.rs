@@ -89,6 +89,11 @@ struct State {
     present_ids: Vec<u64>,
     /// The highest present id known to be on screen (`VK_KHR_present_wait`).
     displayed_id: u64,
+    /// Per image: when the application presented its frame, while the
+    /// statistics are kept (present-to-display latency).
+    present_at: Vec<Option<Instant>>,
+    /// The statistics are kept (`SYNCBRIDGE_STATS`): frames are timed.
+    timed: bool,
 }
 
 impl State {
@@ -179,9 +184,8 @@ impl Shared {
     /// Marks frame `index` as handed to the window system, unless the
     /// window system still holds the image's previous frame (an image
     /// handed out early and presented again before its release): then
-    /// `None`, and the frame waits for the release. Returns the frame's
-    /// present id.
-    fn begin_show(&self, index: usize) -> Option<u64> {
+    /// `None`, and the frame waits for the release.
+    fn begin_show(&self, index: usize) -> Option<Handed> {
         let mut st = self.lock();
         if st.ws_holds[index] {
             return None;
@@ -195,7 +199,12 @@ impl Shared {
             // The image shown before may now be handed out early.
             self.cond.notify_all();
         }
-        Some(st.present_ids[index])
+        Some(Handed {
+            id: st.present_ids[index],
+            seq: st.last_shown,
+            presented: st.present_at[index].take(),
+            timed: st.timed,
+        })
     }
 
     /// Every image handed out early, as released: for a window system that
@@ -269,6 +278,26 @@ impl Shared {
     fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A frame just handed to the window system ([`Shared::begin_show`]).
+struct Handed {
+    /// Its `VK_KHR_present_id` (0: none).
+    id: u64,
+    /// Its place in the order of handovers.
+    seq: u64,
+    /// When the application presented it (statistics only).
+    presented: Option<Instant>,
+    /// The statistics are kept.
+    timed: bool,
+}
+
+/// A frame handed over whose presentation feedback is awaited.
+struct AwaitingFeedback {
+    seq: u64,
+    id: u64,
+    presented: Option<Instant>,
+    handed: Instant,
 }
 
 /// How a frame's render-complete fence went into its dma-buf.
@@ -620,6 +649,8 @@ impl Swapchain {
                 retired: false,
                 present_ids: vec![0; count],
                 displayed_id: 0,
+                present_at: vec![None; count],
+                timed: crate::config::get().stats_path.is_some(),
             }),
             cond: Condvar::new(),
             wake,
@@ -948,6 +979,9 @@ impl Swapchain {
             st.images[i] = ImageState::Queued;
             log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
+            if st.timed {
+                st.present_at[i] = Some(Instant::now());
+            }
             if st.retired {
                 vk::Result::ERROR_OUT_OF_DATE_KHR
             } else {
@@ -1285,6 +1319,9 @@ impl Presenter<'_> {
         let mut not_idle: Vec<usize> = Vec::new();
         let mut frame_pending: Option<Instant> = None;
         let mut shown_at: Vec<Option<Instant>> = Vec::new();
+        // Frames handed over whose presentation feedback has not come, in
+        // order; `vkWaitForPresentKHR` waits for it.
+        let mut awaiting: VecDeque<AwaitingFeedback> = VecDeque::new();
         let mut events = Vec::new();
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
@@ -1307,6 +1344,13 @@ impl Presenter<'_> {
                 frame_pending = None;
                 shared.stats().frame_event_timeouts += 1;
                 shared.mark_displayed(pending_id);
+            }
+            while awaiting.front().is_some_and(|a| now - a.handed >= timeout) {
+                // The compositor said nothing of this frame (a hidden
+                // surface may get no feedback until it is shown again).
+                let a = awaiting.pop_front().expect("non-empty");
+                shared.stats().feedback_timeouts += 1;
+                shared.mark_displayed(a.id);
             }
             let (retired, overdue, oldest_owed) = {
                 let st = shared.lock();
@@ -1361,13 +1405,20 @@ impl Presenter<'_> {
             let mut held_back = Vec::new();
             for i in to_show {
                 let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
-                let id = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
-                    Some(id) => id,
+                let handed = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
+                    Some(h) => h,
                     None => {
                         held_back.push(i);
                         continue;
                     }
                 };
+                // Presentation feedback where someone waits for it (a
+                // present id) or times it (the statistics).
+                let feedback =
+                    (handed.id != 0 || handed.timed) && backend.request_feedback(handed.seq);
+                // Without feedback, a frame counts as on screen at its
+                // frame event, or (IMMEDIATE) once handed over.
+                let id = if feedback { 0 } else { handed.id };
                 match backend.present(i, want_frame) {
                     Ok(()) => {
                         if let Some(interval) = limit {
@@ -1381,6 +1432,14 @@ impl Presenter<'_> {
                         }
                         shown_at[i] = Some(now);
                         shared.stats().on_present(now);
+                        if feedback {
+                            awaiting.push_back(AwaitingFeedback {
+                                seq: handed.seq,
+                                id: handed.id,
+                                presented: handed.presented,
+                                handed: now,
+                            });
+                        }
                         if want_frame {
                             frame_pending = Some(now);
                             pending_id = id;
@@ -1413,6 +1472,9 @@ impl Presenter<'_> {
             if let Some(t) = next_slot.filter(|_| !queue.is_empty()) {
                 sooner(t);
             }
+            if let Some(a) = awaiting.front() {
+                sooner(a.handed + timeout);
+            }
             if let Some(t) = oldest_owed {
                 sooner(t + release_timeout);
             } else if self.timelines.is_some() {
@@ -1437,6 +1499,17 @@ impl Presenter<'_> {
                     BackendEvent::FrameDone => {
                         frame_pending = None;
                         shared.mark_displayed(pending_id);
+                    }
+                    BackendEvent::Shown { seq, at } => {
+                        // Not always in order: a frame taken for a repaint
+                        // is reported shown after later ones were
+                        // discarded. A wait for an earlier id ends with a
+                        // later frame's (present ids only grow).
+                        if let Some(k) = awaiting.iter().position(|a| a.seq == seq) {
+                            let a = awaiting.remove(k).expect("found");
+                            shared.stats().on_feedback(a.presented, at);
+                            shared.mark_displayed(a.id);
+                        }
                     }
                     BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
                     BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),

@@ -16,10 +16,77 @@ use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
+use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 
-#[derive(Default)]
+/// `CLOCK_MONOTONIC`, the presentation clock until `wp_presentation`
+/// names its own.
+const CLOCK_MONOTONIC: u32 = 1;
+
 pub(super) struct State {
     events: Vec<BackendEvent>,
+    /// The clock of `wp_presentation`'s timestamps (`clock_id`).
+    clock: u32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            clock: CLOCK_MONOTONIC,
+        }
+    }
+}
+
+impl Dispatch<wp_presentation::WpPresentation, ()> for State {
+    fn event(
+        s: &mut Self,
+        _: &wp_presentation::WpPresentation,
+        ev: wp_presentation::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_presentation::Event::ClockId { clk_id } = ev {
+            s.clock = clk_id;
+        }
+    }
+}
+
+/// One frame's feedback, tagged with the presenter's handover count.
+impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, u64> for State {
+    fn event(
+        s: &mut Self,
+        _: &wp_presentation_feedback::WpPresentationFeedback,
+        ev: wp_presentation_feedback::Event,
+        seq: &u64,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            wp_presentation_feedback::Event::Presented {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+                ..
+            } => {
+                let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
+                let ns = secs
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(tv_nsec));
+                s.events.push(BackendEvent::Shown {
+                    seq: *seq,
+                    at: Some(crate::wsi::platform::instant_of(s.clock, ns)),
+                });
+            }
+            wp_presentation_feedback::Event::Discarded => {
+                s.events.push(BackendEvent::Shown {
+                    seq: *seq,
+                    at: None,
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Dispatch<wl_buffer::WlBuffer, usize> for State {
@@ -84,6 +151,10 @@ pub(super) struct WaylandBackend {
     dmabuf_formats: Vec<(u32, u64)>,
     buffers: Vec<(wl_buffer::WlBuffer, Option<wl_shm_pool::WlShmPool>)>,
     params: BackendParams,
+    /// `wp_presentation`, where the compositor offers it.
+    presentation: Option<wp_presentation::WpPresentation>,
+    /// The tag of the feedback the next present asks for.
+    feedback_seq: Option<u64>,
     // Keeps the layer's queue alive as long as the objects on it.
     _conn: Connection,
 }
@@ -133,7 +204,17 @@ impl WaylandBackend {
                 );
             }
         }
+        let presentation = globals.get("wp_presentation").map(|g| {
+            registry.bind::<wp_presentation::WpPresentation, _, _>(
+                g.name,
+                g.version.min(1),
+                &qh,
+                (),
+            )
+        });
         Ok(Self {
+            presentation,
+            feedback_seq: None,
             queue,
             state: State::default(),
             surface,
@@ -231,6 +312,9 @@ impl Backend for WaylandBackend {
         if want_frame_event {
             self.surface.frame(&qh, ());
         }
+        if let (Some(p), Some(seq)) = (&self.presentation, self.feedback_seq.take()) {
+            p.feedback(&self.surface, &qh, seq);
+        }
         self.surface.commit();
         match self.queue.flush() {
             Ok(()) => Ok(()),
@@ -244,6 +328,11 @@ impl Backend for WaylandBackend {
                 Err(vk::Result::ERROR_SURFACE_LOST_KHR)
             }
         }
+    }
+
+    fn request_feedback(&mut self, seq: u64) -> bool {
+        self.feedback_seq = Some(seq);
+        self.presentation.is_some()
     }
 
     fn dispatch(
@@ -277,6 +366,9 @@ impl Drop for WaylandBackend {
             if let Some(p) = pool {
                 p.destroy();
             }
+        }
+        if let Some(p) = self.presentation.take() {
+            p.destroy();
         }
         let _ = self.queue.flush();
     }
