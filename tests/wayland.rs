@@ -555,6 +555,42 @@ fn presentation_feedback_counts_discarded_frames() {
     assert!(v["display_latency_us"]["p50"].as_u64().is_some(), "{line}");
 }
 
+/// MAILBOX shows the newest frame at each repaint: every frame that is
+/// ready goes to the compositor at once (no frame event in between), the
+/// compositor keeps the newest and discards the rest, so what it shows
+/// was presented less than a repaint ago. Waiting for the frame event
+/// instead handed over about one frame a repaint, each shown a whole
+/// repaint later (present-to-display ~41 ms on weston 10 headless, whose
+/// repaints come every ~25 ms, against ~16 ms now).
+#[test]
+fn mailbox_shows_the_newest_frame_at_each_repaint() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("mailbox-newest");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = probe_run(
+        &m,
+        &w,
+        &[
+            "frames", "--frames", "3000", "--mode", "mailbox", "--size", "64x64",
+        ],
+        &[("SYNCBRIDGE_STATS", stats.to_str().expect("utf-8"))],
+    );
+    out.assert_success();
+    let lines = stats_lines(&stats);
+    let line = &lines[0];
+    println!("{line}");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {line}"));
+    assert!(n("frames_displayed") >= 5, "{line}");
+    assert!(
+        n("frames_presented") >= 10 * n("frames_displayed"),
+        "frames are held back rather than handed over: {line}"
+    );
+    let p50 = v["display_latency_us"]["p50"].as_u64().expect("p50");
+    assert!(p50 < 30_000, "shown frames are stale: p50 {p50} us: {line}");
+}
+
 /// vkcube through the layer with the Khronos validation layer above it and
 /// synchronization validation on: vkcube prints every validation message as
 /// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves
@@ -688,8 +724,9 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
 }
 
 /// MAILBOX shows only the newest frame at each refresh, so a frame replaced
-/// before it was shown gives its image back at once, not at the next
-/// refresh: an application rendering as fast as it can almost never finds
+/// before it was shown gives its image back at once (the compositor
+/// releases a replaced buffer at the commit that replaces it), not at the
+/// next refresh: an application rendering as fast as it can almost never finds
 /// every image taken. Before, the older frames were dropped only at the
 /// refresh, and about every fourth acquire found no image free.
 #[test]
@@ -709,8 +746,10 @@ fn mailbox_gives_a_replaced_frames_image_back_at_once() {
     let lines = stats_lines(&stats);
     assert_eq!(lines.len(), 1, "one swapchain: {lines:?}");
     let line = &lines[0];
+    // Replaced in the layer (several ready at once) or by the compositor
+    // (handed over, replaced before its repaint).
     assert!(
-        json_number(line, "frames_skipped") >= frames / 2.0,
+        json_number(line, "frames_skipped") + json_number(line, "frames_discarded") >= frames / 2.0,
         "most frames are replaced before a refresh: {line}"
     );
     let no_free_image = json_number(line, "early_acquires") + json_number(line, "acquire_waits");

@@ -1332,6 +1332,18 @@ impl Presenter<'_> {
             .fps_limit
             .map(|n| Duration::from_nanos(1_000_000_000 / u64::from(n)));
         let mut next_slot: Option<Instant> = None;
+        // IMMEDIATE and MAILBOX hand each frame over as soon as it is
+        // ready (MAILBOX only the newest of those ready), with no frame
+        // event in between: the window system keeps the newest one for its
+        // next repaint (a compositor replaces a surface's pending buffer;
+        // X11 Present replaces a pixmap queued for the same vblank), and
+        // gives back the ones it replaced. Waiting for a frame event
+        // instead would show, at each repaint, the first frame after the
+        // previous one, up to a refresh old.
+        let unpaced = matches!(
+            mode,
+            vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
+        );
         loop {
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -1395,16 +1407,16 @@ impl Presenter<'_> {
             if held_by_limit {
                 // Not yet: the frames wait in order, and the application
                 // waits for images in acquire.
-            } else if mode == vk::PresentModeKHR::IMMEDIATE && limit.is_none() {
+            } else if unpaced && limit.is_none() {
                 to_show.extend(queue.drain(..));
-            } else if frame_pending.is_none() || mode == vk::PresentModeKHR::IMMEDIATE {
+            } else if frame_pending.is_none() || unpaced {
                 to_show.extend(queue.pop_front());
             }
             // Frames that wait for the window system to release their
             // image's previous frame, in order.
             let mut held_back = Vec::new();
             for i in to_show {
-                let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
+                let want_frame = !unpaced;
                 let handed = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
                     Some(h) => h,
                     None => {

@@ -489,8 +489,10 @@ impl X11Backend {
                 };
                 *serial = serial.wrapping_add(1);
                 // IMMEDIATE may tear; the others wait for a vblank. FIFO
-                // and MAILBOX send the next frame only after this one's
-                // CompleteNotify (the core waits for the frame event).
+                // sends the next frame only after this one's
+                // CompleteNotify (the core waits for the frame event);
+                // MAILBOX sends each, and the server shows the newest
+                // queued for a vblank (the others complete as skipped).
                 let options = if self.mode == vk::PresentModeKHR::IMMEDIATE {
                     present::Option::ASYNC
                 } else {
