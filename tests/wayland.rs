@@ -591,6 +591,37 @@ fn mailbox_shows_the_newest_frame_at_each_repaint() {
     assert!(p50 < 30_000, "shown frames are stale: p50 {p50} us: {line}");
 }
 
+/// IMMEDIATE asks for tearing (`wp_tearing_control_v1`, hint async) where
+/// the compositor offers it; weston 10 does not, so IMMEDIATE is still
+/// offered and works, with one line saying it does not wait but does not
+/// tear either; a FIFO swapchain says nothing of tearing. (A compositor
+/// that offers tearing control, weston 14 in the guest, logs
+/// `wp_tearing_control_v1: presentation hint Async` instead.)
+#[test]
+fn immediate_without_tearing_control_is_offered_and_says_so() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let no_tearing = "IMMEDIATE: the compositor offers no wp_tearing_control_v1";
+    let out = probe_run(
+        &m,
+        &w,
+        &["frames", "--frames", "30", "--mode", "immediate"],
+        &[("SYNCBRIDGE_LOG", "info")],
+    );
+    out.assert_success();
+    assert!(out.stderr.contains(no_tearing), "{out}");
+    assert!(!out.stderr.contains("presentation hint"), "{out}");
+    assert!(out.stderr.contains("IMMEDIATE on wayland"), "{out}");
+    let out = probe_run(
+        &m,
+        &w,
+        &["frames", "--frames", "5", "--mode", "fifo"],
+        &[("SYNCBRIDGE_LOG", "info")],
+    );
+    out.assert_success();
+    assert!(!out.stderr.contains("wp_tearing_control_v1"), "{out}");
+}
+
 /// vkcube through the layer with the Khronos validation layer above it and
 /// synchronization validation on: vkcube prints every validation message as
 /// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves

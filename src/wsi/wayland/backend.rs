@@ -17,6 +17,12 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
+use wayland_protocols::wp::tearing_control::v1::client::{
+    wp_tearing_control_manager_v1, wp_tearing_control_v1,
+};
+
+/// A surface's tearing control object (see [`super::Tearing`]).
+pub type TearingControl = wp_tearing_control_v1::WpTearingControlV1;
 
 /// `CLOCK_MONOTONIC`, the presentation clock until `wp_presentation`
 /// names its own.
@@ -124,6 +130,8 @@ wayland_client::delegate_noop!(State: ignore wl_registry::WlRegistry);
 wayland_client::delegate_noop!(State: ignore wl_shm::WlShm);
 wayland_client::delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
 wayland_client::delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+wayland_client::delegate_noop!(State: wp_tearing_control_manager_v1::WpTearingControlManagerV1);
+wayland_client::delegate_noop!(State: wp_tearing_control_v1::WpTearingControlV1);
 
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
@@ -167,6 +175,7 @@ impl WaylandBackend {
         surface: *mut std::ffi::c_void,
         globals: &Globals,
         params: &BackendParams,
+        tearing: std::sync::Arc<super::Tearing>,
     ) -> Result<Self, vk::Result> {
         // SAFETY: forwarded from the caller.
         let conn = unsafe { conn::connect(display) };
@@ -204,6 +213,15 @@ impl WaylandBackend {
                 );
             }
         }
+        set_tearing(
+            &tearing,
+            &conn,
+            &registry,
+            &qh,
+            &surface,
+            globals,
+            params.present_mode,
+        );
         let presentation = globals.get("wp_presentation").map(|g| {
             registry.bind::<wp_presentation::WpPresentation, _, _>(
                 g.name,
@@ -225,6 +243,57 @@ impl WaylandBackend {
             params: params.clone(),
             _conn: conn,
         })
+    }
+}
+
+/// The presentation hint of the surface for a swapchain in `mode`:
+/// IMMEDIATE asks for asynchronous (tearing) presentation where the
+/// compositor offers `wp_tearing_control_v1`; every other mode puts back
+/// vsync, should an earlier swapchain of the surface have asked for
+/// tearing. The hint is double-buffered: it applies from the first commit.
+fn set_tearing(
+    tearing: &super::Tearing,
+    conn: &Connection,
+    registry: &wl_registry::WlRegistry,
+    qh: &QueueHandle<State>,
+    surface: &wl_surface::WlSurface,
+    globals: &Globals,
+    mode: vk::PresentModeKHR,
+) {
+    use wp_tearing_control_v1::PresentationHint;
+    let tears = mode == vk::PresentModeKHR::IMMEDIATE;
+    let mut t = tearing.lock();
+    if t.is_none() && tears {
+        match globals.get("wp_tearing_control_manager_v1") {
+            Some(g) => {
+                let manager = registry
+                    .bind::<wp_tearing_control_manager_v1::WpTearingControlManagerV1, _, _>(
+                        g.name,
+                        g.version.min(1),
+                        qh,
+                        (),
+                    );
+                let control = manager.get_tearing_control(surface, qh, ());
+                manager.destroy();
+                *t = Some((control, conn.clone()));
+            }
+            None => {
+                log::info!(
+                    "IMMEDIATE: the compositor offers no wp_tearing_control_v1: \
+                     frames are handed over without waiting, and shown without tearing"
+                );
+                return;
+            }
+        }
+    }
+    if let Some((control, _)) = t.as_ref() {
+        let hint = if tears {
+            PresentationHint::Async
+        } else {
+            PresentationHint::Vsync
+        };
+        control.set_presentation_hint(hint);
+        log::info!("wp_tearing_control_v1: presentation hint {hint:?}");
     }
 }
 

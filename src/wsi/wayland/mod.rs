@@ -247,11 +247,36 @@ fn linear_formats(g: &Globals) -> Vec<u32> {
         .collect()
 }
 
+/// The surface's `wp_tearing_control_v1`, made by the first swapchain that
+/// wants it and kept by the `VkSurfaceKHR`: a `wl_surface` may have only
+/// one (a second is a protocol error), and a swapchain made with
+/// `oldSwapchain` lives beside the old one for a while.
+#[derive(Default)]
+pub struct Tearing(Mutex<Option<(backend::TearingControl, Connection)>>);
+
+impl Tearing {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(backend::TearingControl, Connection)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Tearing {
+    fn drop(&mut self) {
+        if let Some((t, conn)) = self.lock().take() {
+            // Before the application destroys its wl_surface (Vulkan's
+            // order: the VkSurfaceKHR goes first).
+            t.destroy();
+            let _ = conn.flush();
+        }
+    }
+}
+
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
     display: usize,
     surface: usize,
     globals: Mutex<Option<Globals>>,
+    tearing: std::sync::Arc<Tearing>,
 }
 
 impl WaylandSurface {
@@ -263,6 +288,7 @@ impl WaylandSurface {
             display: display as usize,
             surface: surface as usize,
             globals: Mutex::new(None),
+            tearing: std::sync::Arc::default(),
         }
     }
 
@@ -360,6 +386,7 @@ impl PlatformSurface for WaylandSurface {
                 self.surface as *mut _,
                 &globals,
                 params,
+                self.tearing.clone(),
             )
         }?;
         Ok(Box::new(b))
