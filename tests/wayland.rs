@@ -194,6 +194,23 @@ fn surface_maintenance1_reports_each_present_modes_image_count() {
         );
         assert!(line.ends_with("scaling=0"), "{mode}: {line}");
     }
+    // FIFO_RELAXED shows a late frame at once by tearing: weston 10 offers
+    // no wp_tearing_control_v1, so the mode is not offered, and the
+    // override that asks for it keeps the application's mode, saying so.
+    assert!(!out.stdout.contains("probe: caps_fifo_relaxed"), "{out}");
+    let out = probe_run(
+        &m,
+        &w,
+        &["frames", "--frames", "3"],
+        &[("SYNCBRIDGE_PRESENT_MODE", "fifo_relaxed")],
+    );
+    out.assert_success();
+    assert!(
+        out.stderr.contains(
+            "SYNCBRIDGE_PRESENT_MODE: FIFO_RELAXED is not offered on wayland; keeping the application's FIFO"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
 use ash::vk;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
 };
@@ -32,13 +32,24 @@ pub(super) struct State {
     events: Vec<BackendEvent>,
     /// The clock of `wp_presentation`'s timestamps (`clock_id`).
     clock: u32,
+    /// When the last frame callback came: the surface's content was last
+    /// updated then (FIFO_RELAXED: a frame after more than a refresh is
+    /// late).
+    last_done: Option<Instant>,
+    /// The output's refresh period, from presentation feedback.
+    refresh: Duration,
 }
+
+/// The refresh period until presentation feedback says otherwise.
+const DEFAULT_REFRESH: Duration = Duration::from_nanos(16_666_667);
 
 impl Default for State {
     fn default() -> Self {
         Self {
             events: Vec::new(),
             clock: CLOCK_MONOTONIC,
+            last_done: None,
+            refresh: DEFAULT_REFRESH,
         }
     }
 }
@@ -73,8 +84,12 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, u64> for State {
                 tv_sec_hi,
                 tv_sec_lo,
                 tv_nsec,
+                refresh,
                 ..
             } => {
+                if refresh > 0 {
+                    s.refresh = Duration::from_nanos(u64::from(refresh));
+                }
                 let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
                 let ns = secs
                     .saturating_mul(1_000_000_000)
@@ -120,6 +135,7 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         if let wl_callback::Event::Done { .. } = ev {
+            s.last_done = Some(Instant::now());
             s.events.push(BackendEvent::FrameDone);
         }
     }
@@ -163,6 +179,10 @@ pub(super) struct WaylandBackend {
     presentation: Option<wp_presentation::WpPresentation>,
     /// The tag of the feedback the next present asks for.
     feedback_seq: Option<u64>,
+    /// The surface's tearing control, and (FIFO_RELAXED) the hint the
+    /// last commit carried.
+    tearing: std::sync::Arc<super::Tearing>,
+    relaxed_async: bool,
     // Keeps the layer's queue alive as long as the objects on it.
     _conn: Connection,
 }
@@ -233,6 +253,8 @@ impl WaylandBackend {
         Ok(Self {
             presentation,
             feedback_seq: None,
+            tearing,
+            relaxed_async: false,
             queue,
             state: State::default(),
             surface,
@@ -250,7 +272,8 @@ impl WaylandBackend {
 /// IMMEDIATE asks for asynchronous (tearing) presentation where the
 /// compositor offers `wp_tearing_control_v1`; every other mode puts back
 /// vsync, should an earlier swapchain of the surface have asked for
-/// tearing. The hint is double-buffered: it applies from the first commit.
+/// tearing (FIFO_RELAXED asks for async per late frame, in `present`). The
+/// hint is double-buffered: it applies from the first commit.
 fn set_tearing(
     tearing: &super::Tearing,
     conn: &Connection,
@@ -263,7 +286,7 @@ fn set_tearing(
     use wp_tearing_control_v1::PresentationHint;
     let tears = mode == vk::PresentModeKHR::IMMEDIATE;
     let mut t = tearing.lock();
-    if t.is_none() && tears {
+    if t.is_none() && (tears || mode == vk::PresentModeKHR::FIFO_RELAXED) {
         match globals.get("wp_tearing_control_manager_v1") {
             Some(g) => {
                 let manager = registry
@@ -380,6 +403,24 @@ impl Backend for WaylandBackend {
         }
         if want_frame_event {
             self.surface.frame(&qh, ());
+        }
+        if self.params.present_mode == vk::PresentModeKHR::FIFO_RELAXED {
+            // Late (a refresh has passed since the surface last changed):
+            // shown at once, tearing; otherwise at the next refresh.
+            let late = self
+                .state
+                .last_done
+                .is_some_and(|t| t.elapsed() > self.state.refresh);
+            if late != self.relaxed_async {
+                if let Some((control, _)) = self.tearing.lock().as_ref() {
+                    control.set_presentation_hint(if late {
+                        wp_tearing_control_v1::PresentationHint::Async
+                    } else {
+                        wp_tearing_control_v1::PresentationHint::Vsync
+                    });
+                    self.relaxed_async = late;
+                }
+            }
         }
         if let (Some(p), Some(seq)) = (&self.presentation, self.feedback_seq.take()) {
             p.feedback(&self.surface, &qh, seq);

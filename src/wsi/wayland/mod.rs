@@ -331,11 +331,20 @@ impl PlatformSurface for WaylandSurface {
     }
 
     fn present_modes(&self) -> Vec<vk::PresentModeKHR> {
-        vec![
+        let mut modes = vec![
             vk::PresentModeKHR::FIFO,
             vk::PresentModeKHR::MAILBOX,
             vk::PresentModeKHR::IMMEDIATE,
-        ]
+        ];
+        // FIFO_RELAXED shows a late frame at once, tearing: only where the
+        // compositor lets a frame tear (without, it would be FIFO).
+        if self
+            .globals()
+            .is_ok_and(|g| g.get("wp_tearing_control_manager_v1").is_some())
+        {
+            modes.insert(1, vk::PresentModeKHR::FIFO_RELAXED);
+        }
+        modes
     }
 
     fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR {

@@ -60,6 +60,9 @@ enum Pacing {
         eid: u32,
         serial: u32,
         waiting: Option<u32>,
+        /// The MSC of the newest `CompleteNotify` (FIFO_RELAXED targets
+        /// the one after it).
+        last_msc: Option<u64>,
     },
     /// A timer at the refresh rate (no Present extension).
     Timer {
@@ -113,6 +116,7 @@ enum PresentEvent {
     Complete {
         serial: u32,
         ust: u64,
+        msc: u64,
         skipped: bool,
     },
     /// `IdleNotify`: the server is done with this pixmap.
@@ -130,6 +134,7 @@ fn present_event(bytes: &[u8]) -> Option<PresentEvent> {
                 .map(|(ev, _)| PresentEvent::Complete {
                     serial: ev.serial,
                     ust: ev.ust,
+                    msc: ev.msc,
                     skipped: ev.mode == present::CompleteMode::SKIP,
                 })
         }
@@ -192,6 +197,7 @@ impl X11Backend {
                     eid,
                     serial: 0,
                     waiting: None,
+                    last_msc: None,
                 };
             }
         }
@@ -482,7 +488,10 @@ impl X11Backend {
             Path::PutImage => self.put_image(index, &mut voids)?,
             Path::Dri3 { pixmaps, held, .. } => {
                 let Pacing::Msc {
-                    serial, waiting, ..
+                    serial,
+                    waiting,
+                    last_msc,
+                    ..
                 } = &mut self.pacing
                 else {
                     return Err(XErr::Conn);
@@ -493,10 +502,15 @@ impl X11Backend {
                 // CompleteNotify (the core waits for the frame event);
                 // MAILBOX sends each, and the server shows the newest
                 // queued for a vblank (the others complete as skipped).
-                let options = if self.mode == vk::PresentModeKHR::IMMEDIATE {
-                    present::Option::ASYNC
-                } else {
-                    present::Option::NONE
+                // FIFO_RELAXED (Present's async-if-late): the vblank after
+                // the one that showed the previous frame, at once (tearing)
+                // if that has passed already.
+                let (options, target_msc) = match (self.mode, *last_msc) {
+                    (vk::PresentModeKHR::IMMEDIATE, _) => (present::Option::ASYNC, 0),
+                    (vk::PresentModeKHR::FIFO_RELAXED, Some(m)) => {
+                        (present::Option::ASYNC, m.wrapping_add(1))
+                    }
+                    _ => (present::Option::NONE, 0),
                 };
                 voids.push(conn::keep(sent(present::pixmap(
                     c,
@@ -511,7 +525,7 @@ impl X11Backend {
                     0,
                     0,
                     options.into(),
-                    0,
+                    target_msc,
                     0,
                     0,
                     &[],
@@ -676,6 +690,7 @@ impl Backend for X11Backend {
                 Pacing::Msc {
                     events: se,
                     waiting,
+                    last_msc,
                     ..
                 } => {
                     while let Some(bytes) = se.poll() {
@@ -683,8 +698,12 @@ impl Backend for X11Backend {
                             Some(PresentEvent::Complete {
                                 serial,
                                 ust,
+                                msc,
                                 skipped,
                             }) => {
+                                if !skipped {
+                                    *last_msc = Some(last_msc.map_or(msc, |m| m.max(msc)));
+                                }
                                 if let Some(k) =
                                     self.feedback_serials.iter().position(|&(s, _)| s == serial)
                                 {
