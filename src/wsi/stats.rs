@@ -80,6 +80,9 @@ pub struct Stats {
     /// Time from `vkQueuePresentKHR` until the window system showed the
     /// frame (its presentation timestamp), in microseconds.
     display_latency_us: Samples,
+    /// FIFO frames the application's present left for the presenter to
+    /// pick up at its frame event, waking no thread.
+    pub deferred: u64,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
     /// Frames whose presentation feedback did not come in time (counted
@@ -122,6 +125,7 @@ impl Stats {
             displayed: 0,
             discarded: 0,
             display_latency_us: Samples::new(keep_samples),
+            deferred: 0,
             frame_event_timeouts: 0,
             feedback_timeouts: 0,
             acquire_waits: 0,
@@ -229,13 +233,14 @@ impl Stats {
                 .map_or("null".to_string(), |v| v.to_string())
         };
         let display = format!(
-            "\"frames_displayed\":{},\"frames_discarded\":{},\"display_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"feedback_timeouts\":{},",
+            "\"frames_displayed\":{},\"frames_discarded\":{},\"display_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"feedback_timeouts\":{},\"frames_deferred\":{},",
             self.displayed,
             self.discarded,
             shown_us(50.0),
             shown_us(90.0),
             shown_us(99.0),
-            self.feedback_timeouts
+            self.feedback_timeouts,
+            self.deferred
         );
         s.push_str(&display);
         let wait = format!(

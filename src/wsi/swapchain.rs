@@ -94,6 +94,13 @@ struct State {
     present_at: Vec<Option<Instant>>,
     /// The statistics are kept (`SYNCBRIDGE_STATS`): frames are timed.
     timed: bool,
+    /// FIFO: the presenter waits for a frame event, so it wakes before any
+    /// newer frame can be shown, and looks at `deferred` then. While set, a
+    /// present on the worker-wait path leaves its frame there instead of
+    /// waking the GPU waiter: the application's thread pays no wake-up.
+    presenter_will_look: bool,
+    /// Frames presented while `presenter_will_look`, in order.
+    deferred: Vec<(usize, Arc<FrameFence>)>,
 }
 
 impl State {
@@ -176,6 +183,10 @@ impl Shared {
         if st.images[index] == ImageState::Shown {
             st.images[index] = ImageState::Free;
             st.free.push_back(index);
+            // Notified after the lock is given up: a waiter woken under it
+            // would find the lock taken, sleep again on it, and make its
+            // unlock a system call (a wake-up of this thread).
+            drop(st);
             self.cond.notify_all();
         }
         signal
@@ -651,6 +662,8 @@ impl Swapchain {
                 displayed_id: 0,
                 present_at: vec![None; count],
                 timed: crate::config::get().stats_path.is_some(),
+                presenter_will_look: false,
+                deferred: Vec::new(),
             }),
             cond: Condvar::new(),
             wake,
@@ -692,6 +705,7 @@ impl Swapchain {
         }
         {
             let (shared, timelines) = (shared.clone(), timelines.clone());
+            let (dev, to_waiter) = (dev.clone(), to_waiter.clone());
             let mode = ci.present_mode;
             threads.push(
                 std::thread::Builder::new()
@@ -701,6 +715,8 @@ impl Swapchain {
                             shared: &shared,
                             timelines: timelines.as_deref(),
                             idle_check,
+                            dev: &dev,
+                            to_waiter,
                         };
                         p.run(backend, &ready_rx, mode)
                     })
@@ -1027,8 +1043,19 @@ impl Swapchain {
             return e;
         }
         fence.mark_submitted();
+        if self.plan.present == PresentSync::WorkerWait {
+            let mut st = self.shared.lock();
+            if st.presenter_will_look {
+                // The presenter looks at it when its frame event comes,
+                // before this frame could be shown anyway.
+                st.deferred.push((i, fence));
+                return status;
+            }
+        }
         // Earlier frames still with the waiter go first; this one follows
-        // them through the waiter.
+        // them through the waiter. (Read after the lock above: the
+        // presenter counts the deferred frames it gives the waiter under
+        // it.)
         let behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
         if !behind && self.rendering_already_done(fence.fence) {
             // Nothing to wait for (the GPU finished before the submission
@@ -1284,6 +1311,9 @@ struct Presenter<'a> {
     shared: &'a Shared,
     timelines: Option<&'a ReleaseTimelines>,
     idle_check: IdleCheck,
+    dev: &'a DeviceData,
+    /// For deferred frames whose rendering is not done yet.
+    to_waiter: Sender<InFlight>,
 }
 
 impl Presenter<'_> {
@@ -1298,6 +1328,53 @@ impl Presenter<'_> {
         }
         !buf.poll_ready(SyncAccess::Write, Duration::ZERO)
             .unwrap_or(true)
+    }
+
+    /// Takes the frames presented while this thread waited for a frame
+    /// event (`State::deferred`): those already rendered, in order, join
+    /// `queue`; from the first one that is not, they go through the GPU
+    /// waiter (counted in `with_waiter` under the lock, so a later present
+    /// follows them). `looking`: the presenter still waits for a frame
+    /// event and will look again.
+    fn take_deferred(&self, queue: &mut VecDeque<usize>, ready: &Receiver<usize>, looking: bool) {
+        let mut st = self.shared.lock();
+        st.presenter_will_look = looking;
+        if st.deferred.is_empty() {
+            return;
+        }
+        let mut behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
+        let mut done = Vec::new();
+        let mut to_waiter = Vec::new();
+        let taken = st.deferred.len() as u64;
+        for (index, fence) in st.deferred.drain(..) {
+            // SAFETY: the layer's own fence, submitted by present().
+            if !behind
+                && matches!(
+                    unsafe { self.dev.fns.get_fence_status(fence.fence) },
+                    Ok(true)
+                )
+            {
+                done.push(index);
+            } else {
+                behind = true;
+                self.shared.with_waiter.fetch_add(1, Ordering::AcqRel);
+                to_waiter.push(InFlight {
+                    index,
+                    fence,
+                    soft_fence: None,
+                    sent_early: false,
+                });
+            }
+        }
+        drop(st);
+        self.shared.stats().deferred += taken;
+        // Frames the waiter passed on before (it sends, then counts down)
+        // go first.
+        queue.extend(ready.try_iter());
+        queue.extend(done);
+        for f in to_waiter {
+            let _ = self.to_waiter.send(f);
+        }
     }
 
     /// The window system is done with image `i`.
@@ -1344,6 +1421,9 @@ impl Presenter<'_> {
             mode,
             vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
         );
+        // FIFO without a frame limiter: a frame presented while a frame
+        // event is awaited cannot be shown before it.
+        let defer = !unpaced && limit.is_none();
         loop {
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -1357,6 +1437,7 @@ impl Presenter<'_> {
                 shared.stats().frame_event_timeouts += 1;
                 shared.mark_displayed(pending_id);
             }
+            self.take_deferred(&mut queue, ready, frame_pending.is_some());
             while awaiting.front().is_some_and(|a| now - a.handed >= timeout) {
                 // The compositor said nothing of this frame (a hidden
                 // surface may get no feedback until it is shown again).
@@ -1455,6 +1536,9 @@ impl Presenter<'_> {
                         if want_frame {
                             frame_pending = Some(now);
                             pending_id = id;
+                            // Frames presented from now on wait for this
+                            // thread to look (no wake-up of the waiter).
+                            shared.lock().presenter_will_look = defer;
                         } else {
                             shared.mark_displayed(id);
                         }
