@@ -362,6 +362,9 @@ pub struct Swapchain {
     to_waiter: Option<Sender<InFlight>>,
     to_presenter: Sender<usize>,
     threads: Vec<JoinHandle<()>>,
+    /// FIFO on the worker-wait path without a frame limiter: a present may
+    /// leave its frame for the presenter (`State::presenter_will_look`).
+    defers: bool,
 }
 
 /// The present modes of a `VkSwapchainPresentModesCreateInfoEXT` in the
@@ -723,6 +726,12 @@ impl Swapchain {
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );
         }
+        let defers = plan.present == PresentSync::WorkerWait
+            && matches!(
+                ci.present_mode,
+                vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+            )
+            && crate::config::get().fps_limit.is_none();
         Ok(Swapchain {
             images_path: choice.path,
             copies: (choice.path == image::ImagePath::Copy).then(CopyCommands::new),
@@ -740,6 +749,7 @@ impl Swapchain {
             to_waiter: Some(to_waiter),
             to_presenter,
             threads,
+            defers,
         })
     }
 
@@ -1043,7 +1053,7 @@ impl Swapchain {
             return e;
         }
         fence.mark_submitted();
-        if self.plan.present == PresentSync::WorkerWait {
+        if self.defers {
             let mut st = self.shared.lock();
             if st.presenter_will_look {
                 // The presenter looks at it when its frame event comes,
