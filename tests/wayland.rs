@@ -674,6 +674,54 @@ fn fifo_frames_wait_for_the_presenter_without_a_wake_up() {
     assert!(json_number(line, "fps") < 70.0, "still paced: {line}");
 }
 
+/// weston 14 (the compositor chroot's, run on the host) offers
+/// `wp_tearing_control_v1`: an IMMEDIATE swapchain asks for async
+/// presentation, and recreating it with `oldSwapchain` twenty times keeps
+/// the surface's one tearing-control object (a second would be a protocol
+/// error, ending the client). FIFO_RELAXED is offered there; a client slower
+/// than the refresh has its late frames committed with the async hint, one
+/// faster than it never does.
+#[test]
+fn tearing_control_on_weston_14() {
+    let m = Manifests::new();
+    let w = Weston::start_trixie();
+    let info = [("SYNCBRIDGE_LOG", "info")];
+    let out = probe_run(
+        &m,
+        &w,
+        &["recreate", "--frames", "20", "--mode", "immediate"],
+        &info,
+    );
+    out.assert_success();
+    assert_eq!(out.probe_value("recreated").as_deref(), Some("20"), "{out}");
+    assert!(
+        out.stderr
+            .contains("wp_tearing_control_v1: presentation hint Async"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("no wp_tearing_control_v1"), "{out}");
+    let out = probe_run(&m, &w, &["mode-caps"], &[]);
+    out.assert_success();
+    assert!(out.stdout.contains("probe: caps_fifo_relaxed "), "{out}");
+    let relaxed = |pace: &str| {
+        let out = probe_run(
+            &m,
+            &w,
+            &["bench", "--frames", "12", "--pace-fps", pace],
+            &[
+                ("SYNCBRIDGE_LOG", "debug"),
+                ("SYNCBRIDGE_PRESENT_MODE", "fifo_relaxed"),
+            ],
+        );
+        out.assert_success();
+        assert!(out.stderr.contains("FIFO_RELAXED on wayland"), "{out}");
+        out.stderr
+            .contains("FIFO_RELAXED: frame late true, presentation hint Async")
+    };
+    assert!(relaxed("10"), "a frame 100 ms after the last is late");
+    assert!(!relaxed("0"), "a client ahead of the display is never late");
+}
+
 /// vkcube through the layer with the Khronos validation layer above it and
 /// synchronization validation on: vkcube prints every validation message as
 /// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves

@@ -413,11 +413,13 @@ impl Backend for WaylandBackend {
                 .is_some_and(|t| t.elapsed() > self.state.refresh);
             if late != self.relaxed_async {
                 if let Some((control, _)) = self.tearing.lock().as_ref() {
-                    control.set_presentation_hint(if late {
+                    let hint = if late {
                         wp_tearing_control_v1::PresentationHint::Async
                     } else {
                         wp_tearing_control_v1::PresentationHint::Vsync
-                    });
+                    };
+                    control.set_presentation_hint(hint);
+                    log::debug!("FIFO_RELAXED: frame late {late}, presentation hint {hint:?}");
                     self.relaxed_async = late;
                 }
             }
