@@ -722,6 +722,54 @@ fn tearing_control_on_weston_14() {
     assert!(!relaxed("0"), "a client ahead of the display is never late");
 }
 
+/// `VK_EXT_present_mode_fifo_latest_ready`, implemented by the layer: each
+/// frame event shows the newest frame that is ready and drops the older
+/// ones, which give their images back at once. A client faster than the
+/// display is not held to it (unlike FIFO) and the compositor is given one
+/// frame a repaint, each shown (unlike MAILBOX, which hands over every
+/// frame and lets the compositor discard them).
+#[test]
+fn fifo_latest_ready_shows_the_newest_ready_frame_each_refresh() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let tmp = TempDir::new("fifo-latest-ready");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = probe_run(
+        &m,
+        &w,
+        &[
+            "frames",
+            "--frames",
+            "5000",
+            "--mode",
+            "fifo_latest_ready",
+            "--size",
+            "64x64",
+        ],
+        &[("SYNCBRIDGE_STATS", stats.to_str().expect("utf-8"))],
+    );
+    out.assert_success();
+    let lines = stats_lines(&stats);
+    let line = &lines[0];
+    println!("{line}");
+    // Named by its number: ash's headers predate the extension.
+    assert!(line.contains("\"present_mode\":\"1000361000\""), "{line}");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {line}"));
+    let fps: f64 = out
+        .probe_value("fps")
+        .and_then(|v| v.parse().ok())
+        .expect("fps");
+    assert!(
+        fps > 100.0,
+        "the client is not held to the display: {fps} fps\n{line}"
+    );
+    assert!(n("frames_skipped") >= 4000, "{line}");
+    assert!(n("frames_presented") >= 5, "{line}");
+    assert_eq!(n("frames_discarded"), 0, "one frame a repaint: {line}");
+    assert!(n("frames_displayed") + 2 >= n("frames_presented"), "{line}");
+}
+
 /// vkcube through the layer with the Khronos validation layer above it and
 /// synchronization validation on: vkcube prints every validation message as
 /// `ERROR : ` or `WARNING : `. The control run (`--force_errors`) proves

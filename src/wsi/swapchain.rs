@@ -656,7 +656,9 @@ impl Swapchain {
                 last_shown: 0,
                 queued_replaces: !matches!(
                     ci.present_mode,
-                    vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+                    vk::PresentModeKHR::FIFO
+                        | vk::PresentModeKHR::FIFO_RELAXED
+                        | super::FIFO_LATEST_READY
                 ),
                 acquire_waiters: 0,
                 status: vk::Result::SUCCESS,
@@ -1432,8 +1434,10 @@ impl Presenter<'_> {
             vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
         );
         // FIFO without a frame limiter: a frame presented while a frame
-        // event is awaited cannot be shown before it.
-        let defer = !unpaced && limit.is_none();
+        // event is awaited cannot be shown before it. (Not
+        // FIFO_LATEST_READY: a newer frame gives the older one's image
+        // back at once, which needs the presenter to see it at once.)
+        let defer = !unpaced && limit.is_none() && mode != super::FIFO_LATEST_READY;
         loop {
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -1478,8 +1482,9 @@ impl Presenter<'_> {
                 // Frames presented to a retired swapchain are not shown.
                 queue.drain(..).for_each(|i| shared.drop_frame(i));
             }
-            if mode == vk::PresentModeKHR::MAILBOX {
-                // Only the newest frame is shown, so older ones give their
+            if mode == vk::PresentModeKHR::MAILBOX || mode == super::FIFO_LATEST_READY {
+                // Only the newest frame is shown (FIFO_LATEST_READY: at
+                // the next frame event, MAILBOX: at once), so older ones give their
                 // image back at once, not at the next refresh: the
                 // application renders unthrottled. Unless the window
                 // system still holds the newest frame's image (handed out

@@ -335,6 +335,7 @@ impl PlatformSurface for WaylandSurface {
             vk::PresentModeKHR::FIFO,
             vk::PresentModeKHR::MAILBOX,
             vk::PresentModeKHR::IMMEDIATE,
+            super::FIFO_LATEST_READY,
         ];
         // FIFO_RELAXED shows a late frame at once, tearing: only where the
         // compositor lets a frame tear (without, it would be FIFO).
