@@ -444,8 +444,10 @@ struct Figures {
     fps_median: f64,
     fifo_fps: f64,
     mailbox_fps: f64,
-    /// Frames the MAILBOX run showed (the rest were replaced first).
-    mailbox_shown: Option<f64>,
+    /// Frames the compositor showed in the MAILBOX run (its presentation
+    /// feedback; the rest were replaced first), per second of the run, and
+    /// their present-to-display p50 in ms.
+    mailbox_shown: Option<(f64, f64, f64)>,
     acq_p50: f64,
     acq_p99: f64,
     pres_p50: f64,
@@ -510,7 +512,17 @@ fn figures(runs: &[Run], c: Config) -> Figures {
         fps,
         fifo_fps: fifo.get("fps"),
         mailbox_fps: mailbox.get("fps"),
-        mailbox_shown: mailbox.stat("frames_presented"),
+        mailbox_shown: mailbox.stat("frames_displayed").map(|n| {
+            let secs = mailbox.samples.len() as f64 / mailbox.get("fps").max(1e-9);
+            (
+                n,
+                n / secs,
+                mailbox
+                    .stat2("display_latency_us", "p50")
+                    .unwrap_or(f64::NAN)
+                    / 1000.0,
+            )
+        }),
         acq_p50: pct(&acq, 50.0) / 1000.0,
         acq_p99: pct(&acq, 99.0) / 1000.0,
         pres_p50: pct(&pres, 50.0) / 1000.0,
@@ -641,12 +653,14 @@ impl Report {
         );
         row(
             &mut t,
-            "MAILBOX fps (frames the compositor was given)",
+            "MAILBOX fps (layer: frames shown, per second, present-to-display p50)",
             format!("{:.0}", d.mailbox_fps),
             format!(
                 "{:.0} ({})",
                 l.mailbox_fps,
-                l.mailbox_shown.map_or("?".into(), |n| format!("{n:.0}"))
+                l.mailbox_shown.map_or("?".into(), |(n, per_s, ms)| format!(
+                    "{n:.0} shown, {per_s:.1}/s, {ms:.1} ms"
+                ))
             ),
             format!("ratio {:.3}", l.mailbox_fps / d.mailbox_fps),
         );

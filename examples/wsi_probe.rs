@@ -134,6 +134,8 @@ fn parse() -> Opts {
                 o.mode = match a.next().as_deref() {
                     Some("mailbox") => vk::PresentModeKHR::MAILBOX,
                     Some("immediate") => vk::PresentModeKHR::IMMEDIATE,
+                    // VK_EXT_present_mode_fifo_latest_ready (enabled below).
+                    Some("fifo_latest_ready") => vk::PresentModeKHR::from_raw(1_000_361_000),
                     _ => vk::PresentModeKHR::FIFO,
                 }
             }
@@ -326,6 +328,9 @@ unsafe fn setup(
             .expect("support")
     );
     let mut dexts = vec![vk::KHR_SWAPCHAIN_NAME];
+    if std::env::args().any(|a| a == "fifo_latest_ready") {
+        dexts.push(c"VK_EXT_present_mode_fifo_latest_ready");
+    }
     let mut id_features = vk::PhysicalDevicePresentIdFeaturesKHR::default().present_id(true);
     let mut wait_features = vk::PhysicalDevicePresentWaitFeaturesKHR::default().present_wait(true);
     let mut dci = vk::DeviceCreateInfo::default();

@@ -229,6 +229,51 @@ fn xcb_client_clears_to_a_colour_on_the_copy_path() {
     assert!(err.contains("images copy (SYNCBRIDGE_IMAGES)"), "{err}");
 }
 
+/// Present's `CompleteNotify` as presentation feedback: with the statistics
+/// on, every frame is followed by a `NotifyMSC` (also in IMMEDIATE, which
+/// has no frame events) whose completion at the next vblank is the frame's
+/// display time. Each of the client's frames waits for the queue, so
+/// nearly all are reported shown (the last may be in flight at teardown),
+/// none skipped, with a present-to-display time of milliseconds.
+#[test]
+fn present_complete_notify_reports_frames_shown() {
+    require_tools();
+    let x = Xvfb::start();
+    let dir = std::env::temp_dir().join(format!("sb-x11-feedback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // FIFO_RELAXED on shared memory is FIFO whose late frame is put at
+    // once (as every frame is: ShmPutImage does not wait for a vblank).
+    for mode in ["fifo", "fifo_relaxed", "immediate"] {
+        let stats = dir.join(format!("{mode}.jsonl"));
+        let _ = std::fs::remove_file(&stats);
+        let (ok, _, err) = run_child(
+            "child_client",
+            &x,
+            &[
+                ("SB_WSI", "xcb"),
+                ("SB_MODE", "clear"),
+                ("SYNCBRIDGE_PRESENT_MODE", mode),
+                ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+            ],
+        );
+        assert!(ok, "child failed ({mode})");
+        assert!(err.contains("Present NotifyMSC"), "{err}");
+        let line = std::fs::read_to_string(&stats).unwrap();
+        println!("{mode}: {line}");
+        let f = |k: &str| stats_field(&line, k).unwrap_or_else(|| panic!("{k}: {line}"));
+        assert_eq!(f("frames_presented"), 30.0, "{line}");
+        assert!(f("frames_displayed") >= 28.0, "{mode}: {line}");
+        assert_eq!(f("frames_discarded"), 0.0, "{mode}: {line}");
+        let at = line.find("\"display_latency_us\"").expect("latency");
+        let p50 = stats_field(&line[at..], "p50").expect("p50");
+        assert!(
+            (100.0..200_000.0).contains(&p50),
+            "{mode}: present-to-display p50 {p50} us: {line}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn resize_gives_out_of_date_and_recreation_works() {
     require_tools();

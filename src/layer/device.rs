@@ -44,16 +44,21 @@ const LAYER_DEVICE_EXTENSIONS: [&CStr; 8] = [
 
 /// Extensions the layer implements itself and removes from the list passed
 /// down when the driver lacks them.
-const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 4] = [
+const LAYER_IMPLEMENTED_DEVICE_EXTENSIONS: [&CStr; 5] = [
     vk::KHR_SWAPCHAIN_NAME,
     vk::KHR_PRESENT_ID_NAME,
     vk::KHR_PRESENT_WAIT_NAME,
     vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME,
+    crate::wsi::FIFO_LATEST_READY_NAME,
 ];
 
 /// Feature structures of the extensions the layer implements, with the
 /// extension that must exist below the layer for them to be passed down.
-const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 3] = [
+const LAYER_FEATURE_STRUCTS: [(vk::StructureType, &CStr); 4] = [
+    (
+        crate::wsi::FIFO_LATEST_READY_FEATURES,
+        crate::wsi::FIFO_LATEST_READY_NAME,
+    ),
     (
         vk::StructureType::PHYSICAL_DEVICE_PRESENT_ID_FEATURES_KHR,
         vk::KHR_PRESENT_ID_NAME,

@@ -28,11 +28,12 @@ pub const INSTANCE_EXTENSIONS: [(&CStr, u32); 7] = [
 ];
 
 /// Device extensions the layer implements.
-pub const DEVICE_EXTENSIONS: [(&CStr, u32); 4] = [
+pub const DEVICE_EXTENSIONS: [(&CStr, u32); 5] = [
     (vk::KHR_SWAPCHAIN_NAME, 70),
     (vk::KHR_PRESENT_ID_NAME, 1),
     (vk::KHR_PRESENT_WAIT_NAME, 1),
     (vk::EXT_SWAPCHAIN_MAINTENANCE1_NAME, 1),
+    (crate::wsi::FIFO_LATEST_READY_NAME, 1),
 ];
 
 fn ext_props(list: &[(&CStr, u32)]) -> Vec<vk::ExtensionProperties> {

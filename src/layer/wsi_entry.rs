@@ -1170,9 +1170,27 @@ unsafe extern "system" fn physical_device_features2(
                             .swapchain_maintenance1 = vk::TRUE
                     };
                 }
+                crate::wsi::FIFO_LATEST_READY_FEATURES => {
+                    // SAFETY: the sType identifies the structure:
+                    // `VkPhysicalDevicePresentModeFifoLatestReadyFeaturesEXT`,
+                    // one VkBool32 after the header.
+                    unsafe {
+                        (*(p as *mut FifoLatestReadyFeatures)).present_mode_fifo_latest_ready =
+                            vk::TRUE
+                    };
+                }
                 _ => {}
             }
             p = base.p_next;
         }
     })
+}
+
+/// `VkPhysicalDevicePresentModeFifoLatestReadyFeaturesEXT` (not in the
+/// headers the layer is built with).
+#[repr(C)]
+struct FifoLatestReadyFeatures {
+    s_type: vk::StructureType,
+    p_next: *mut std::ffi::c_void,
+    present_mode_fifo_latest_ready: vk::Bool32,
 }

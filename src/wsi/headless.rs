@@ -50,6 +50,7 @@ impl PlatformSurface for HeadlessSurface {
             vk::PresentModeKHR::FIFO_RELAXED,
             vk::PresentModeKHR::MAILBOX,
             vk::PresentModeKHR::IMMEDIATE,
+            super::FIFO_LATEST_READY,
         ]
     }
 

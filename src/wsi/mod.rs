@@ -20,6 +20,17 @@ pub mod swapchain;
 pub mod wayland;
 pub mod x11;
 
+/// `VK_PRESENT_MODE_FIFO_LATEST_READY_EXT` (`VK_EXT_present_mode_fifo_latest_ready`,
+/// newer than the headers the layer is built with): FIFO, where each
+/// refresh shows the newest frame that is ready and drops the older ones.
+pub const FIFO_LATEST_READY: ash::vk::PresentModeKHR =
+    ash::vk::PresentModeKHR::from_raw(1_000_361_000);
+/// The extension's name.
+pub const FIFO_LATEST_READY_NAME: &std::ffi::CStr = c"VK_EXT_present_mode_fifo_latest_ready";
+/// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PRESENT_MODE_FIFO_LATEST_READY_FEATURES_EXT`.
+pub const FIFO_LATEST_READY_FEATURES: ash::vk::StructureType =
+    ash::vk::StructureType::from_raw(1_000_361_000);
+
 use crate::device::DeviceData;
 use crate::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -52,6 +52,11 @@ pub enum BackendEvent {
     OutOfDate,
     /// The connection or window is gone.
     Lost,
+    /// Presentation feedback for the frame handed over after
+    /// [`Backend::request_feedback`] with `seq`: shown at `at` (the
+    /// window system's timestamp on this process's monotonic clock), or
+    /// `None`: discarded (replaced before it was shown, or never shown).
+    Shown { seq: u64, at: Option<Instant> },
 }
 
 /// One swapchain's connection to the window system, driven by the
@@ -71,9 +76,39 @@ pub trait Backend: Send {
         deadline: Option<Instant>,
         events: &mut Vec<BackendEvent>,
     ) -> Result<(), vk::Result>;
+    /// Asks for a [`BackendEvent::Shown`] for the frame the next
+    /// [`present`](Backend::present) hands over, tagged `seq`. `false`:
+    /// the window system gives no presentation feedback, and none comes.
+    fn request_feedback(&mut self, _seq: u64) -> bool {
+        false
+    }
     /// How long to wait for a frame event before presenting anyway (a
     /// hidden window gets no frame events; the application must not hang).
     fn frame_event_timeout(&self) -> Duration {
         Duration::from_millis(250)
     }
+}
+
+/// A window system's timestamp, `ns` nanoseconds on the clock `clk_id`
+/// (a Linux `clockid_t`: `wp_presentation.clock_id`; X11 Present's UST is
+/// `CLOCK_MONOTONIC` microseconds), on this process's monotonic clock. A
+/// clock the layer cannot read, or a time not yet reached, is taken as now
+/// (the event came after the frame was shown).
+pub fn instant_of(clk_id: u32, ns: u64) -> Instant {
+    use rustix::time::ClockId;
+    let clock = match clk_id {
+        0 => ClockId::Realtime,
+        1 => ClockId::Monotonic,
+        4 => ClockId::MonotonicRaw,
+        5 => ClockId::RealtimeCoarse,
+        6 => ClockId::MonotonicCoarse,
+        _ => return Instant::now(),
+    };
+    let now = Instant::now();
+    let t = rustix::time::clock_gettime(clock);
+    let clk_now = (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64);
+    now.checked_sub(Duration::from_nanos(clk_now.saturating_sub(ns)))
+        .unwrap_or(now)
 }

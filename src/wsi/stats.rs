@@ -73,8 +73,21 @@ pub struct Stats {
     /// costs any WSI), in nanoseconds, and its sum.
     wait_cpu_ns: Samples,
     wait_cpu_total_ns: u64,
+    /// Frames the window system reported shown / discarded (presentation
+    /// feedback: `wp_presentation`, Present `CompleteNotify`).
+    pub displayed: u64,
+    pub discarded: u64,
+    /// Time from `vkQueuePresentKHR` until the window system showed the
+    /// frame (its presentation timestamp), in microseconds.
+    display_latency_us: Samples,
+    /// FIFO frames the application's present left for the presenter to
+    /// pick up at its frame event, waking no thread.
+    pub deferred: u64,
     /// Times the presenter gave up waiting for a frame event.
     pub frame_event_timeouts: u64,
+    /// Frames whose presentation feedback did not come in time (counted
+    /// as shown for `vkWaitForPresentKHR`).
+    pub feedback_timeouts: u64,
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
     /// the application thread (a zero timeout never blocks).
     pub acquire_waits: u64,
@@ -109,7 +122,12 @@ impl Stats {
             layer_cpu_frames: 0,
             wait_cpu_ns: Samples::new(keep_samples),
             wait_cpu_total_ns: 0,
+            displayed: 0,
+            discarded: 0,
+            display_latency_us: Samples::new(keep_samples),
+            deferred: 0,
             frame_event_timeouts: 0,
+            feedback_timeouts: 0,
             acquire_waits: 0,
             early_acquires: 0,
             release_timeouts: 0,
@@ -138,6 +156,20 @@ impl Stats {
     pub fn on_release(&mut self, latency: Duration) {
         self.release_latency_us
             .push(latency.as_micros().min(u64::MAX as u128) as u64);
+    }
+
+    /// A frame's presentation feedback: shown at `shown` (`None`:
+    /// discarded), presented by the application at `presented`.
+    pub fn on_feedback(&mut self, presented: Option<Instant>, shown: Option<Instant>) {
+        let Some(shown) = shown else {
+            self.discarded += 1;
+            return;
+        };
+        self.displayed += 1;
+        if let Some(p) = presented {
+            self.display_latency_us
+                .push(shown.saturating_duration_since(p).as_micros() as u64);
+        }
     }
 
     /// One frame's layer CPU time on the application's thread.
@@ -195,6 +227,22 @@ impl Stats {
                 .percentile(p)
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
+        let shown_us = |p| {
+            self.display_latency_us
+                .percentile(p)
+                .map_or("null".to_string(), |v| v.to_string())
+        };
+        let display = format!(
+            "\"frames_displayed\":{},\"frames_discarded\":{},\"display_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"feedback_timeouts\":{},\"frames_deferred\":{},",
+            self.displayed,
+            self.discarded,
+            shown_us(50.0),
+            shown_us(90.0),
+            shown_us(99.0),
+            self.feedback_timeouts,
+            self.deferred
+        );
+        s.push_str(&display);
         let wait = format!(
             "{{\"mean\":{},\"p50\":{},\"p99\":{}}}",
             mean(self.wait_cpu_total_ns),
@@ -299,6 +347,20 @@ mod tests {
         assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
         assert_eq!(v["layer_cpu_us"]["p90"], 100.0);
         assert_eq!(v["layer_cpu_us"]["p99"], 100.0);
+    }
+
+    #[test]
+    fn presentation_feedback_counts_and_times_frames() {
+        let mut s = Stats::default();
+        let t0 = Instant::now();
+        s.on_feedback(Some(t0), Some(t0 + Duration::from_micros(16_000)));
+        s.on_feedback(Some(t0), None);
+        s.on_feedback(None, Some(t0));
+        let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
+        assert_eq!(v["frames_displayed"], 2);
+        assert_eq!(v["frames_discarded"], 1);
+        assert_eq!(v["display_latency_us"]["p50"], 16_000);
+        assert_eq!(v["display_latency_us"]["p99"], 16_000);
     }
 
     #[test]

@@ -89,6 +89,18 @@ struct State {
     present_ids: Vec<u64>,
     /// The highest present id known to be on screen (`VK_KHR_present_wait`).
     displayed_id: u64,
+    /// Per image: when the application presented its frame, while the
+    /// statistics are kept (present-to-display latency).
+    present_at: Vec<Option<Instant>>,
+    /// The statistics are kept (`SYNCBRIDGE_STATS`): frames are timed.
+    timed: bool,
+    /// FIFO: the presenter waits for a frame event, so it wakes before any
+    /// newer frame can be shown, and looks at `deferred` then. While set, a
+    /// present on the worker-wait path leaves its frame there instead of
+    /// waking the GPU waiter: the application's thread pays no wake-up.
+    presenter_will_look: bool,
+    /// Frames presented while `presenter_will_look`, in order.
+    deferred: Vec<(usize, Arc<FrameFence>)>,
 }
 
 impl State {
@@ -171,6 +183,10 @@ impl Shared {
         if st.images[index] == ImageState::Shown {
             st.images[index] = ImageState::Free;
             st.free.push_back(index);
+            // Notified after the lock is given up: a waiter woken under it
+            // would find the lock taken, sleep again on it, and make its
+            // unlock a system call (a wake-up of this thread).
+            drop(st);
             self.cond.notify_all();
         }
         signal
@@ -179,9 +195,8 @@ impl Shared {
     /// Marks frame `index` as handed to the window system, unless the
     /// window system still holds the image's previous frame (an image
     /// handed out early and presented again before its release): then
-    /// `None`, and the frame waits for the release. Returns the frame's
-    /// present id.
-    fn begin_show(&self, index: usize) -> Option<u64> {
+    /// `None`, and the frame waits for the release.
+    fn begin_show(&self, index: usize) -> Option<Handed> {
         let mut st = self.lock();
         if st.ws_holds[index] {
             return None;
@@ -195,7 +210,12 @@ impl Shared {
             // The image shown before may now be handed out early.
             self.cond.notify_all();
         }
-        Some(st.present_ids[index])
+        Some(Handed {
+            id: st.present_ids[index],
+            seq: st.last_shown,
+            presented: st.present_at[index].take(),
+            timed: st.timed,
+        })
     }
 
     /// Every image handed out early, as released: for a window system that
@@ -271,6 +291,26 @@ impl Shared {
     }
 }
 
+/// A frame just handed to the window system ([`Shared::begin_show`]).
+struct Handed {
+    /// Its `VK_KHR_present_id` (0: none).
+    id: u64,
+    /// Its place in the order of handovers.
+    seq: u64,
+    /// When the application presented it (statistics only).
+    presented: Option<Instant>,
+    /// The statistics are kept.
+    timed: bool,
+}
+
+/// A frame handed over whose presentation feedback is awaited.
+struct AwaitingFeedback {
+    seq: u64,
+    id: u64,
+    presented: Option<Instant>,
+    handed: Instant,
+}
+
 /// How a frame's render-complete fence went into its dma-buf.
 enum Handover {
     /// A vgem fence the GPU waiter signals.
@@ -322,6 +362,9 @@ pub struct Swapchain {
     to_waiter: Option<Sender<InFlight>>,
     to_presenter: Sender<usize>,
     threads: Vec<JoinHandle<()>>,
+    /// FIFO on the worker-wait path without a frame limiter: a present may
+    /// leave its frame for the presenter (`State::presenter_will_look`).
+    defers: bool,
 }
 
 /// The present modes of a `VkSwapchainPresentModesCreateInfoEXT` in the
@@ -613,13 +656,19 @@ impl Swapchain {
                 last_shown: 0,
                 queued_replaces: !matches!(
                     ci.present_mode,
-                    vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+                    vk::PresentModeKHR::FIFO
+                        | vk::PresentModeKHR::FIFO_RELAXED
+                        | super::FIFO_LATEST_READY
                 ),
                 acquire_waiters: 0,
                 status: vk::Result::SUCCESS,
                 retired: false,
                 present_ids: vec![0; count],
                 displayed_id: 0,
+                present_at: vec![None; count],
+                timed: crate::config::get().stats_path.is_some(),
+                presenter_will_look: false,
+                deferred: Vec::new(),
             }),
             cond: Condvar::new(),
             wake,
@@ -661,6 +710,7 @@ impl Swapchain {
         }
         {
             let (shared, timelines) = (shared.clone(), timelines.clone());
+            let (dev, to_waiter) = (dev.clone(), to_waiter.clone());
             let mode = ci.present_mode;
             threads.push(
                 std::thread::Builder::new()
@@ -670,12 +720,20 @@ impl Swapchain {
                             shared: &shared,
                             timelines: timelines.as_deref(),
                             idle_check,
+                            dev: &dev,
+                            to_waiter,
                         };
                         p.run(backend, &ready_rx, mode)
                     })
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );
         }
+        let defers = plan.present == PresentSync::WorkerWait
+            && matches!(
+                ci.present_mode,
+                vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
+            )
+            && crate::config::get().fps_limit.is_none();
         Ok(Swapchain {
             images_path: choice.path,
             copies: (choice.path == image::ImagePath::Copy).then(CopyCommands::new),
@@ -693,6 +751,7 @@ impl Swapchain {
             to_waiter: Some(to_waiter),
             to_presenter,
             threads,
+            defers,
         })
     }
 
@@ -948,6 +1007,9 @@ impl Swapchain {
             st.images[i] = ImageState::Queued;
             log::debug!("image {i}: presented");
             st.present_ids[i] = present_id;
+            if st.timed {
+                st.present_at[i] = Some(Instant::now());
+            }
             if st.retired {
                 vk::Result::ERROR_OUT_OF_DATE_KHR
             } else {
@@ -993,8 +1055,19 @@ impl Swapchain {
             return e;
         }
         fence.mark_submitted();
+        if self.defers {
+            let mut st = self.shared.lock();
+            if st.presenter_will_look {
+                // The presenter looks at it when its frame event comes,
+                // before this frame could be shown anyway.
+                st.deferred.push((i, fence));
+                return status;
+            }
+        }
         // Earlier frames still with the waiter go first; this one follows
-        // them through the waiter.
+        // them through the waiter. (Read after the lock above: the
+        // presenter counts the deferred frames it gives the waiter under
+        // it.)
         let behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
         if !behind && self.rendering_already_done(fence.fence) {
             // Nothing to wait for (the GPU finished before the submission
@@ -1250,6 +1323,9 @@ struct Presenter<'a> {
     shared: &'a Shared,
     timelines: Option<&'a ReleaseTimelines>,
     idle_check: IdleCheck,
+    dev: &'a DeviceData,
+    /// For deferred frames whose rendering is not done yet.
+    to_waiter: Sender<InFlight>,
 }
 
 impl Presenter<'_> {
@@ -1264,6 +1340,53 @@ impl Presenter<'_> {
         }
         !buf.poll_ready(SyncAccess::Write, Duration::ZERO)
             .unwrap_or(true)
+    }
+
+    /// Takes the frames presented while this thread waited for a frame
+    /// event (`State::deferred`): those already rendered, in order, join
+    /// `queue`; from the first one that is not, they go through the GPU
+    /// waiter (counted in `with_waiter` under the lock, so a later present
+    /// follows them). `looking`: the presenter still waits for a frame
+    /// event and will look again.
+    fn take_deferred(&self, queue: &mut VecDeque<usize>, ready: &Receiver<usize>, looking: bool) {
+        let mut st = self.shared.lock();
+        st.presenter_will_look = looking;
+        if st.deferred.is_empty() {
+            return;
+        }
+        let mut behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
+        let mut done = Vec::new();
+        let mut to_waiter = Vec::new();
+        let taken = st.deferred.len() as u64;
+        for (index, fence) in st.deferred.drain(..) {
+            // SAFETY: the layer's own fence, submitted by present().
+            if !behind
+                && matches!(
+                    unsafe { self.dev.fns.get_fence_status(fence.fence) },
+                    Ok(true)
+                )
+            {
+                done.push(index);
+            } else {
+                behind = true;
+                self.shared.with_waiter.fetch_add(1, Ordering::AcqRel);
+                to_waiter.push(InFlight {
+                    index,
+                    fence,
+                    soft_fence: None,
+                    sent_early: false,
+                });
+            }
+        }
+        drop(st);
+        self.shared.stats().deferred += taken;
+        // Frames the waiter passed on before (it sends, then counts down)
+        // go first.
+        queue.extend(ready.try_iter());
+        queue.extend(done);
+        for f in to_waiter {
+            let _ = self.to_waiter.send(f);
+        }
     }
 
     /// The window system is done with image `i`.
@@ -1285,6 +1408,9 @@ impl Presenter<'_> {
         let mut not_idle: Vec<usize> = Vec::new();
         let mut frame_pending: Option<Instant> = None;
         let mut shown_at: Vec<Option<Instant>> = Vec::new();
+        // Frames handed over whose presentation feedback has not come, in
+        // order; `vkWaitForPresentKHR` waits for it.
+        let mut awaiting: VecDeque<AwaitingFeedback> = VecDeque::new();
         let mut events = Vec::new();
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
@@ -1295,6 +1421,23 @@ impl Presenter<'_> {
             .fps_limit
             .map(|n| Duration::from_nanos(1_000_000_000 / u64::from(n)));
         let mut next_slot: Option<Instant> = None;
+        // IMMEDIATE and MAILBOX hand each frame over as soon as it is
+        // ready (MAILBOX only the newest of those ready), with no frame
+        // event in between: the window system keeps the newest one for its
+        // next repaint (a compositor replaces a surface's pending buffer;
+        // X11 Present replaces a pixmap queued for the same vblank), and
+        // gives back the ones it replaced. Waiting for a frame event
+        // instead would show, at each repaint, the first frame after the
+        // previous one, up to a refresh old.
+        let unpaced = matches!(
+            mode,
+            vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
+        );
+        // FIFO without a frame limiter: a frame presented while a frame
+        // event is awaited cannot be shown before it. (Not
+        // FIFO_LATEST_READY: a newer frame gives the older one's image
+        // back at once, which needs the presenter to see it at once.)
+        let defer = !unpaced && limit.is_none() && mode != super::FIFO_LATEST_READY;
         loop {
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -1307,6 +1450,14 @@ impl Presenter<'_> {
                 frame_pending = None;
                 shared.stats().frame_event_timeouts += 1;
                 shared.mark_displayed(pending_id);
+            }
+            self.take_deferred(&mut queue, ready, frame_pending.is_some());
+            while awaiting.front().is_some_and(|a| now - a.handed >= timeout) {
+                // The compositor said nothing of this frame (a hidden
+                // surface may get no feedback until it is shown again).
+                let a = awaiting.pop_front().expect("non-empty");
+                shared.stats().feedback_timeouts += 1;
+                shared.mark_displayed(a.id);
             }
             let (retired, overdue, oldest_owed) = {
                 let st = shared.lock();
@@ -1331,8 +1482,9 @@ impl Presenter<'_> {
                 // Frames presented to a retired swapchain are not shown.
                 queue.drain(..).for_each(|i| shared.drop_frame(i));
             }
-            if mode == vk::PresentModeKHR::MAILBOX {
-                // Only the newest frame is shown, so older ones give their
+            if mode == vk::PresentModeKHR::MAILBOX || mode == super::FIFO_LATEST_READY {
+                // Only the newest frame is shown (FIFO_LATEST_READY: at
+                // the next frame event, MAILBOX: at once), so older ones give their
                 // image back at once, not at the next refresh: the
                 // application renders unthrottled. Unless the window
                 // system still holds the newest frame's image (handed out
@@ -1351,23 +1503,30 @@ impl Presenter<'_> {
             if held_by_limit {
                 // Not yet: the frames wait in order, and the application
                 // waits for images in acquire.
-            } else if mode == vk::PresentModeKHR::IMMEDIATE && limit.is_none() {
+            } else if unpaced && limit.is_none() {
                 to_show.extend(queue.drain(..));
-            } else if frame_pending.is_none() || mode == vk::PresentModeKHR::IMMEDIATE {
+            } else if frame_pending.is_none() || unpaced {
                 to_show.extend(queue.pop_front());
             }
             // Frames that wait for the window system to release their
             // image's previous frame, in order.
             let mut held_back = Vec::new();
             for i in to_show {
-                let want_frame = mode != vk::PresentModeKHR::IMMEDIATE;
-                let id = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
-                    Some(id) => id,
+                let want_frame = !unpaced;
+                let handed = match held_back.is_empty().then(|| shared.begin_show(i)).flatten() {
+                    Some(h) => h,
                     None => {
                         held_back.push(i);
                         continue;
                     }
                 };
+                // Presentation feedback where someone waits for it (a
+                // present id) or times it (the statistics).
+                let feedback =
+                    (handed.id != 0 || handed.timed) && backend.request_feedback(handed.seq);
+                // Without feedback, a frame counts as on screen at its
+                // frame event, or (IMMEDIATE) once handed over.
+                let id = if feedback { 0 } else { handed.id };
                 match backend.present(i, want_frame) {
                     Ok(()) => {
                         if let Some(interval) = limit {
@@ -1381,9 +1540,20 @@ impl Presenter<'_> {
                         }
                         shown_at[i] = Some(now);
                         shared.stats().on_present(now);
+                        if feedback {
+                            awaiting.push_back(AwaitingFeedback {
+                                seq: handed.seq,
+                                id: handed.id,
+                                presented: handed.presented,
+                                handed: now,
+                            });
+                        }
                         if want_frame {
                             frame_pending = Some(now);
                             pending_id = id;
+                            // Frames presented from now on wait for this
+                            // thread to look (no wake-up of the waiter).
+                            shared.lock().presenter_will_look = defer;
                         } else {
                             shared.mark_displayed(id);
                         }
@@ -1413,6 +1583,9 @@ impl Presenter<'_> {
             if let Some(t) = next_slot.filter(|_| !queue.is_empty()) {
                 sooner(t);
             }
+            if let Some(a) = awaiting.front() {
+                sooner(a.handed + timeout);
+            }
             if let Some(t) = oldest_owed {
                 sooner(t + release_timeout);
             } else if self.timelines.is_some() {
@@ -1437,6 +1610,17 @@ impl Presenter<'_> {
                     BackendEvent::FrameDone => {
                         frame_pending = None;
                         shared.mark_displayed(pending_id);
+                    }
+                    BackendEvent::Shown { seq, at } => {
+                        // Not always in order: a frame taken for a repaint
+                        // is reported shown after later ones were
+                        // discarded. A wait for an earlier id ends with a
+                        // later frame's (present ids only grow).
+                        if let Some(k) = awaiting.iter().position(|a| a.seq == seq) {
+                            let a = awaiting.remove(k).expect("found");
+                            shared.stats().on_feedback(a.presented, at);
+                            shared.mark_displayed(a.id);
+                        }
                     }
                     BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),
                     BackendEvent::OutOfDate => shared.set_status(vk::Result::ERROR_OUT_OF_DATE_KHR),

@@ -61,6 +61,66 @@ impl Weston {
         w
     }
 
+    /// weston 14 (trixie) headless with the pixman renderer, run from the
+    /// compositor chroot the guest tests use (`tests/guest/setup-compositor.sh`
+    /// makes it under `~/.cache/syncbridge-guest/trixie-root`, or
+    /// `SYNCBRIDGE_COMPOSITOR_ROOT`), on the host: it offers
+    /// `wp_tearing_control_v1`, which bookworm's weston 10 does not. The
+    /// runtime directory is bind-mounted at the chroot's `/mnt` in a mount
+    /// namespace of its own, so nothing is written into the chroot. Needs
+    /// root (chroot, mount).
+    #[allow(dead_code)]
+    pub fn start_trixie() -> Self {
+        let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/syncbridge-guest/trixie-root")
+            });
+        assert!(
+            root.join("usr/bin/weston").exists() && root.join("mnt").is_dir(),
+            "no weston in the compositor chroot {}: run tests/guest/setup-compositor.sh once",
+            root.display()
+        );
+        let runtime_dir = TempDir::new("weston14");
+        std::fs::set_permissions(
+            runtime_dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod runtime dir");
+        let socket = "wl-14".to_string();
+        let script = format!(
+            "mount --bind \"$1\" \"$2/mnt\" && exec chroot \"$2\" env -i XDG_RUNTIME_DIR=/mnt \
+             weston --backend=headless --renderer=pixman --width=640 --height=480 \
+             --idle-time=0 --socket={socket}"
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "sh", "-c", &script, "sh"])
+            .arg(runtime_dir.path())
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let w = Self {
+            child: Some(child),
+            runtime_dir,
+            socket,
+        };
+        let sock = w.runtime_dir.path().join(&w.socket);
+        let start = Instant::now();
+        while !sock.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "weston 14 did not create its socket within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        w
+    }
+
     /// Points `cmd` at this compositor.
     pub fn env(&self, cmd: &mut Command) {
         cmd.env("XDG_RUNTIME_DIR", self.runtime_dir.path())

@@ -8,7 +8,7 @@ use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
 use ash::vk;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
 };
@@ -16,10 +16,98 @@ use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
+use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
+use wayland_protocols::wp::tearing_control::v1::client::{
+    wp_tearing_control_manager_v1, wp_tearing_control_v1,
+};
 
-#[derive(Default)]
+/// A surface's tearing control object (see [`super::Tearing`]).
+pub type TearingControl = wp_tearing_control_v1::WpTearingControlV1;
+
+/// `CLOCK_MONOTONIC`, the presentation clock until `wp_presentation`
+/// names its own.
+const CLOCK_MONOTONIC: u32 = 1;
+
 pub(super) struct State {
     events: Vec<BackendEvent>,
+    /// The clock of `wp_presentation`'s timestamps (`clock_id`).
+    clock: u32,
+    /// When the last frame callback came: the surface's content was last
+    /// updated then (FIFO_RELAXED: a frame after more than a refresh is
+    /// late).
+    last_done: Option<Instant>,
+    /// The output's refresh period, from presentation feedback.
+    refresh: Duration,
+}
+
+/// The refresh period until presentation feedback says otherwise.
+const DEFAULT_REFRESH: Duration = Duration::from_nanos(16_666_667);
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            clock: CLOCK_MONOTONIC,
+            last_done: None,
+            refresh: DEFAULT_REFRESH,
+        }
+    }
+}
+
+impl Dispatch<wp_presentation::WpPresentation, ()> for State {
+    fn event(
+        s: &mut Self,
+        _: &wp_presentation::WpPresentation,
+        ev: wp_presentation::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_presentation::Event::ClockId { clk_id } = ev {
+            s.clock = clk_id;
+        }
+    }
+}
+
+/// One frame's feedback, tagged with the presenter's handover count.
+impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, u64> for State {
+    fn event(
+        s: &mut Self,
+        _: &wp_presentation_feedback::WpPresentationFeedback,
+        ev: wp_presentation_feedback::Event,
+        seq: &u64,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            wp_presentation_feedback::Event::Presented {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+                refresh,
+                ..
+            } => {
+                if refresh > 0 {
+                    s.refresh = Duration::from_nanos(u64::from(refresh));
+                }
+                let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
+                let ns = secs
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(tv_nsec));
+                s.events.push(BackendEvent::Shown {
+                    seq: *seq,
+                    at: Some(crate::wsi::platform::instant_of(s.clock, ns)),
+                });
+            }
+            wp_presentation_feedback::Event::Discarded => {
+                s.events.push(BackendEvent::Shown {
+                    seq: *seq,
+                    at: None,
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Dispatch<wl_buffer::WlBuffer, usize> for State {
@@ -47,6 +135,7 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         if let wl_callback::Event::Done { .. } = ev {
+            s.last_done = Some(Instant::now());
             s.events.push(BackendEvent::FrameDone);
         }
     }
@@ -57,6 +146,8 @@ wayland_client::delegate_noop!(State: ignore wl_registry::WlRegistry);
 wayland_client::delegate_noop!(State: ignore wl_shm::WlShm);
 wayland_client::delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
 wayland_client::delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+wayland_client::delegate_noop!(State: wp_tearing_control_manager_v1::WpTearingControlManagerV1);
+wayland_client::delegate_noop!(State: wp_tearing_control_v1::WpTearingControlV1);
 
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
@@ -84,6 +175,14 @@ pub(super) struct WaylandBackend {
     dmabuf_formats: Vec<(u32, u64)>,
     buffers: Vec<(wl_buffer::WlBuffer, Option<wl_shm_pool::WlShmPool>)>,
     params: BackendParams,
+    /// `wp_presentation`, where the compositor offers it.
+    presentation: Option<wp_presentation::WpPresentation>,
+    /// The tag of the feedback the next present asks for.
+    feedback_seq: Option<u64>,
+    /// The surface's tearing control, and (FIFO_RELAXED) the hint the
+    /// last commit carried.
+    tearing: std::sync::Arc<super::Tearing>,
+    relaxed_async: bool,
     // Keeps the layer's queue alive as long as the objects on it.
     _conn: Connection,
 }
@@ -96,6 +195,7 @@ impl WaylandBackend {
         surface: *mut std::ffi::c_void,
         globals: &Globals,
         params: &BackendParams,
+        tearing: std::sync::Arc<super::Tearing>,
     ) -> Result<Self, vk::Result> {
         // SAFETY: forwarded from the caller.
         let conn = unsafe { conn::connect(display) };
@@ -133,7 +233,28 @@ impl WaylandBackend {
                 );
             }
         }
+        set_tearing(
+            &tearing,
+            &conn,
+            &registry,
+            &qh,
+            &surface,
+            globals,
+            params.present_mode,
+        );
+        let presentation = globals.get("wp_presentation").map(|g| {
+            registry.bind::<wp_presentation::WpPresentation, _, _>(
+                g.name,
+                g.version.min(1),
+                &qh,
+                (),
+            )
+        });
         Ok(Self {
+            presentation,
+            feedback_seq: None,
+            tearing,
+            relaxed_async: false,
             queue,
             state: State::default(),
             surface,
@@ -144,6 +265,58 @@ impl WaylandBackend {
             params: params.clone(),
             _conn: conn,
         })
+    }
+}
+
+/// The presentation hint of the surface for a swapchain in `mode`:
+/// IMMEDIATE asks for asynchronous (tearing) presentation where the
+/// compositor offers `wp_tearing_control_v1`; every other mode puts back
+/// vsync, should an earlier swapchain of the surface have asked for
+/// tearing (FIFO_RELAXED asks for async per late frame, in `present`). The
+/// hint is double-buffered: it applies from the first commit.
+fn set_tearing(
+    tearing: &super::Tearing,
+    conn: &Connection,
+    registry: &wl_registry::WlRegistry,
+    qh: &QueueHandle<State>,
+    surface: &wl_surface::WlSurface,
+    globals: &Globals,
+    mode: vk::PresentModeKHR,
+) {
+    use wp_tearing_control_v1::PresentationHint;
+    let tears = mode == vk::PresentModeKHR::IMMEDIATE;
+    let mut t = tearing.lock();
+    if t.is_none() && (tears || mode == vk::PresentModeKHR::FIFO_RELAXED) {
+        match globals.get("wp_tearing_control_manager_v1") {
+            Some(g) => {
+                let manager = registry
+                    .bind::<wp_tearing_control_manager_v1::WpTearingControlManagerV1, _, _>(
+                        g.name,
+                        g.version.min(1),
+                        qh,
+                        (),
+                    );
+                let control = manager.get_tearing_control(surface, qh, ());
+                manager.destroy();
+                *t = Some((control, conn.clone()));
+            }
+            None => {
+                log::info!(
+                    "IMMEDIATE: the compositor offers no wp_tearing_control_v1: \
+                     frames are handed over without waiting, and shown without tearing"
+                );
+                return;
+            }
+        }
+    }
+    if let Some((control, _)) = t.as_ref() {
+        let hint = if tears {
+            PresentationHint::Async
+        } else {
+            PresentationHint::Vsync
+        };
+        control.set_presentation_hint(hint);
+        log::info!("wp_tearing_control_v1: presentation hint {hint:?}");
     }
 }
 
@@ -231,6 +404,29 @@ impl Backend for WaylandBackend {
         if want_frame_event {
             self.surface.frame(&qh, ());
         }
+        if self.params.present_mode == vk::PresentModeKHR::FIFO_RELAXED {
+            // Late (a refresh has passed since the surface last changed):
+            // shown at once, tearing; otherwise at the next refresh.
+            let late = self
+                .state
+                .last_done
+                .is_some_and(|t| t.elapsed() > self.state.refresh);
+            if late != self.relaxed_async {
+                if let Some((control, _)) = self.tearing.lock().as_ref() {
+                    let hint = if late {
+                        wp_tearing_control_v1::PresentationHint::Async
+                    } else {
+                        wp_tearing_control_v1::PresentationHint::Vsync
+                    };
+                    control.set_presentation_hint(hint);
+                    log::debug!("FIFO_RELAXED: frame late {late}, presentation hint {hint:?}");
+                    self.relaxed_async = late;
+                }
+            }
+        }
+        if let (Some(p), Some(seq)) = (&self.presentation, self.feedback_seq.take()) {
+            p.feedback(&self.surface, &qh, seq);
+        }
         self.surface.commit();
         match self.queue.flush() {
             Ok(()) => Ok(()),
@@ -244,6 +440,11 @@ impl Backend for WaylandBackend {
                 Err(vk::Result::ERROR_SURFACE_LOST_KHR)
             }
         }
+    }
+
+    fn request_feedback(&mut self, seq: u64) -> bool {
+        self.feedback_seq = Some(seq);
+        self.presentation.is_some()
     }
 
     fn dispatch(
@@ -277,6 +478,9 @@ impl Drop for WaylandBackend {
             if let Some(p) = pool {
                 p.destroy();
             }
+        }
+        if let Some(p) = self.presentation.take() {
+            p.destroy();
         }
         let _ = self.queue.flush();
     }

@@ -253,11 +253,36 @@ fn linear_formats(g: &Globals) -> Vec<u32> {
         .collect()
 }
 
+/// The surface's `wp_tearing_control_v1`, made by the first swapchain that
+/// wants it and kept by the `VkSurfaceKHR`: a `wl_surface` may have only
+/// one (a second is a protocol error), and a swapchain made with
+/// `oldSwapchain` lives beside the old one for a while.
+#[derive(Default)]
+pub struct Tearing(Mutex<Option<(backend::TearingControl, Connection)>>);
+
+impl Tearing {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(backend::TearingControl, Connection)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Tearing {
+    fn drop(&mut self) {
+        if let Some((t, conn)) = self.lock().take() {
+            // Before the application destroys its wl_surface (Vulkan's
+            // order: the VkSurfaceKHR goes first).
+            t.destroy();
+            let _ = conn.flush();
+        }
+    }
+}
+
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
     display: usize,
     surface: usize,
     globals: Mutex<Option<Globals>>,
+    tearing: std::sync::Arc<Tearing>,
 }
 
 impl WaylandSurface {
@@ -269,6 +294,7 @@ impl WaylandSurface {
             display: display as usize,
             surface: surface as usize,
             globals: Mutex::new(None),
+            tearing: std::sync::Arc::default(),
         }
     }
 
@@ -311,11 +337,21 @@ impl PlatformSurface for WaylandSurface {
     }
 
     fn present_modes(&self) -> Vec<vk::PresentModeKHR> {
-        vec![
+        let mut modes = vec![
             vk::PresentModeKHR::FIFO,
             vk::PresentModeKHR::MAILBOX,
             vk::PresentModeKHR::IMMEDIATE,
-        ]
+            super::FIFO_LATEST_READY,
+        ];
+        // FIFO_RELAXED shows a late frame at once, tearing: only where the
+        // compositor lets a frame tear (without, it would be FIFO).
+        if self
+            .globals()
+            .is_ok_and(|g| g.get("wp_tearing_control_manager_v1").is_some())
+        {
+            modes.insert(1, vk::PresentModeKHR::FIFO_RELAXED);
+        }
+        modes
     }
 
     fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR {
@@ -366,6 +402,7 @@ impl PlatformSurface for WaylandSurface {
                 self.surface as *mut _,
                 &globals,
                 params,
+                self.tearing.clone(),
             )
         }?;
         Ok(Box::new(b))

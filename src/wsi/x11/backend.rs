@@ -60,6 +60,9 @@ enum Pacing {
         eid: u32,
         serial: u32,
         waiting: Option<u32>,
+        /// The MSC of the newest `CompleteNotify` (FIFO_RELAXED targets
+        /// the one after it).
+        last_msc: Option<u64>,
     },
     /// A timer at the refresh rate (no Present extension).
     Timer {
@@ -95,6 +98,11 @@ pub(super) struct X11Backend {
     /// `import_images` makes `Path::Dri3`).
     dri3: Option<(u32, u32)>,
     mode: vk::PresentModeKHR,
+    /// The tag of the feedback the next present asks for.
+    feedback_seq: Option<u64>,
+    /// Present serials whose `CompleteNotify` is a frame's feedback, with
+    /// the frame's tag.
+    feedback_serials: Vec<(u32, u64)>,
 }
 
 /// `DRM_FORMAT_MOD_LINEAR`: the swapchain's dma-bufs are linear.
@@ -103,8 +111,14 @@ const DRM_FORMAT_MOD_LINEAR: u64 = 0;
 /// The Present events the layer selects.
 enum PresentEvent {
     /// `CompleteNotify` of a `PresentPixmap` or `NotifyMSC` with this
-    /// serial.
-    Complete(u32),
+    /// serial, at `ust` (microseconds, `CLOCK_MONOTONIC`); `skipped`: the
+    /// pixmap was never shown.
+    Complete {
+        serial: u32,
+        ust: u64,
+        msc: u64,
+        skipped: bool,
+    },
     /// `IdleNotify`: the server is done with this pixmap.
     Idle(u32),
 }
@@ -114,9 +128,16 @@ enum PresentEvent {
 fn present_event(bytes: &[u8]) -> Option<PresentEvent> {
     let evtype = u16::from_ne_bytes(bytes.get(8..10)?.try_into().ok()?);
     match evtype {
-        present::COMPLETE_NOTIFY_EVENT => present::CompleteNotifyEvent::try_parse(bytes)
-            .ok()
-            .map(|(ev, _)| PresentEvent::Complete(ev.serial)),
+        present::COMPLETE_NOTIFY_EVENT => {
+            present::CompleteNotifyEvent::try_parse(bytes)
+                .ok()
+                .map(|(ev, _)| PresentEvent::Complete {
+                    serial: ev.serial,
+                    ust: ev.ust,
+                    msc: ev.msc,
+                    skipped: ev.mode == present::CompleteMode::SKIP,
+                })
+        }
         present::IDLE_NOTIFY_EVENT => present::IdleNotifyEvent::try_parse(bytes)
             .ok()
             .map(|(ev, _)| PresentEvent::Idle(ev.pixmap)),
@@ -176,6 +197,7 @@ impl X11Backend {
                     eid,
                     serial: 0,
                     waiting: None,
+                    last_msc: None,
                 };
             }
         }
@@ -213,6 +235,8 @@ impl X11Backend {
             want_shm: probe.shm_fd(),
             dri3,
             mode: params.present_mode,
+            feedback_seq: None,
+            feedback_serials: Vec::new(),
         })
     }
 
@@ -464,19 +488,29 @@ impl X11Backend {
             Path::PutImage => self.put_image(index, &mut voids)?,
             Path::Dri3 { pixmaps, held, .. } => {
                 let Pacing::Msc {
-                    serial, waiting, ..
+                    serial,
+                    waiting,
+                    last_msc,
+                    ..
                 } = &mut self.pacing
                 else {
                     return Err(XErr::Conn);
                 };
                 *serial = serial.wrapping_add(1);
                 // IMMEDIATE may tear; the others wait for a vblank. FIFO
-                // and MAILBOX send the next frame only after this one's
-                // CompleteNotify (the core waits for the frame event).
-                let options = if self.mode == vk::PresentModeKHR::IMMEDIATE {
-                    present::Option::ASYNC
-                } else {
-                    present::Option::NONE
+                // sends the next frame only after this one's
+                // CompleteNotify (the core waits for the frame event);
+                // MAILBOX sends each, and the server shows the newest
+                // queued for a vblank (the others complete as skipped).
+                // FIFO_RELAXED (Present's async-if-late): the vblank after
+                // the one that showed the previous frame, at once (tearing)
+                // if that has passed already.
+                let (options, target_msc) = match (self.mode, *last_msc) {
+                    (vk::PresentModeKHR::IMMEDIATE, _) => (present::Option::ASYNC, 0),
+                    (vk::PresentModeKHR::FIFO_RELAXED, Some(m)) => {
+                        (present::Option::ASYNC, m.wrapping_add(1))
+                    }
+                    _ => (present::Option::NONE, 0),
                 };
                 voids.push(conn::keep(sent(present::pixmap(
                     c,
@@ -491,16 +525,20 @@ impl X11Backend {
                     0,
                     0,
                     options.into(),
-                    0,
+                    target_msc,
                     0,
                     0,
                     &[],
                 ))?));
                 held[index] = true;
                 *waiting = want_frame_event.then_some(*serial);
+                if let Some(seq) = self.feedback_seq.take() {
+                    self.feedback_serials.push((*serial, seq));
+                }
             }
         }
-        if want_frame_event && !matches!(self.path, Path::Dri3 { .. }) {
+        let feedback = self.feedback_seq.take();
+        if (want_frame_event || feedback.is_some()) && !matches!(self.path, Path::Dri3 { .. }) {
             match &mut self.pacing {
                 Pacing::Msc {
                     serial, waiting, ..
@@ -516,7 +554,15 @@ impl X11Backend {
                         1,
                         0,
                     ))?));
-                    *waiting = Some(*serial);
+                    if want_frame_event {
+                        *waiting = Some(*serial);
+                    }
+                    // The pixels are in the window once the server has
+                    // run the ShmPutImage; they are on screen at the next
+                    // vblank, which this CompleteNotify reports.
+                    if let Some(seq) = feedback {
+                        self.feedback_serials.push((*serial, seq));
+                    }
                 }
                 Pacing::Timer {
                     start,
@@ -619,6 +665,14 @@ impl Backend for X11Backend {
         }
     }
 
+    fn request_feedback(&mut self, seq: u64) -> bool {
+        if !matches!(self.pacing, Pacing::Msc { .. }) {
+            return false;
+        }
+        self.feedback_seq = Some(seq);
+        true
+    }
+
     fn dispatch(
         &mut self,
         wake: BorrowedFd<'_>,
@@ -636,13 +690,38 @@ impl Backend for X11Backend {
                 Pacing::Msc {
                     events: se,
                     waiting,
+                    last_msc,
                     ..
                 } => {
                     while let Some(bytes) = se.poll() {
                         match present_event(&bytes) {
-                            Some(PresentEvent::Complete(serial)) if Some(serial) == *waiting => {
-                                *waiting = None;
-                                events.push(BackendEvent::FrameDone);
+                            Some(PresentEvent::Complete {
+                                serial,
+                                ust,
+                                msc,
+                                skipped,
+                            }) => {
+                                if !skipped {
+                                    *last_msc = Some(last_msc.map_or(msc, |m| m.max(msc)));
+                                }
+                                if let Some(k) =
+                                    self.feedback_serials.iter().position(|&(s, _)| s == serial)
+                                {
+                                    let (_, seq) = self.feedback_serials.swap_remove(k);
+                                    events.push(BackendEvent::Shown {
+                                        seq,
+                                        at: (!skipped).then(|| {
+                                            crate::wsi::platform::instant_of(
+                                                1,
+                                                ust.saturating_mul(1000),
+                                            )
+                                        }),
+                                    });
+                                }
+                                if Some(serial) == *waiting {
+                                    *waiting = None;
+                                    events.push(BackendEvent::FrameDone);
+                                }
                             }
                             Some(PresentEvent::Idle(pixmap)) => {
                                 if let Path::Dri3 { pixmaps, held, .. } = &mut self.path {
@@ -683,7 +762,9 @@ impl Backend for X11Backend {
                 (Pacing::Msc { waiting, .. }, Path::Dri3 { held, .. }) => {
                     waiting.is_some() || held.iter().any(|&h| h)
                 }
-                (Pacing::Msc { waiting, .. }, _) => waiting.is_some(),
+                (Pacing::Msc { waiting, .. }, _) => {
+                    waiting.is_some() || !self.feedback_serials.is_empty()
+                }
                 _ => false,
             };
             match &self.pacing {

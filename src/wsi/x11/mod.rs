@@ -239,6 +239,7 @@ impl PlatformSurface for X11Surface {
             vk::PresentModeKHR::FIFO_RELAXED,
             vk::PresentModeKHR::MAILBOX,
             vk::PresentModeKHR::IMMEDIATE,
+            super::FIFO_LATEST_READY,
         ]
     }
 
