@@ -57,8 +57,12 @@ fn json_report_describes_this_system_and_the_path() {
     assert!(shm.contains(&"AR24") && shm.contains(&"XR24"), "{wl}");
     assert_eq!(wl["zwp_linux_dmabuf_v1"], Value::Bool(false), "{wl}");
     assert!(wl["wp_presentation"].as_u64().is_some(), "{wl}");
-    // Of which the layer uses wl_shm alone here.
-    assert_eq!(wl["layer_uses"], serde_json::json!(["wl_shm v1"]), "{wl}");
+    // Of which the layer uses wl_shm and wp_presentation here.
+    assert_eq!(
+        wl["layer_uses"],
+        serde_json::json!(["wl_shm v1", "wp_presentation v1"]),
+        "{wl}"
+    );
     // The X server: Xvfb has Present and MIT-SHM, no DRI3.
     let x11 = &v["x11"];
     assert!(

@@ -180,7 +180,12 @@ impl Dispatch<wl_callback::WlCallback, ()> for Probe {
 /// application's display, on the layer's own queues): `syncbridge-info`
 /// lists those a compositor offers. Keep in step with the binds below and
 /// in the backend.
-pub const USED_GLOBALS: &[&str] = &["wl_shm", "zwp_linux_dmabuf_v1"];
+pub const USED_GLOBALS: &[&str] = &[
+    "wl_shm",
+    "zwp_linux_dmabuf_v1",
+    "wp_presentation",
+    "wp_tearing_control_manager_v1",
+];
 
 /// Asks the compositor for its globals and `wl_shm` formats (two round
 /// trips on the layer's own queue, each bounded by [`ROUNDTRIP_TIMEOUT`]).
