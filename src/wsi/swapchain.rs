@@ -710,7 +710,7 @@ impl Swapchain {
         }
         {
             let (shared, timelines) = (shared.clone(), timelines.clone());
-            let (dev, to_waiter) = (dev.clone(), to_waiter.clone());
+            let to_waiter = to_waiter.clone();
             let mode = ci.present_mode;
             threads.push(
                 std::thread::Builder::new()
@@ -720,7 +720,6 @@ impl Swapchain {
                             shared: &shared,
                             timelines: timelines.as_deref(),
                             idle_check,
-                            dev: &dev,
                             to_waiter,
                         };
                         p.run(backend, &ready_rx, mode)
@@ -1323,8 +1322,7 @@ struct Presenter<'a> {
     shared: &'a Shared,
     timelines: Option<&'a ReleaseTimelines>,
     idle_check: IdleCheck,
-    dev: &'a DeviceData,
-    /// For deferred frames whose rendering is not done yet.
+    /// For the deferred frames.
     to_waiter: Sender<InFlight>,
 }
 
@@ -1343,48 +1341,35 @@ impl Presenter<'_> {
     }
 
     /// Takes the frames presented while this thread waited for a frame
-    /// event (`State::deferred`): those already rendered, in order, join
-    /// `queue`; from the first one that is not, they go through the GPU
+    /// event (`State::deferred`) and gives them, in order, to the GPU
     /// waiter (counted in `with_waiter` under the lock, so a later present
-    /// follows them). `looking`: the presenter still waits for a frame
-    /// event and will look again.
-    fn take_deferred(&self, queue: &mut VecDeque<usize>, ready: &Receiver<usize>, looking: bool) {
+    /// follows them). This thread never asks for a fence's state itself: it
+    /// signals the release timelines the frames' rendering may wait on, and
+    /// a layer below may hold a fence query until those are known (the
+    /// validation layer does). `looking`: the presenter still waits for a
+    /// frame event and will look again.
+    fn take_deferred(&self, looking: bool) {
         let mut st = self.shared.lock();
         st.presenter_will_look = looking;
         if st.deferred.is_empty() {
             return;
         }
-        let mut behind = self.shared.with_waiter.load(Ordering::Acquire) > 0;
-        let mut done = Vec::new();
-        let mut to_waiter = Vec::new();
-        let taken = st.deferred.len() as u64;
-        for (index, fence) in st.deferred.drain(..) {
-            // SAFETY: the layer's own fence, submitted by present().
-            if !behind
-                && matches!(
-                    unsafe { self.dev.fns.get_fence_status(fence.fence) },
-                    Ok(true)
-                )
-            {
-                done.push(index);
-            } else {
-                behind = true;
-                self.shared.with_waiter.fetch_add(1, Ordering::AcqRel);
-                to_waiter.push(InFlight {
-                    index,
-                    fence,
-                    soft_fence: None,
-                    sent_early: false,
-                });
-            }
-        }
+        let frames: Vec<InFlight> = st
+            .deferred
+            .drain(..)
+            .map(|(index, fence)| InFlight {
+                index,
+                fence,
+                soft_fence: None,
+                sent_early: false,
+            })
+            .collect();
+        self.shared
+            .with_waiter
+            .fetch_add(frames.len(), Ordering::AcqRel);
         drop(st);
-        self.shared.stats().deferred += taken;
-        // Frames the waiter passed on before (it sends, then counts down)
-        // go first.
-        queue.extend(ready.try_iter());
-        queue.extend(done);
-        for f in to_waiter {
+        self.shared.stats().deferred += frames.len() as u64;
+        for f in frames {
             let _ = self.to_waiter.send(f);
         }
     }
@@ -1451,7 +1436,7 @@ impl Presenter<'_> {
                 shared.stats().frame_event_timeouts += 1;
                 shared.mark_displayed(pending_id);
             }
-            self.take_deferred(&mut queue, ready, frame_pending.is_some());
+            self.take_deferred(frame_pending.is_some());
             while awaiting.front().is_some_and(|a| now - a.handed >= timeout) {
                 // The compositor said nothing of this frame (a hidden
                 // surface may get no feedback until it is shown again).
