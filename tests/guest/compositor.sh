@@ -159,7 +159,8 @@ inchroot() {
 case "$KIND" in
     weston)
         args=(weston --backend=headless --renderer=gl --width=1024 --height=768
-              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug)
+              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug
+              --idle-time=0)
         [ "$XWAYLAND" = 1 ] && args+=(--xwayland)
         inchroot "${args[@]}" >>"$LOGFILE" 2>&1 &
         SHOT='cd /run/sbwl/shots && rm -f wayland-screenshot-*.png && timeout 60 weston-screenshooter && mv wayland-screenshot-*.png "$1"'
