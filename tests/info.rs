@@ -38,6 +38,14 @@ fn json_report_describes_this_system_and_the_path() {
         "{dev}"
     );
     assert_eq!(dev["semaphore_sync_fd_export"], Value::Bool(false), "{dev}");
+    // bookworm's lavapipe has no SYNC_FD, and the host no /dev/udmabuf
+    // (which trixie's would need): the report says why.
+    assert!(
+        dev["sync_fd_missing"]
+            .as_str()
+            .is_some_and(|w| w.contains("/dev/udmabuf")),
+        "{dev}"
+    );
     // The compositor: weston 10 headless offers wl_shm (ARGB/XRGB always)
     // and no linux-dmabuf.
     let wl = &v["wayland"];

@@ -144,6 +144,11 @@ fn vulkan_report() -> (Value, Vec<VkDevice>) {
             "fence_sync_fd_import": caps.fence_sync_fd_import,
             "timeline_semaphores": caps.timeline_semaphores,
         }));
+        if !caps.semaphore_sync_fd_export {
+            if let Some(obj) = list.last_mut().and_then(|v| v.as_object_mut()) {
+                obj.insert("sync_fd_missing".into(), json!(sync_fd_missing(&name)));
+            }
+        }
         devices.push(VkDevice {
             name,
             caps,
@@ -324,6 +329,29 @@ fn flat(v: &Value) -> String {
         Value::Array(a) if a.is_empty() => "none".into(),
         Value::Array(a) => a.iter().map(flat).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
+    }
+}
+
+/// Why a device offers no SYNC_FD export, where the cause is known:
+/// lavapipe (Mesa 24.3 and later) offers the fd extensions only to a
+/// process that can open `/dev/udmabuf` (llvmpipe exports a sync_file from
+/// a one-byte udmabuf at start-up and offers them only if that works).
+fn sync_fd_missing(device: &str) -> String {
+    if !device.starts_with("llvmpipe") {
+        return "the driver offers no VK_KHR_external_semaphore_fd with SYNC_FD".into();
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/udmabuf")
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "lavapipe offers SYNC_FD only where /dev/udmabuf exists; this kernel has none (CONFIG_UDMABUF)".into()
+        }
+        Err(e) => format!(
+            "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf, which this one cannot ({e})"
+        ),
+        Ok(_) => "this lavapipe has no SYNC_FD export (Mesa 24.3 or later has it)".into(),
     }
 }
 

@@ -257,6 +257,11 @@ else
     STATUS=$?
 fi
 
+if ! kill -0 "$CPID" 2>/dev/null; then
+    # It died under the command: say so, with what the kernel saw.
+    log "$KIND exited during the command; the kernel log says:"
+    dmesg 2>/dev/null | grep -iE 'segfault|traps:|general protection' | tail -n 5 >&2
+fi
 kill "$CPID" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
 [ "${SYNCBRIDGE_COMPOSITOR_LOG:-0}" = 1 ] && { log "$KIND log:"; cat "$LOGFILE" >&2; }
