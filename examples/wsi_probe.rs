@@ -1597,6 +1597,39 @@ mod rely {
             .unwrap_or(0)
     }
 
+    /// What each open file descriptor points at (`/proc/self/fd`), by fd.
+    pub fn fd_targets() -> std::collections::BTreeMap<u32, String> {
+        std::fs::read_dir("/proc/self/fd")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let fd = e.file_name().to_str()?.parse().ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                Some((fd, target.to_string_lossy().into_owned()))
+            })
+            .collect()
+    }
+
+    /// The fds open in `after` that were not open (to the same target) in
+    /// `before`, as `fd:target` words.
+    pub fn new_fds(
+        before: &std::collections::BTreeMap<u32, String>,
+        after: &std::collections::BTreeMap<u32, String>,
+    ) -> String {
+        let new: Vec<String> = after
+            .iter()
+            // The directory handle that listed them.
+            .filter(|(fd, t)| before.get(fd) != Some(t) && !t.ends_with("/fd"))
+            .map(|(fd, t)| format!("{fd}:{t}"))
+            .collect();
+        if new.is_empty() {
+            "none".into()
+        } else {
+            new.join(",")
+        }
+    }
+
     /// Resident set size of this process in KiB.
     pub fn rss_kib() -> u64 {
         std::fs::read_to_string("/proc/self/status")
@@ -2007,6 +2040,7 @@ mod rely {
     pub unsafe fn bad_input(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         let mut ok = true;
         let fds_before = fd_count();
+        let targets_before = fd_targets();
         unsafe {
             let sf = &g.swapchain_fn;
             // 1. Swapchain handles the layer never made, or destroyed.
@@ -2128,6 +2162,8 @@ mod rely {
             }
         }
         let fds_after = fd_count();
+        // What any fd opened meanwhile points at (the check's evidence).
+        println!("probe: new_fds={}", new_fds(&targets_before, &fd_targets()));
         ok &= check(
             "fds_unchanged",
             fds_after <= fds_before,

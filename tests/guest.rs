@@ -1,7 +1,8 @@
 //! Host side of the guest test tier: boots the test guest
 //! (`tests/guest/run.sh`) and runs guest-only (ignored) tests in it: the
 //! `kernel` tests, the `guest_wayland` tests under a compositor and the
-//! `guest_x11` tests under Xwayland
+//! `guest_x11` tests under Xwayland, and the `guest_real` tests (the core
+//! sync_file path: trixie's lavapipe on weston 14 GL)
 //! (`tests/guest/compositor.sh`, from `tests/guest/setup-compositor.sh`).
 //!
 //! Needs `tests/guest/setup.sh` to have been run once; fails with a clear
@@ -161,5 +162,47 @@ fn wayland_dma_buf_tests_pass_in_the_guest() {
         &[],
         &["tests/guest/compositor.sh", "--sway"],
         &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
+    );
+}
+
+#[test]
+fn real_path_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/syncbridge-guest/trixie-root")
+        });
+    assert!(
+        root.join("usr/bin/vkcube").exists(),
+        "the compositor chroot at {} has no vulkan-tools: run tests/guest/setup-compositor.sh",
+        root.display()
+    );
+    // weston 14 GL on Mesa's swrast path, the tests as root in the chroot
+    // (trixie's lavapipe with SYNC_FD); screenshots come back in
+    // target/<profile>/guest-shots.
+    let exe = test_exe("guest_real");
+    let shots = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the profile directory")
+        .join("guest-shots");
+    std::fs::create_dir_all(&shots).expect("guest-shots");
+    run_in_guest(
+        &exe,
+        &[],
+        &["tests/guest/compositor.sh", "--real"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
+            (
+                "SYNCBRIDGE_GUEST_RWDIR",
+                shots.to_str().expect("utf-8 path"),
+            ),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
     );
 }

@@ -153,10 +153,18 @@ fn sync_fd_reason(
         if mesa.is_some_and(|v| v < (24, 3)) {
             return "lavapipe before Mesa 24.3 has no SYNC_FD".into();
         }
-        if let Err(e) = open_udmabuf() {
-            return format!(
-                "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf ({e})"
-            );
+        match open_udmabuf() {
+            Err(rustix::io::Errno::NOENT) => {
+                return "lavapipe offers SYNC_FD only where /dev/udmabuf exists; \
+                        this kernel has none (CONFIG_UDMABUF)"
+                    .into()
+            }
+            Err(e) => {
+                return format!(
+                    "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf ({e})"
+                )
+            }
+            Ok(()) => {}
         }
     }
     if semaphore_fd {
@@ -196,6 +204,10 @@ mod tests {
         assert_eq!(
             sync_fd_reason(true, Some((25, 0)), false, || Err(Errno::ACCESS)),
             "lavapipe offers SYNC_FD only to a process that can open /dev/udmabuf (Permission denied (os error 13))"
+        );
+        assert_eq!(
+            sync_fd_reason(true, Some((25, 0)), false, || Err(Errno::NOENT)),
+            "lavapipe offers SYNC_FD only where /dev/udmabuf exists; this kernel has none (CONFIG_UDMABUF)"
         );
         assert_eq!(
             sync_fd_reason(true, Some((25, 0)), true, || Ok(())),

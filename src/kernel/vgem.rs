@@ -5,9 +5,9 @@
 //! The kernel signals a vgem fence by itself about 10 s after it was
 //! attached (`VGEM_FENCE_TIMEOUT`), so a vgem fence can never hang forever.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustix::io::Errno;
 
@@ -34,16 +34,39 @@ impl Vgem {
         }
     }
 
-    /// A process-wide vgem node, opened on first use (the answer, including
-    /// `Unsupported`, is cached).
+    /// The process-wide vgem node, open while anyone holds it (a soft
+    /// fence, a swapchain on the soft-fence path): when the last holder lets
+    /// go the node is closed, so a process whose swapchains never used it,
+    /// or are all gone, holds no fd for it. Which node it is (or why there
+    /// is none) is probed once and cached.
     pub fn shared() -> Result<Arc<Vgem>> {
-        static SHARED: OnceLock<Result<Arc<Vgem>>> = OnceLock::new();
-        SHARED.get_or_init(|| Vgem::open().map(Arc::new)).clone()
+        static LIVE: Mutex<Weak<Vgem>> = Mutex::new(Weak::new());
+        let path = Vgem::node()?;
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(vgem) = live.upgrade() {
+            return Ok(vgem);
+        }
+        let dev = DrmDevice::open(path)?;
+        if dev.driver != "vgem" {
+            return Err(KernelError::Unsupported("no vgem DRM node"));
+        }
+        let vgem = Arc::new(Vgem { dev });
+        *live = Arc::downgrade(&vgem);
+        Ok(vgem)
     }
 
-    /// Is vgem available (cached, see [`Vgem::shared`])?
+    /// The vgem node's path, probed once (opened and closed again).
+    fn node() -> Result<&'static Path> {
+        static NODE: OnceLock<Result<PathBuf>> = OnceLock::new();
+        match NODE.get_or_init(|| Vgem::open().map(|v| v.dev.path.clone())) {
+            Ok(path) => Ok(path),
+            Err(e) => Err(*e),
+        }
+    }
+
+    /// Is vgem available (probed once, see [`Vgem::shared`]; keeps no fd)?
     pub fn is_available() -> bool {
-        Vgem::shared().is_ok()
+        Vgem::node().is_ok()
     }
 
     /// The node's path, e.g. `/dev/dri/card0`.

@@ -24,7 +24,7 @@ use super::stats::Stats;
 use super::surface::Surface;
 use crate::device::cpu_time;
 use crate::device::DeviceData;
-use crate::kernel::{DmaBuf, SoftFence, SyncAccess};
+use crate::kernel::{DmaBuf, SoftFence, SyncAccess, Vgem};
 use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, AcquireSync, Plan, PresentSync};
@@ -365,6 +365,10 @@ pub struct Swapchain {
     /// FIFO on the worker-wait path without a frame limiter: a present may
     /// leave its frame for the presenter (`State::presenter_will_look`).
     defers: bool,
+    /// The vgem node the soft-fence path makes each frame's fence on, held
+    /// open for the swapchain's life (`None` on the other paths: the node
+    /// is open only while someone uses it).
+    _soft_fence_node: Option<Arc<Vgem>>,
 }
 
 /// The present modes of a `VkSwapchainPresentModesCreateInfoEXT` in the
@@ -733,7 +737,11 @@ impl Swapchain {
                 vk::PresentModeKHR::FIFO | vk::PresentModeKHR::FIFO_RELAXED
             )
             && crate::config::get().fps_limit.is_none();
+        let soft_fence_node = (plan.present == PresentSync::ImplicitSoftFence)
+            .then(Vgem::shared)
+            .and_then(Result::ok);
         Ok(Swapchain {
+            _soft_fence_node: soft_fence_node,
             images_path: choice.path,
             copies: (choice.path == image::ImagePath::Copy).then(CopyCommands::new),
             render_sems,

@@ -9,6 +9,17 @@
 #   --sway        sway 1.10 (wlroots 0.18), headless backend, gles2 renderer
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY; root may connect (xhost si:localuser:root)
+#   --real        the real path (TESTBED.md): weston 14 GL with the guest's
+#                 DRM nodes left 0600, so Mesa in weston (as nobody) takes
+#                 the swrast path and reads client dma-bufs by mmap; CMD runs
+#                 as root INSIDE the chroot, where trixie's lavapipe opens
+#                 /dev/udmabuf and offers SYNC_FD. The current directory (the
+#                 repository) is bind-mounted at /mnt/repo and CMD runs
+#                 there (arguments under the current directory are
+#                 translated); the layer cargo built (newest of
+#                 target/{debug,release}, or SYNCBRIDGE_LAYER_LIB) gets a
+#                 manifest in /tmp/syncbridge (SYNCBRIDGE_LAYER_DIR), next to
+#                 syncbridge-info. Run the guest without --virtio-gpu.
 #
 # Xwayland offers DRI3 only with glamor, and refuses glamor when the GL
 # renderer's name says llvmpipe or softpipe. Mesa's driconf option
@@ -28,6 +39,9 @@
 #   SYNCBRIDGE_SCREENSHOT=/run/sbwl/screenshot  (`$SYNCBRIDGE_SCREENSHOT OUT`
 #       writes a screenshot of the output: PNG for weston, PPM for sway)
 #   SYNCBRIDGE_COMPOSITOR_LOGFILE=/run/sbwl/compositor.log
+#   SYNCBRIDGE_COMPOSITOR_PID      the compositor's process id
+#   with --real also SYNCBRIDGE_LAYER_DIR=/tmp/syncbridge (VK_LAYER_PATH for
+#       the layer) and SYNCBRIDGE_REAL_PATH=1
 # The compositor runs as nobody (sway refuses root) in the chroot; the
 # guest's /dev/dri/*, /dev/dma_heap/system and /dev/udmabuf are made 0666.
 #
@@ -39,6 +53,8 @@
 #   SYNCBRIDGE_RENDER_NODE         sway's render node (default /dev/dri/renderD128)
 #   SYNCBRIDGE_WESTON_SHELL        weston shell (default kiosk; both crash, see README)
 #   SYNCBRIDGE_COMPOSITOR_LOG=1    print the compositor's log afterwards
+#   SYNCBRIDGE_LAYER_LIB           the layer library for --real (default: the
+#                                  newest one cargo built under target/)
 #                                  (it is printed anyway when it fails to start)
 #
 # Exit: CMD's status; 3 if the compositor did not come up; 2 on bad usage or
@@ -47,16 +63,18 @@ set -uo pipefail
 
 KIND="${SYNCBRIDGE_COMPOSITOR:-weston}"
 XWAYLAND=0
+REAL=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --weston) KIND=weston; shift ;;
         --sway) KIND=sway; shift ;;
         --xwayland) XWAYLAND=1; shift ;;
+        --real) REAL=1; KIND=weston; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway] [--xwayland] [--] CMD [ARGS...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
 log() { echo "compositor.sh: $*" >&2; }
 ROOT="${SYNCBRIDGE_COMPOSITOR_ROOT:-$HOME/.cache/syncbridge-guest/trixie-root}"
 TIMEOUT="${SYNCBRIDGE_COMPOSITOR_TIMEOUT:-240}"
@@ -68,13 +86,20 @@ if [ ! -x "$ROOT/usr/bin/weston" ] || [ ! -x "$ROOT/usr/bin/sway" ]; then
     log "no compositor chroot at $ROOT: run tests/guest/setup-compositor.sh on the host"
     exit 2
 fi
+if [ "$REAL" = 1 ] && { [ ! -x "$ROOT/usr/bin/vkcube" ] || ! ls "$ROOT"/usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; }; then
+    log "the chroot at $ROOT has no lavapipe/vkcube: run tests/guest/setup-compositor.sh on the host"
+    exit 2
+fi
 T0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) - $T0" | bc; }
 
 # The render node for sway's gles2 renderer (vgem's: it imports any dma-buf).
 NODE="${SYNCBRIDGE_RENDER_NODE:-/dev/dri/renderD128}"
 
-chmod 0666 /dev/dri/* /dev/dma_heap/system /dev/udmabuf 2>/dev/null
+# --real leaves the DRM nodes 0600: weston (nobody) then cannot open any,
+# and Mesa's swrast path imports client dma-bufs by mmap (kms_swrast on a
+# readable vgem node cannot map them; see README.md).
+[ "$REAL" = 1 ] || chmod 0666 /dev/dri/* /dev/dma_heap/system /dev/udmabuf 2>/dev/null
 
 RT=/run/sbwl
 MOUNTS=()
@@ -95,6 +120,35 @@ mnt --bind "$RT" "$ROOT$RT"
 mnt -t tmpfs -o mode=1777 tmpfs /tmp/.X11-unix
 mnt --bind /tmp/.X11-unix "$ROOT/tmp/.X11-unix"
 
+if [ "$REAL" = 1 ]; then
+    # The repository (read-only, as the guest sees it) at /mnt/repo, and
+    # the layer cargo built with a manifest in /tmp/syncbridge.
+    REPO=/mnt/repo
+    mnt -t tmpfs tmpfs "$ROOT/mnt"
+    mkdir -p "$ROOT$REPO"
+    mnt --rbind "$PWD" "$ROOT$REPO"
+    LIB="${SYNCBRIDGE_LAYER_LIB:-}"
+    if [ -z "$LIB" ]; then
+        LIB=$(ls -t "$PWD"/target/{debug,release}/{,deps/}libVkLayer_syncbridge.so 2>/dev/null | head -n1)
+    fi
+    [ -f "$LIB" ] || { log "no layer library built (cargo build), SYNCBRIDGE_LAYER_LIB=${SYNCBRIDGE_LAYER_LIB:-}"; exit 2; }
+    LDIR=/tmp/syncbridge
+    mkdir -p "$ROOT$LDIR"
+    case "$LIB" in
+        "$PWD"/*) CLIB=$REPO${LIB#"$PWD"} ;;
+        *) cp "$LIB" "$ROOT$LDIR/" && CLIB=$LDIR/libVkLayer_syncbridge.so ;;
+    esac
+    sed "s|@LIBRARY_PATH@|$CLIB|" manifest/VkLayer_syncbridge.json.in >"$ROOT$LDIR/VkLayer_syncbridge.json"
+    P=$(dirname "$LIB"); [ "${P##*/}" = deps ] && P=$(dirname "$P")
+    if [ -x "$P/syncbridge-info" ]; then
+        case "$P" in
+            "$PWD"/*) ln -s "$REPO${P#"$PWD"}/syncbridge-info" "$ROOT$LDIR/syncbridge-info" ;;
+            *) cp "$P/syncbridge-info" "$ROOT$LDIR/" ;;
+        esac
+    fi
+    log "layer $LIB as $CLIB (manifest in $LDIR)"
+fi
+
 LOGFILE=$RT/compositor.log
 XENV=()
 [ "$XWAYLAND" = 1 ] && XENV=(force_gl_renderer=virtual-gpu)
@@ -105,10 +159,11 @@ inchroot() {
 case "$KIND" in
     weston)
         args=(weston --backend=headless --renderer=gl --width=1024 --height=768
-              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug)
+              --shell="${SYNCBRIDGE_WESTON_SHELL:-kiosk}" --socket=wayland-1 --debug
+              --idle-time=0)
         [ "$XWAYLAND" = 1 ] && args+=(--xwayland)
         inchroot "${args[@]}" >>"$LOGFILE" 2>&1 &
-        SHOT='cd /run/sbwl/shots && rm -f wayland-screenshot-*.png && weston-screenshooter && mv wayland-screenshot-*.png "$1"'
+        SHOT='cd /run/sbwl/shots && rm -f wayland-screenshot-*.png && timeout 60 weston-screenshooter && mv wayland-screenshot-*.png "$1"'
         ;;
     sway)
         { echo "output HEADLESS-1 resolution 1024x768"
@@ -125,9 +180,11 @@ CPID=$!
 mkdir -p "$RT/shots" && chown 65534:65534 "$RT/shots"
 cat >"$RT/screenshot" <<EOF
 #!/bin/bash
-# \$1: output file (absolute path, or relative to the caller's directory)
+# \$1: output file (absolute path, or relative to the caller's directory).
+# Runs in the guest or inside the chroot (--real clients).
 out=\$(realpath -m "\${1:?usage: \$0 OUT}")
-chroot --userspec=65534:65534 $ROOT env -i PATH=/usr/bin:/bin HOME=/tmp/home \\
+R=$ROOT; [ -d "\$R/usr/bin" ] || R=/
+chroot --userspec=65534:65534 "\$R" env -i PATH=/usr/bin:/bin HOME=/tmp/home \\
     XDG_RUNTIME_DIR=$RT WAYLAND_DISPLAY=\$WAYLAND_DISPLAY bash -c '$SHOT' _ $RT/shots/out || exit 1
 mv $RT/shots/out "\$out"
 EOF
@@ -156,7 +213,13 @@ until inchroot WAYLAND_DISPLAY=$SOCK wayland-info -i wl_compositor >/dev/null 2>
     fi
     sleep 0.5
 done
-log "$KIND ready on $RT/$SOCK after $(elapsed) s (render node: ${NODE:-none})"
+CPROC=$(pgrep -o -x "$KIND" || true)
+export SYNCBRIDGE_COMPOSITOR_PID=${CPROC:-$CPID}
+if [ "$REAL" = 1 ]; then
+    log "$KIND ready on $RT/$SOCK after $(elapsed) s (GL on swrast: DRM nodes left 0600)"
+else
+    log "$KIND ready on $RT/$SOCK after $(elapsed) s (render node: ${NODE:-none})"
+fi
 
 if [ "$XWAYLAND" = 1 ]; then
     X=
@@ -178,9 +241,27 @@ if [ "$XWAYLAND" = 1 ]; then
     fi
 fi
 
-"$@"
-STATUS=$?
+if [ "$REAL" = 1 ]; then
+    # As root inside the chroot, in the repository; paths under the current
+    # directory become paths under /mnt/repo.
+    args=()
+    for a in "$@"; do
+        case "$a" in "$PWD"/*) a=$REPO${a#"$PWD"} ;; esac
+        args+=("$a")
+    done
+    export SYNCBRIDGE_LAYER_DIR=$LDIR SYNCBRIDGE_REAL_PATH=1
+    chroot "$ROOT" /bin/sh -c 'cd "$0" && exec "$@"' "$REPO" "${args[@]}"
+    STATUS=$?
+else
+    "$@"
+    STATUS=$?
+fi
 
+if ! kill -0 "$CPID" 2>/dev/null; then
+    # It died under the command: say so, with what the kernel saw.
+    log "$KIND exited during the command; the kernel log says:"
+    dmesg 2>/dev/null | grep -iE 'segfault|traps:|general protection' | tail -n 5 >&2
+fi
 kill "$CPID" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
 [ "${SYNCBRIDGE_COMPOSITOR_LOG:-0}" = 1 ] && { log "$KIND log:"; cat "$LOGFILE" >&2; }

@@ -13,7 +13,10 @@
 #   SYNCBRIDGE_GUEST_DIR       cache from setup.sh (default ~/.cache/syncbridge-guest)
 #   SYNCBRIDGE_GUEST_TIMEOUT   overall timeout in seconds (default 300)
 #   SYNCBRIDGE_GUEST_MODULES   modules to modprobe in the guest (default "vgem")
-#   RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, SYNCBRIDGE_* are passed in.
+#   SYNCBRIDGE_GUEST_RWDIR     a host folder the guest may write to (e.g. for
+#                              screenshots); read-only like the rest otherwise
+#   RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, RUST_TEST_NOCAPTURE and
+#   SYNCBRIDGE_* are passed in.
 #
 # Exit status: CMD's status; 124 on timeout; 125 if the guest could not be
 # booted or did not report a status; 2 if the guest is not set up.
@@ -23,9 +26,10 @@ GUEST_DIR="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
 TIMEOUT="${SYNCBRIDGE_GUEST_TIMEOUT:-300}"
 MODULES="${SYNCBRIDGE_GUEST_MODULES:-vgem}"
 QEMU_OPTS=()
+[ -n "${SYNCBRIDGE_GUEST_RWDIR:-}" ] && QEMU_OPTS+=("--rwdir=$SYNCBRIDGE_GUEST_RWDIR")
 while [ $# -gt 0 ]; do
     case "$1" in
-        --virtio-gpu) QEMU_OPTS=("--qemu-opts=-device virtio-gpu-pci"); MODULES="$MODULES virtio_gpu"; shift ;;
+        --virtio-gpu) QEMU_OPTS+=("--qemu-opts=-device virtio-gpu-pci"); MODULES="$MODULES virtio_gpu"; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
@@ -44,7 +48,7 @@ trap 'rm -rf "$OUT"' EXIT
 
 # The command line, quoted for the guest's shell.
 QUOTED=$(printf '%q ' "$@")
-ENV_LINES=$(env | grep -E '^(RUST_BACKTRACE|RUST_LOG|RUST_TEST_THREADS|SYNCBRIDGE_[A-Z_]*)=' \
+ENV_LINES=$(env | grep -E '^(RUST_BACKTRACE|RUST_LOG|RUST_TEST_THREADS|RUST_TEST_NOCAPTURE|SYNCBRIDGE_[A-Z_]*)=' \
     | grep -v '^SYNCBRIDGE_GUEST_' | while IFS= read -r kv; do printf 'export %q\n' "$kv"; done || true)
 cat >"$OUT/guest.sh" <<INNER
 #!/bin/bash

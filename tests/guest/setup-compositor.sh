@@ -1,10 +1,13 @@
 #!/bin/bash
 # Set up the compositors for the test guest: a Debian trixie chroot (weston
 # 14, sway 1.10 / wlroots 0.18, Xwayland 24.1, Mesa 25 with llvmpipe, grim,
-# wayland-info, xdpyinfo) that tests/guest/compositor.sh enters inside the
-# guest, plus the dma-buf probe client (tests/guest/dmabuf-probe.c) built on
-# the host. Bookworm's own weston 10 / wlroots 0.15 offer no linux-dmabuf
-# without a GPU; trixie's do on the guest's virtio-gpu render node.
+# wayland-info, xdpyinfo; and for the real path, compositor.sh --real:
+# trixie's lavapipe, which offers SYNC_FD to a process that can open
+# /dev/udmabuf, vkcube/vulkaninfo and the Khronos validation layer) that
+# tests/guest/compositor.sh enters inside the guest, plus the dma-buf probe
+# client (tests/guest/dmabuf-probe.c) built on the host. Bookworm's own
+# weston 10 / wlroots 0.15 offer no linux-dmabuf without a GPU; trixie's do
+# (README.md says where and how).
 #
 # Idempotent: the chroot is made once (debootstrap into a temporary folder,
 # renamed when complete) and kept while its package list is unchanged.
@@ -17,7 +20,7 @@ set -euo pipefail
 GUEST_DIR="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
 MIRROR="${SYNCBRIDGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOT="$GUEST_DIR/trixie-root"
-PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils"
+PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils,mesa-vulkan-drivers,vulkan-tools,vulkan-validationlayers"
 HERE=$(cd "$(dirname "$0")" && pwd)
 log() { echo "setup-compositor.sh: $*" >&2; }
 mkdir -p "$GUEST_DIR"

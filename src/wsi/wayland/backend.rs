@@ -320,6 +320,25 @@ fn set_tearing(
     }
 }
 
+/// Sends the queued requests (the buffers just made). A full socket
+/// (`EAGAIN`: the compositor reads slowly, as under a resize storm in the
+/// test guest) is not a lost surface: the rest stays queued and goes with
+/// the next flush, as on present. Anything else is, with a warning.
+fn flush_requests(queue: &wayland_client::EventQueue<State>) -> Result<(), vk::Result> {
+    match queue.flush() {
+        Ok(()) => Ok(()),
+        Err(wayland_backend::client::WaylandError::Io(e))
+            if e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            Ok(())
+        }
+        Err(e) => {
+            log::warn!("wayland: registering the swapchain's buffers: {e}");
+            Err(vk::Result::ERROR_SURFACE_LOST_KHR)
+        }
+    }
+}
+
 impl Backend for WaylandBackend {
     fn import_images(&mut self, images: &[SwapImage]) -> Result<(), vk::Result> {
         let qh = self.queue.handle();
@@ -358,10 +377,7 @@ impl Backend for WaylandBackend {
                 params.destroy();
                 self.buffers.push((buffer, None));
             }
-            return self
-                .queue
-                .flush()
-                .map_err(|_| vk::Result::ERROR_SURFACE_LOST_KHR);
+            return flush_requests(&self.queue);
         }
         let Some(shm) = &self.shm else {
             log::error!("no buffer path for this swapchain");
@@ -383,9 +399,7 @@ impl Backend for WaylandBackend {
             );
             self.buffers.push((buffer, Some(pool)));
         }
-        self.queue
-            .flush()
-            .map_err(|_| vk::Result::ERROR_SURFACE_LOST_KHR)
+        flush_requests(&self.queue)
     }
 
     fn present(&mut self, index: usize, want_frame_event: bool) -> Result<(), vk::Result> {
