@@ -7,6 +7,16 @@
 #
 #   --weston      weston 14, headless backend, GL renderer, kiosk shell (default)
 #   --sway        sway 1.10 (wlroots 0.18), headless backend, gles2 renderer
+#   --mutter      mutter 48 headless (a 1024x768 virtual monitor, its own
+#                 session bus), on the real path like --real: the DRM nodes
+#                 stay 0600, so mutter (as nobody) makes a surfaceless
+#                 renderer on llvmpipe and imports client dma-bufs
+#                 (linux-dmabuf v3), waiting on their implicit fences
+#                 before it reads them; it offers wp_fifo_v1 and
+#                 wp_commit_timing_v1. llvmpipe runs with
+#                 GALLIUM_OVERRIDE_CPU_CAPS=sse4.1: the AVX2 code LLVM 19
+#                 generates for mutter's first paint crashes under qemu's
+#                 TCG (SIGSEGV in JIT code). No screenshot tool.
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY; root may connect (xhost si:localuser:root)
 #   --real        the real path (TESTBED.md): weston 14 GL with the guest's
@@ -70,11 +80,12 @@ while [ $# -gt 0 ]; do
         --sway) KIND=sway; shift ;;
         --xwayland) XWAYLAND=1; shift ;;
         --real) REAL=1; KIND=weston; shift ;;
+        --mutter) REAL=1; KIND=mutter; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway|--mutter] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
 log() { echo "compositor.sh: $*" >&2; }
 ROOT="${SYNCBRIDGE_COMPOSITOR_ROOT:-$HOME/.cache/syncbridge-guest/trixie-root}"
 TIMEOUT="${SYNCBRIDGE_COMPOSITOR_TIMEOUT:-240}"
@@ -84,6 +95,10 @@ if [ "$(id -u)" != 0 ] || [ -z "${SYNCBRIDGE_IN_GUEST:-}" ]; then
 fi
 if [ ! -x "$ROOT/usr/bin/weston" ] || [ ! -x "$ROOT/usr/bin/sway" ]; then
     log "no compositor chroot at $ROOT: run tests/guest/setup-compositor.sh on the host"
+    exit 2
+fi
+if [ "$KIND" = mutter ] && [ ! -x "$ROOT/usr/bin/mutter" ]; then
+    log "the chroot at $ROOT has no mutter: run tests/guest/setup-compositor.sh on the host"
     exit 2
 fi
 if [ "$REAL" = 1 ] && { [ ! -x "$ROOT/usr/bin/vkcube" ] || ! ls "$ROOT"/usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; }; then
@@ -174,6 +189,11 @@ case "$KIND" in
             sway -c /tmp/sway.cfg -d >>"$LOGFILE" 2>&1 &
         SHOT='cd /run/sbwl/shots && grim -t ppm shot.ppm && mv shot.ppm "$1"'
         ;;
+    mutter)
+        inchroot GALLIUM_OVERRIDE_CPU_CAPS=sse4.1 dbus-run-session -- mutter --headless --wayland \
+            --no-x11 --virtual-monitor 1024x768 --wayland-display=wayland-1 >>"$LOGFILE" 2>&1 &
+        SHOT='echo "mutter: no screenshot tool in the chroot" >&2; exit 1'
+        ;;
     *) log "unknown compositor '$KIND'"; exit 2 ;;
 esac
 CPID=$!
@@ -216,7 +236,7 @@ done
 CPROC=$(pgrep -o -x "$KIND" || true)
 export SYNCBRIDGE_COMPOSITOR_PID=${CPROC:-$CPID}
 if [ "$REAL" = 1 ]; then
-    log "$KIND ready on $RT/$SOCK after $(elapsed) s (GL on swrast: DRM nodes left 0600)"
+    log "$KIND ready on $RT/$SOCK after $(elapsed) s (GL without a DRM node: nodes left 0600)"
 else
     log "$KIND ready on $RT/$SOCK after $(elapsed) s (render node: ${NODE:-none})"
 fi
