@@ -133,23 +133,30 @@ start=$(date +%s.%N)
 "${app[@]}" >"$out/app.log" 2>"$out/layer.log" &
 app_pid=$!
 # The first frames can take a while on a loaded machine: shoot every half
-# second from 2.5 s on and keep the first shot that shows more than a
-# handful of colours (an empty root window or a black surface shows one or
-# two), so the screenshot never races the application's first frames.
-shot_taken=0
+# second from 2.5 s on (eight shots at most) and keep the one with the most
+# colours (an empty root window or a black surface has one or two, a
+# cube frame thousands), so the screenshot never races the first frames.
+shots=0
+best=0
 next_shot=2.5
 while kill -0 "$app_pid" 2>/dev/null; do
     now=$(date +%s.%N)
     el=$(python3 -c "print(f'{$now-$start:.1f}')")
     printf '\rdemo: running %5ss' "$el"
-    if [ $shot_taken = 0 ] && python3 -c "import sys; sys.exit(0 if $now-$start > $next_shot else 1)"; then
-        if shoot && [ "$(identify -format %k "$out/screenshot.png" 2>/dev/null || echo 0)" -gt 16 ]; then
-            shot_taken=1
+    if [ $shots -lt 8 ] && python3 -c "import sys; sys.exit(0 if $now-$start > $next_shot else 1)"; then
+        shots=$((shots + 1))
+        if shoot; then
+            colours=$(identify -format %k "$out/screenshot.png" 2>/dev/null || echo 0)
+            if [ "$colours" -gt "$best" ]; then
+                best=$colours
+                cp "$out/screenshot.png" "$out/.best.png"
+            fi
         fi
         next_shot=$(python3 -c "print($now-$start+0.5)")
     fi
     sleep 0.25
 done
+[ -f "$out/.best.png" ] && mv "$out/.best.png" "$out/screenshot.png"
 printf '\n'
 wait "$app_pid" || { echo "demo: the application failed; see $out/layer.log" >&2; exit 1; }
 [ -s "$out/stats.jsonl" ] || { echo "demo: no statistics were written (was the layer loaded?)" >&2; exit 1; }

@@ -19,9 +19,12 @@ fn repo() -> PathBuf {
 }
 
 /// How many ignored (guest) tests the binary has.
-fn count_guest_tests(exe: &Path) -> usize {
+/// The guest-only tests of `exe` that `filter` (libtest's own arguments:
+/// a name filter, `--skip NAME`) selects.
+fn count_guest_tests(exe: &Path, filter: &[&str]) -> usize {
     let out = Command::new(exe)
         .args(["--ignored", "--list"])
+        .args(filter)
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -53,7 +56,18 @@ fn guest_is_set_up() -> Result<(), String> {
 /// Runs `exe`'s ignored tests in the guest (`pre` goes between run.sh and
 /// the binary) and checks that all passed.
 fn run_in_guest(exe: &Path, run_args: &[&str], pre: &[&str], env: &[(&str, &str)]) {
-    let expected = count_guest_tests(exe);
+    run_some_in_guest(exe, &[], run_args, pre, env)
+}
+
+/// [`run_in_guest`] for the tests `filter` selects.
+fn run_some_in_guest(
+    exe: &Path,
+    filter: &[&str],
+    run_args: &[&str],
+    pre: &[&str],
+    env: &[(&str, &str)],
+) {
+    let expected = count_guest_tests(exe, filter);
     assert!(expected > 0, "no guest tests listed by {}", exe.display());
     let mut cmd = Command::new(repo().join("tests/guest/run.sh"));
     cmd.current_dir(repo())
@@ -61,7 +75,8 @@ fn run_in_guest(exe: &Path, run_args: &[&str], pre: &[&str], env: &[(&str, &str)
         .arg("--")
         .args(pre)
         .arg(exe)
-        .args(["--ignored", "--test-threads=1"]);
+        .args(["--ignored", "--test-threads=1"])
+        .args(filter);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -120,13 +135,18 @@ fn kernel_tests_pass_in_the_guest() {
 }
 
 /// The trixie chroot with the compositors must exist.
-fn require_compositor_chroot() {
-    let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
+/// The trixie chroot of `tests/guest/setup-compositor.sh`.
+fn compositor_root() -> PathBuf {
+    std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/syncbridge-guest/trixie-root")
-        });
+        })
+}
+
+fn require_compositor_chroot() {
+    let root = compositor_root();
     assert!(
         root.join("usr/bin/sway").exists(),
         "no compositor chroot at {}: run tests/guest/setup-compositor.sh once",
@@ -171,12 +191,7 @@ fn real_path_tests_pass_in_the_guest() {
         return;
     }
     require_compositor_chroot();
-    let root = std::env::var_os("SYNCBRIDGE_COMPOSITOR_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/syncbridge-guest/trixie-root")
-        });
+    let root = compositor_root();
     assert!(
         root.join("usr/bin/vkcube").exists(),
         "the compositor chroot at {} has no vulkan-tools: run tests/guest/setup-compositor.sh",
@@ -192,8 +207,9 @@ fn real_path_tests_pass_in_the_guest() {
         .expect("the profile directory")
         .join("guest-shots");
     std::fs::create_dir_all(&shots).expect("guest-shots");
-    run_in_guest(
+    run_some_in_guest(
         &exe,
+        &["--skip", "mutter_"],
         &[],
         &["tests/guest/compositor.sh", "--real"],
         &[
@@ -202,6 +218,31 @@ fn real_path_tests_pass_in_the_guest() {
                 "SYNCBRIDGE_GUEST_RWDIR",
                 shots.to_str().expect("utf-8 path"),
             ),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
+    );
+}
+
+/// The `mutter_` tests of `guest_real` under mutter 48 headless
+/// (`compositor.sh --mutter`: the core path against a compositor that
+/// waits on the buffers' implicit fences), in a guest boot of their own.
+#[test]
+fn real_path_tests_pass_under_mutter_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    assert!(
+        compositor_root().join("usr/bin/mutter").exists(),
+        "the compositor chroot has no mutter: run tests/guest/setup-compositor.sh"
+    );
+    run_some_in_guest(
+        &test_exe("guest_real"),
+        &["mutter_"],
+        &[],
+        &["tests/guest/compositor.sh", "--mutter"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
     );

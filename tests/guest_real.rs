@@ -629,3 +629,59 @@ fn reliability_no_fd_or_rss_growth() {
     eprintln!("@@ real name=leak-recreate-numbers fds {fd0}->{fd1}");
     assert_eq!(fd0, fd1, "{out}");
 }
+
+/// mutter 48 headless (`compositor.sh --mutter`, which `tests/guest.rs`
+/// runs these `mutter_` tests under) reads the layer's dma-bufs on the
+/// core path and shows them: the plan, every frame presented, and
+/// mutter's own reports that it put frames on its output (presentation
+/// feedback and frame callbacks). mutter waits on each buffer's implicit
+/// fences before it uses it; it has no screenshot tool here, so the
+/// feedback is what says the frames reached the output.
+#[test]
+#[ignore = "needs the test guest with mutter (tests/guest.rs runs it)"]
+fn mutter_shows_frames_from_the_core_path() {
+    assert_eq!(env("SYNCBRIDGE_COMPOSITOR"), "mutter");
+    let m = Manifests::new();
+    let tmp = TempDir::new("mutter-vkcube");
+    let stats = tmp.path().join("stats.jsonl");
+    let frames = 60;
+    let mut cmd = client("vkcube", &m, true);
+    cmd.args(["--wsi", "wayland", "--c", &frames.to_string()])
+        .env("SYNCBRIDGE_STATS", &stats);
+    let t0 = Instant::now();
+    let out = run(cmd, Duration::from_secs(300));
+    let took = t0.elapsed();
+    assert!(out.status.success(), "vkcube failed\n{out}");
+    assert!(out.stderr.contains(CORE_PLAN), "not the core path\n{out}");
+    assert!(!out.stderr.contains("syncbridge: error"), "{out}");
+    // vkcube remakes its swapchain when mutter configures the window: one
+    // statistics line per swapchain, every one on the core path.
+    let text = std::fs::read_to_string(&stats).unwrap_or_default();
+    eprintln!("mutter statistics:\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty(), "no statistics");
+    for l in &lines {
+        assert!(l.contains("\"images\":\"driver-dma-buf\""), "{l}");
+        assert!(l.contains("\"sync\":\"implicit\""), "{l}");
+    }
+    let sum = |key: &str| lines.iter().map(|l| json_number(l, key)).sum::<f64>();
+    assert_eq!(sum("frames_presented"), frames as f64, "{text}");
+    // Shown by mutter's own account (presentation feedback), and paced by
+    // its frame callbacks rather than the layer's fallback timer.
+    let shown = sum("frames_displayed");
+    let callbacks_missed = sum("frame_event_timeouts");
+    assert!(
+        shown >= frames as f64 / 2.0 && callbacks_missed < frames as f64 / 2.0,
+        "mutter reported {shown} frames shown and missed {callbacks_missed} frame callbacks\n{text}"
+    );
+    let line = lines.last().expect("a line");
+    report(
+        "mutter-vkcube",
+        took,
+        &format!(
+            "frames={frames} shown={shown} fps={:.1} layer_cpu_us={:.0}",
+            json_number(line, "fps"),
+            layer_cpu_mean(line)
+        ),
+    );
+}
