@@ -14,6 +14,7 @@
 mod common;
 
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
+use common::stats::json_number;
 use common::{clean_command, probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -166,19 +167,6 @@ fn stats_line(path: &Path) -> String {
         "one swapchain's statistics expected: {text}"
     );
     lines[0].to_string()
-}
-
-fn json_number(line: &str, key: &str) -> f64 {
-    let at = line
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    let rest = &line[at + key.len() + 3..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
 }
 
 /// The mean of the layer's own CPU time per frame from a statistics line.

@@ -7,30 +7,10 @@ mod common;
 
 use ash::vk;
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
+use common::stats::{json_number, stats_lines};
 use common::weston::{through_layer, Weston};
 use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::time::{Duration, Instant};
-
-fn stats_lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn json_number(line: &str, key: &str) -> f64 {
-    let at = line
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    let rest = &line[at + key.len() + 3..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
-}
 
 #[test]
 fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {

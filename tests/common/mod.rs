@@ -562,5 +562,6 @@ impl Drop for Xvfb {
 
 pub mod fence_watch;
 pub mod image;
+pub mod stats;
 pub mod vkapp;
 pub mod weston;
