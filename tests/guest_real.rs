@@ -481,7 +481,7 @@ fn scenario_with(name: &str, args: &[&str], env: &[(&str, &str)], bad_input: boo
     let t = Instant::now();
     let out = run(probe(&m, args, env), Duration::from_secs(300));
     out.assert_success();
-    assert_eq!(probe_word(&out, "result"), "ok", "{out}");
+    assert_eq!(out.probe_word("result"), "ok", "{out}");
     assert!(out.stderr.contains(CORE_PLAN), "not the core path\n{out}");
     assert!(
         bad_input || !out.stderr.contains("syncbridge: error"),
@@ -489,24 +489,6 @@ fn scenario_with(name: &str, args: &[&str], env: &[(&str, &str)], bad_input: boo
     );
     report(name, t.elapsed(), "result=ok");
     out
-}
-
-/// The value of `key=` among the words of the probe's `probe:` lines.
-fn probe_word(out: &Output, key: &str) -> String {
-    let pat = format!("{key}=");
-    out.stdout
-        .lines()
-        .filter(|l| l.starts_with("probe: "))
-        .flat_map(|l| l.split_whitespace())
-        .find_map(|w| w.strip_prefix(&pat))
-        .unwrap_or_else(|| panic!("no {key}= in the probe's output\n{out}"))
-        .to_string()
-}
-
-fn probe_number(out: &Output, key: &str) -> u64 {
-    probe_word(out, key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number\n{out}"))
 }
 
 #[test]
@@ -517,15 +499,15 @@ fn reliability_threads_on_one_queue() {
         &["threads", "--threads", "3", "--frames", "60"],
         &[],
     );
-    assert_eq!(probe_number(&out, "presented"), 180, "{out}");
-    assert_eq!(probe_number(&out, "errors"), 0, "{out}");
+    assert_eq!(out.probe_number("presented"), 180, "{out}");
+    assert_eq!(out.probe_number("errors"), 0, "{out}");
 }
 
 #[test]
 #[ignore = "needs the test guest with the real path (tests/guest.rs runs it)"]
 fn reliability_resize_storm() {
     let out = scenario("resize-storm", &["resize-storm", "--frames", "200"], &[]);
-    assert_eq!(probe_number(&out, "storm_recreations"), 200, "{out}");
+    assert_eq!(out.probe_number("storm_recreations"), 200, "{out}");
 }
 
 #[test]
@@ -550,8 +532,8 @@ fn reliability_device_destroyed_under_live_swapchains() {
         "{out}"
     );
     assert_eq!(
-        probe_number(&out, "fds_before"),
-        probe_number(&out, "fds_after"),
+        out.probe_number("fds_before"),
+        out.probe_number("fds_after"),
         "{out}"
     );
 }
@@ -589,13 +571,10 @@ fn reliability_no_fd_or_rss_growth() {
         ],
         &[],
     );
-    let (fd0, fd1) = (
-        probe_number(&out, "fds_1000"),
-        probe_number(&out, "fds_end"),
-    );
+    let (fd0, fd1) = (out.probe_number("fds_1000"), out.probe_number("fds_end"));
     let (rss0, rss1) = (
-        probe_number(&out, "rss_kib_1000"),
-        probe_number(&out, "rss_kib_end"),
+        out.probe_number("rss_kib_1000"),
+        out.probe_number("rss_kib_end"),
     );
     eprintln!("@@ real name=leak-numbers fds {fd0}->{fd1} rss_kib {rss0}->{rss1}");
     assert_eq!(fd0, fd1, "{out}");
@@ -613,7 +592,7 @@ fn reliability_no_fd_or_rss_growth() {
         ],
         &[],
     );
-    let (fd0, fd1) = (probe_number(&out, "fds_100"), probe_number(&out, "fds_end"));
+    let (fd0, fd1) = (out.probe_number("fds_100"), out.probe_number("fds_end"));
     eprintln!("@@ real name=leak-recreate-numbers fds {fd0}->{fd1}");
     assert_eq!(fd0, fd1, "{out}");
 }

@@ -25,27 +25,9 @@ fn probe_run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, D
     (out, t.elapsed())
 }
 
-/// The value of `key=` on the probe's `probe:` lines (first match).
-fn value(out: &Output, key: &str) -> String {
-    let pat = format!("{key}=");
-    out.stdout
-        .lines()
-        .filter(|l| l.starts_with("probe: "))
-        .flat_map(|l| l.split_whitespace())
-        .find_map(|w| w.strip_prefix(&pat))
-        .unwrap_or_else(|| panic!("no {key}= in the probe's output\n{out}"))
-        .to_string()
-}
-
-fn number(out: &Output, key: &str) -> u64 {
-    value(out, key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number\n{out}"))
-}
-
 fn assert_ok(out: &Output) {
     out.assert_success();
-    assert_eq!(value(out, "result"), "ok", "{out}");
+    assert_eq!(out.probe_word("result"), "ok", "{out}");
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -63,10 +45,10 @@ fn threads_present_concurrently_on_one_shared_queue() {
         Duration::from_secs(120),
     );
     assert_ok(&out);
-    assert_eq!(number(&out, "presented"), 800, "{out}");
-    assert_eq!(number(&out, "errors"), 0, "{out}");
-    assert!(number(&out, "poller_acquired") > 0, "{out}");
-    assert!(number(&out, "poller_not_ready") > 0, "{out}");
+    assert_eq!(out.probe_number("presented"), 800, "{out}");
+    assert_eq!(out.probe_number("errors"), 0, "{out}");
+    assert!(out.probe_number("poller_acquired") > 0, "{out}");
+    assert!(out.probe_number("poller_not_ready") > 0, "{out}");
     assert!(!out.stderr.contains("syncbridge: error"), "{out}");
     eprintln!("threads: 800 frames + poller in {took:?}");
 }
@@ -79,8 +61,8 @@ fn resize_storm_of_500_recreations_with_every_present_mode() {
         Duration::from_secs(300),
     );
     assert_ok(&out);
-    assert_eq!(number(&out, "storm_recreations"), 500, "{out}");
-    assert!(number(&out, "storm_frames") >= 999, "{out}");
+    assert_eq!(out.probe_number("storm_recreations"), 500, "{out}");
+    assert!(out.probe_number("storm_frames") >= 999, "{out}");
     assert!(!out.stderr.contains("syncbridge: error"), "{out}");
     eprintln!("resize storm: 500 recreations in {took:?}");
 }
@@ -108,8 +90,8 @@ fn destroying_the_device_tears_down_live_swapchains() {
     let lines = std::fs::read_to_string(&stats).unwrap_or_default();
     assert_eq!(lines.lines().count(), 3, "{lines}\n{out}");
     assert_eq!(
-        number(&out, "fds_before"),
-        number(&out, "fds_after"),
+        out.probe_number("fds_before"),
+        out.probe_number("fds_after"),
         "{out}"
     );
 }
@@ -250,8 +232,11 @@ fn no_fd_or_rss_growth_over_100k_frames() {
         Duration::from_secs(600),
     );
     assert_ok(&out);
-    let (fd0, fd1) = (number(&out, "fds_1000"), number(&out, "fds_end"));
-    let (rss0, rss1) = (number(&out, "rss_kib_1000"), number(&out, "rss_kib_end"));
+    let (fd0, fd1) = (out.probe_number("fds_1000"), out.probe_number("fds_end"));
+    let (rss0, rss1) = (
+        out.probe_number("rss_kib_1000"),
+        out.probe_number("rss_kib_end"),
+    );
     eprintln!("100k frames in {took:?}: fds {fd0} -> {fd1}, RSS {rss0} -> {rss1} KiB");
     assert_eq!(fd0, fd1, "{out}");
     // Allocator noise only: 256 KiB over 99,000 frames is < 3 bytes a frame.
@@ -274,8 +259,11 @@ fn no_fd_growth_over_1000_recreations() {
         Duration::from_secs(300),
     );
     assert_ok(&out);
-    let (fd0, fd1) = (number(&out, "fds_100"), number(&out, "fds_end"));
-    let (rss0, rss1) = (number(&out, "rss_kib_100"), number(&out, "rss_kib_end"));
+    let (fd0, fd1) = (out.probe_number("fds_100"), out.probe_number("fds_end"));
+    let (rss0, rss1) = (
+        out.probe_number("rss_kib_100"),
+        out.probe_number("rss_kib_end"),
+    );
     eprintln!("1000 recreations in {took:?}: fds {fd0} -> {fd1}, RSS {rss0} -> {rss1} KiB");
     assert_eq!(fd0, fd1, "{out}");
     assert!(rss1 <= rss0 + 512, "RSS grew {rss0} -> {rss1} KiB\n{out}");

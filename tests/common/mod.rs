@@ -343,6 +343,26 @@ impl Output {
 
     /// The value of the first `probe: key=value` line the probe printed
     /// (up to the first blank).
+    /// The value of `key=` among the words of the probe's `probe:` lines
+    /// (first match; several values may share a line); panics if absent.
+    pub fn probe_word(&self, key: &str) -> String {
+        let pat = format!("{key}=");
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("probe: "))
+            .flat_map(|l| l.split_whitespace())
+            .find_map(|w| w.strip_prefix(&pat))
+            .unwrap_or_else(|| panic!("no {key}= in the probe's output\n{self}"))
+            .to_string()
+    }
+
+    /// [`Output::probe_word`] as a number.
+    pub fn probe_number(&self, key: &str) -> u64 {
+        self.probe_word(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a number\n{self}"))
+    }
+
     pub fn probe_value(&self, key: &str) -> Option<String> {
         let prefix = format!("probe: {key}=");
         self.stdout
