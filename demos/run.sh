@@ -7,22 +7,23 @@
 #   (default)  weston, headless (pixman renderer), vkcube-wayland: the
 #              shared-memory path (the host cannot make dma-bufs)
 #   --x11      Xvfb, vkcube (XCB), MIT-SHM
-#   --guest    the full dma-buf path: vkcube-wayland on sway inside the qemu
-#              test guest (dma-bufs, a kernel write fence per frame); takes
-#              a few minutes (TCG); no screenshot (sway there cannot read
-#              back its output)
+#   --guest    the sync_file path: vkcube (100 frames unless --frames) on
+#              weston 14 GL inside the qemu test guest, with trixie's
+#              lavapipe exporting the render fence as a sync_file into each
+#              dma-buf; takes a few minutes (TCG)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 platform=wayland
 frames=600
+frames_given=0
 out="$here/out/demo"
 while [ $# -gt 0 ]; do
     case "$1" in
         --x11) platform=x11 ;;
         --guest) platform=guest ;;
         --wayland) platform=wayland ;;
-        --frames) frames=$2; shift ;;
+        --frames) frames=$2; frames_given=1; shift ;;
         --out) out=$2; shift ;;
         -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -77,23 +78,35 @@ unset DISPLAY WAYLAND_DISPLAY
 if [ $platform = guest ]; then
     bash "$here/tests/guest/setup.sh" >/dev/null
     bash "$here/tests/guest/setup-compositor.sh" >/dev/null
-    # Runs inside the guest: the host's tree is read-only there, so the
-    # statistics come back on stdout.
-    cat >"$out/guest-demo.sh" <<INNER
-#!/bin/bash
-export VK_LAYER_PATH=$out/layers VK_INSTANCE_LAYERS=VK_LAYER_SYNCBRIDGE_wsi SYNCBRIDGE_LOG=info
+    # vkcube runs as root inside the guest's trixie chroot (trixie's
+    # lavapipe offers SYNC_FD there) on weston 14 GL, which reads the
+    # layer's dma-bufs (tests/guest/compositor.sh --real). The host's tree
+    # is read-only there: the log, the statistics and the screenshot come
+    # back on stdout.
+    [ "$frames_given" = 1 ] || frames=100
+    script=$(cat <<INNER
+export VK_LAYER_PATH=\$SYNCBRIDGE_LAYER_DIR VK_INSTANCE_LAYERS=VK_LAYER_SYNCBRIDGE_wsi SYNCBRIDGE_LOG=info
 export SYNCBRIDGE_STATS=/tmp/syncbridge-demo-stats.jsonl
-vkcube-wayland --c $frames >/dev/null 2>/tmp/syncbridge-demo-layer.log
+vkcube --wsi wayland --c $frames >/dev/null 2>/tmp/syncbridge-demo-layer.log &
+app=\$!
+for _ in \$(seq 600); do
+    grep -q ' on wayland: ' /tmp/syncbridge-demo-layer.log 2>/dev/null && break
+    kill -0 \$app 2>/dev/null || break
+    sleep 0.5
+done
+sleep 10
+\$SYNCBRIDGE_SCREENSHOT /tmp/syncbridge-demo.png && echo "@@PNG \$(base64 -w0 /tmp/syncbridge-demo.png)"
+wait \$app
 status=\$?
 sed 's/^/@@LOG /' /tmp/syncbridge-demo-layer.log
 sed 's/^/@@STATS /' /tmp/syncbridge-demo-stats.jsonl 2>/dev/null
 exit \$status
 INNER
-    chmod +x "$out/guest-demo.sh"
-    echo "demo: vkcube-wayland --c $frames through VK_LAYER_SYNCBRIDGE_wsi on sway in the test guest"
+)
+    echo "demo: vkcube --wsi wayland --c $frames through VK_LAYER_SYNCBRIDGE_wsi on weston 14 GL in the test guest (trixie's lavapipe)"
     start=$(date +%s)
-    SYNCBRIDGE_GUEST_TIMEOUT=1200 "$here/tests/guest/run.sh" "$here/tests/guest/compositor.sh" --sway \
-        "$out/guest-demo.sh" >"$out/guest.log" 2>&1 &
+    (cd "$here" && SYNCBRIDGE_LAYER_LIB="$lib" SYNCBRIDGE_GUEST_TIMEOUT=1200 tests/guest/run.sh \
+        tests/guest/compositor.sh --real bash -c "$script") >"$out/guest.log" 2>&1 &
     guest_pid=$!
     while kill -0 "$guest_pid" 2>/dev/null; do
         printf '\rdemo: guest running %4ss' "$(( $(date +%s) - start ))"
@@ -103,10 +116,13 @@ INNER
     wait "$guest_pid" || { echo "demo: the guest run failed; see $out/guest.log" >&2; exit 1; }
     sed -n 's/^@@LOG //p' "$out/guest.log" >"$out/layer.log"
     sed -n 's/^@@STATS //p' "$out/guest.log" >"$out/stats.jsonl"
+    sed -n 's/^@@PNG //p' "$out/guest.log" | base64 -d >"$out/screenshot.png" 2>/dev/null
+    [ -s "$out/screenshot.png" ] || rm -f "$out/screenshot.png"
     [ -s "$out/stats.jsonl" ] || { echo "demo: no statistics came back; see $out/guest.log" >&2; exit 1; }
     root="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
-    compositor="sway $(dpkg-query --admindir="$root/trixie-root/var/lib/dpkg" -W -f '${Version}' sway 2>/dev/null) in the qemu guest (Linux $(cat "$root/kernel-version"))"
-    app=(vkcube-wayland --c "$frames")
+    ver() { dpkg-query --admindir="$root/trixie-root/var/lib/dpkg" -W -f '${Version}' "$1" 2>/dev/null; }
+    compositor="weston $(ver weston) GL (Mesa swrast) in the qemu guest (Linux $(cat "$root/kernel-version")), lavapipe $(ver mesa-vulkan-drivers)"
+    app=(vkcube --wsi wayland --c "$frames")
 elif [ $platform = wayland ]; then
     XDG_RUNTIME_DIR=$run weston --backend=headless-backend.so --use-pixman --width=640 --height=480 \
         --idle-time=0 --debug --socket=wl-demo >"$out/compositor.log" 2>&1 &

@@ -3,8 +3,9 @@
 # for 20 s, then every cargo test: unit tests; the layer under the real
 # Vulkan loader and lavapipe on weston and Xvfb (loader, wayland, x11,
 # reliability); and the guest tier, which boots a qemu guest (trixie's
-# kernel: dma-bufs, vgem fences, syncobjs) for the kernel tests and for the
-# dma-buf path against sway (tests/guest/setup.sh and
+# kernel: dma-bufs, vgem fences, syncobjs) for the kernel tests, for the
+# dma-buf path against sway and for the sync_file path (trixie's lavapipe
+# on weston 14 GL) (tests/guest/setup.sh and
 # tests/guest/setup-compositor.sh prepare it, cached under
 # ~/.cache/syncbridge-guest).
 #
