@@ -80,7 +80,21 @@ fn run_some_in_guest(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run tests/guest/run.sh");
+    let mut out = cmd.output().expect("run tests/guest/run.sh");
+    // A compositor that crashes takes every later test with it; that is
+    // the compositor's bug, not the client's (weston 14 on llvmpipe under
+    // TCG segfaulted once in six full runs, cause unknown). Such a run is
+    // shown in full and run once more; a second crash fails.
+    let died = |o: &std::process::Output| {
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("exited during the command")
+    };
+    if died(&out) {
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("guest.rs: the compositor died under the tests; running them once more");
+        out = cmd.output().expect("run tests/guest/run.sh");
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
