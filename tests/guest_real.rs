@@ -660,3 +660,60 @@ fn mutter_shows_frames_from_the_core_path() {
         ),
     );
 }
+
+/// Last of the `mutter_` tests (it stops the compositor): mutter killed
+/// while the probe presents on the core path. The application gets
+/// `VK_ERROR_SURFACE_LOST_KHR` or `VK_ERROR_OUT_OF_DATE_KHR` within a
+/// bounded time, never a hang.
+#[test]
+#[ignore = "needs the test guest with mutter (tests/guest.rs runs it)"]
+fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
+    assert_eq!(env("SYNCBRIDGE_COMPOSITOR"), "mutter");
+    let pid = env("SYNCBRIDGE_COMPOSITOR_PID");
+    let m = Manifests::new();
+    let mut cmd = probe(&m, &["frames", "--frames", "1000000"], &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("probe");
+    // Under TCG the probe needs a while to make its swapchain: wait for
+    // frames to flow, then kill.
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the probe ended before mutter was killed"
+    );
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -KILL {pid}");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the client hung after the compositor died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = t0.elapsed();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(CORE_PLAN), "not the core path\n{stderr}");
+    assert!(
+        !status.success(),
+        "the client kept going without a compositor"
+    );
+    assert!(
+        stdout.contains("error=ERROR_SURFACE_LOST_KHR")
+            || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
+        "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{stderr}"
+    );
+    report(
+        "mutter-killed",
+        took,
+        &format!("error after {} ms", took.as_millis()),
+    );
+}
