@@ -41,6 +41,14 @@ impl Weston {
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start weston (package weston; run tests/install-deps.sh)");
+        Self::ready(child, runtime_dir, socket, "weston")
+    }
+
+    /// Waits (30 s at most) for the compositor `child` to create its
+    /// socket, then a moment more: the shell client starts after the
+    /// socket appears, and the first window must not race the desktop
+    /// surface.
+    fn ready(child: Child, runtime_dir: TempDir, socket: String, what: &str) -> Self {
         let w = Self {
             child: Some(child),
             runtime_dir,
@@ -51,12 +59,10 @@ impl Weston {
         while !sock.exists() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "weston did not create its socket within 30 s"
+                "{what} did not create its socket within 30 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        // The shell client starts after the socket appears; give it a moment
-        // so the first window is not raced by the desktop surface.
         std::thread::sleep(Duration::from_millis(300));
         w
     }
@@ -103,22 +109,7 @@ impl Weston {
             .stderr(Stdio::null())
             .spawn()
             .expect("unshare (util-linux)");
-        let w = Self {
-            child: Some(child),
-            runtime_dir,
-            socket,
-        };
-        let sock = w.runtime_dir.path().join(&w.socket);
-        let start = Instant::now();
-        while !sock.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "weston 14 did not create its socket within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        w
+        Self::ready(child, runtime_dir, socket, "weston 14")
     }
 
     /// Points `cmd` at this compositor.
