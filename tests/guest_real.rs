@@ -687,16 +687,7 @@ fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
         .expect("kill");
     assert!(killed.success(), "kill -KILL {pid}");
     let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("the client hung after the compositor died");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = common::exit_after_compositor_death(&mut child, Duration::from_secs(30));
     let took = t0.elapsed();
     let out = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);

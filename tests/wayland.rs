@@ -10,7 +10,7 @@ use common::image::{is_cube_grey, is_logo_teal, Rgb};
 use common::stats::{json_number, stats_lines};
 use common::weston::{through_layer, Weston};
 use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn vkcube_wayland_runs_through_the_layer_and_shows_the_cube() {
@@ -401,17 +401,7 @@ fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
     let mut child = cmd.spawn().expect("probe");
     std::thread::sleep(Duration::from_millis(1500));
     w.kill();
-    let killed = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if killed.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("the client hung after the compositor died");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = common::exit_after_compositor_death(&mut child, Duration::from_secs(15));
     let out = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
