@@ -356,6 +356,18 @@ impl Output {
             .to_string()
     }
 
+    /// The probe's `bad-input` scenario ran its 29 checks and each got the
+    /// answer it expects (an error, not a crash).
+    pub fn assert_bad_input_checks_ok(&self) {
+        let checks: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("probe: check_"))
+            .collect();
+        assert_eq!(checks.len(), 29, "{self}");
+        assert!(checks.iter().all(|l| l.contains("=ok ")), "{self}");
+    }
+
     /// [`Output::probe_word`] as a number.
     pub fn probe_number(&self, key: &str) -> u64 {
         self.probe_word(key)
