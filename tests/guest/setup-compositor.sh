@@ -3,7 +3,9 @@
 # 14, sway 1.10 / wlroots 0.18, Xwayland 24.1, Mesa 25 with llvmpipe, grim,
 # wayland-info, xdpyinfo; and for the real path, compositor.sh --real:
 # trixie's lavapipe, which offers SYNC_FD to a process that can open
-# /dev/udmabuf, vkcube/vulkaninfo and the Khronos validation layer) that
+# /dev/udmabuf, vkcube/vulkaninfo and the Khronos validation layer; mutter
+# 48 with a session bus for compositor.sh --mutter: dbus-x11 names the
+# session bus dconf-service needs, which debootstrap does not choose) that
 # tests/guest/compositor.sh enters inside the guest, plus the dma-buf probe
 # client (tests/guest/dmabuf-probe.c) built on the host. Bookworm's own
 # weston 10 / wlroots 0.15 offer no linux-dmabuf without a GPU; trixie's do
@@ -20,7 +22,7 @@ set -euo pipefail
 GUEST_DIR="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
 MIRROR="${SYNCBRIDGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOT="$GUEST_DIR/trixie-root"
-PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils,mesa-vulkan-drivers,vulkan-tools,vulkan-validationlayers,mutter,dbus-daemon"
+PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils,mesa-vulkan-drivers,vulkan-tools,vulkan-validationlayers,mutter,dbus-daemon,dbus-x11"
 HERE=$(cd "$(dirname "$0")" && pwd)
 log() { echo "setup-compositor.sh: $*" >&2; }
 mkdir -p "$GUEST_DIR"
