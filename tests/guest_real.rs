@@ -748,22 +748,9 @@ fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
         .status()
         .expect("kill");
     assert!(killed.success(), "kill -KILL {pid}");
-    let t0 = Instant::now();
-    let status = common::exit_after_compositor_death(&mut child, Duration::from_secs(30));
-    let took = t0.elapsed();
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (took, stderr) =
+        common::assert_error_after_compositor_death(child, Duration::from_secs(30));
     assert!(stderr.contains(CORE_PLAN), "not the core path\n{stderr}");
-    assert!(
-        !status.success(),
-        "the client kept going without a compositor"
-    );
-    assert!(
-        stdout.contains("error=ERROR_SURFACE_LOST_KHR")
-            || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
-        "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{stderr}"
-    );
     report(
         "mutter-killed",
         took,

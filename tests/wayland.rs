@@ -398,22 +398,10 @@ fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
     cmd.args(["frames", "--frames", "1000000"]);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("probe");
+    let child = cmd.spawn().expect("probe");
     std::thread::sleep(Duration::from_millis(1500));
     w.kill();
-    let status = common::exit_after_compositor_death(&mut child, Duration::from_secs(15));
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !status.success(),
-        "the client kept going without a compositor"
-    );
-    assert!(
-        stdout.contains("error=ERROR_SURFACE_LOST_KHR")
-            || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
-        "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_error_after_compositor_death(child, Duration::from_secs(15));
 }
 
 #[test]

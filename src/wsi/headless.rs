@@ -45,13 +45,7 @@ impl PlatformSurface for HeadlessSurface {
     }
 
     fn present_modes(&self) -> Vec<vk::PresentModeKHR> {
-        vec![
-            vk::PresentModeKHR::FIFO,
-            vk::PresentModeKHR::FIFO_RELAXED,
-            vk::PresentModeKHR::MAILBOX,
-            vk::PresentModeKHR::IMMEDIATE,
-            super::FIFO_LATEST_READY,
-        ]
+        super::ALL_PRESENT_MODES.to_vec()
     }
 
     fn composite_alpha(&self) -> vk::CompositeAlphaFlagsKHR {

@@ -27,6 +27,16 @@ pub const FIFO_LATEST_READY: ash::vk::PresentModeKHR =
     ash::vk::PresentModeKHR::from_raw(1_000_361_000);
 /// The extension's name.
 pub const FIFO_LATEST_READY_NAME: &std::ffi::CStr = c"VK_EXT_present_mode_fifo_latest_ready";
+/// Every present mode the layer implements, for a surface that can honour
+/// each (X11 and the headless clock; Wayland offers FIFO_RELAXED only with
+/// tearing control).
+pub const ALL_PRESENT_MODES: [ash::vk::PresentModeKHR; 5] = [
+    ash::vk::PresentModeKHR::FIFO,
+    ash::vk::PresentModeKHR::FIFO_RELAXED,
+    ash::vk::PresentModeKHR::MAILBOX,
+    ash::vk::PresentModeKHR::IMMEDIATE,
+    FIFO_LATEST_READY,
+];
 /// `VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PRESENT_MODE_FIFO_LATEST_READY_FEATURES_EXT`.
 pub const FIFO_LATEST_READY_FEATURES: ash::vk::StructureType =
     ash::vk::StructureType::from_raw(1_000_361_000);

@@ -464,23 +464,40 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// Waits for `child` to exit after its compositor was killed; a client
+/// Waits for `child` (its stdout and stderr piped) to exit after its
+/// compositor was killed, and checks that it failed with
+/// `VK_ERROR_SURFACE_LOST_KHR` or `VK_ERROR_OUT_OF_DATE_KHR`; a client
 /// still running after `limit` is killed and the test fails: it hung.
-pub fn exit_after_compositor_death(
-    child: &mut std::process::Child,
+/// Returns how long it took and the client's stderr.
+pub fn assert_error_after_compositor_death(
+    mut child: std::process::Child,
     limit: Duration,
-) -> std::process::ExitStatus {
+) -> (Duration, String) {
     let t0 = std::time::Instant::now();
-    loop {
+    let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
-            return s;
+            break s;
         }
         if t0.elapsed() > limit {
             let _ = child.kill();
             panic!("the client hung after the compositor died");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
+    let took = t0.elapsed();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !status.success(),
+        "the client kept going without a compositor"
+    );
+    assert!(
+        stdout.contains("error=ERROR_SURFACE_LOST_KHR")
+            || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
+        "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{stderr}"
+    );
+    (took, stderr)
 }
 
 /// Runs `cmd` to completion, killing it after `limit`.
