@@ -460,6 +460,9 @@ struct FrameSync {
     acquired: vk::Semaphore,
     rendered: vk::Semaphore,
     done: vk::Fence,
+    /// Passed to each acquire besides the semaphore, and waited for, with
+    /// `PROBE_ACQUIRE_FENCE=1` (null otherwise).
+    acquire_fence: vk::Fence,
 }
 
 unsafe fn frame_sync(g: &Gpu) -> FrameSync {
@@ -478,6 +481,12 @@ unsafe fn frame_sync(g: &Gpu) -> FrameSync {
                     None,
                 )
                 .expect("fence"),
+            acquire_fence: if std::env::var_os("PROBE_ACQUIRE_FENCE").is_some() {
+                d.create_fence(&vk::FenceCreateInfo::default(), None)
+                    .expect("fence")
+            } else {
+                vk::Fence::null()
+            },
         }
     }
 }
@@ -487,6 +496,7 @@ unsafe fn destroy_sync(g: &Gpu, s: FrameSync) {
         g.device.destroy_semaphore(s.acquired, None);
         g.device.destroy_semaphore(s.rendered, None);
         g.device.destroy_fence(s.done, None);
+        g.device.destroy_fence(s.acquire_fence, None);
     }
 }
 
@@ -537,12 +547,20 @@ unsafe fn one_frame_slow(
     let d = &g.device;
     unsafe {
         d.wait_for_fences(&[s.done], true, 5_000_000_000)?;
+        // Long enough for a compositor's first repaint of a new kind of
+        // buffer under TCG on a loaded machine (weston 14 GL compiling its
+        // shaders on llvmpipe took over 5 s once): an acquire with a
+        // semaphore waits for the compositor's release.
         let (i, _sub) = g.swapchain_fn.acquire_next_image(
             c.handle,
-            5_000_000_000,
+            20_000_000_000,
             s.acquired,
-            vk::Fence::null(),
+            s.acquire_fence,
         )?;
+        if s.acquire_fence != vk::Fence::null() {
+            d.wait_for_fences(&[s.acquire_fence], true, 5_000_000_000)?;
+            d.reset_fences(&[s.acquire_fence])?;
+        }
         d.reset_fences(&[s.done])?;
         record_clear(g, c, i as usize, color);
         // With slow work, the batch also waits for a timeline gate (value
@@ -641,6 +659,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
     match o.scenario.as_str() {
         // Present N frames of one colour; report the rate.
         "frames" => unsafe {
+            let fds_before = rely::fd_targets();
             let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             println!("probe: images={}", c.images.len());
             let s = frame_sync(g);
@@ -662,7 +681,12 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
                 std::thread::sleep(Duration::from_millis(hold_ms()));
             }
             destroy_sync(g, s);
+            g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!(
+                "probe: new_fds={}",
+                rely::new_fds(&fds_before, &rely::fd_targets())
+            );
             true
         },
         // Acquire every image without presenting: timeout 0 answers
