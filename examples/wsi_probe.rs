@@ -109,6 +109,10 @@ struct Opts {
     /// `bench --pace-fps N`: the client starts a frame every 1/N s and
     /// sleeps in between, as a game's frame limiter does (0: flat out).
     pace_fps: u32,
+    /// `--minimize`: the window asks to be minimized before the first
+    /// frame (`xdg_toplevel.set_minimized`), so the compositor stops
+    /// drawing it.
+    minimize: bool,
 }
 
 fn parse() -> Opts {
@@ -126,6 +130,7 @@ fn parse() -> Opts {
         then: "present".into(),
         extra_usage: vk::ImageUsageFlags::empty(),
         pace_fps: 0,
+        minimize: false,
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -167,6 +172,7 @@ fn parse() -> Opts {
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
+            "--minimize" => o.minimize = true,
             "--pace-fps" => {
                 o.pace_fps = a.next().and_then(|v| v.parse().ok()).expect("--pace-fps N")
             }
@@ -214,7 +220,7 @@ struct Window {
     win: Win,
     surface: wl_surface::WlSurface,
     _xdg: xdg_surface::XdgSurface,
-    _top: xdg_toplevel::XdgToplevel,
+    top: xdg_toplevel::XdgToplevel,
 }
 
 fn open_window(conn: &Connection, title: &str) -> Window {
@@ -244,7 +250,7 @@ fn open_window(conn: &Connection, title: &str) -> Window {
         win,
         surface,
         _xdg: xdg,
-        _top: top,
+        top,
     }
 }
 
@@ -252,6 +258,11 @@ fn main() {
     let o = parse();
     let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
     let mut window = open_window(&conn, "syncbridge probe");
+    if o.minimize {
+        window.top.set_minimized();
+        window.surface.commit();
+        window.queue.roundtrip(&mut window.win).expect("roundtrip");
+    }
 
     // SAFETY: plain Vulkan setup against the real loader.
     let (gpu, app) = unsafe { setup(&conn, &window.surface, o.validation, &o.scenario) };

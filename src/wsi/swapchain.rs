@@ -1470,9 +1470,12 @@ impl Presenter<'_> {
         // The present id of the frame waiting for its frame event.
         let mut pending_id = 0u64;
         // SYNCBRIDGE_FPS_LIMIT: the earliest time the next frame is shown.
-        let limit = crate::config::get()
+        let fps_limit = crate::config::get()
             .fps_limit
             .map(|n| Duration::from_nanos(1_000_000_000 / u64::from(n)));
+        // FIFO the window system paces (`wp_fifo_v1`): handed over like
+        // IMMEDIATE, at the backend's pace at most, shown one per refresh.
+        let fifo_paced = mode == vk::PresentModeKHR::FIFO && backend.fifo_pacing().is_some();
         let mut next_slot: Option<Instant> = None;
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
         // ready (MAILBOX only the newest of those ready), with no frame
@@ -1482,16 +1485,25 @@ impl Presenter<'_> {
         // gives back the ones it replaced. Waiting for a frame event
         // instead would show, at each repaint, the first frame after the
         // previous one, up to a refresh old.
-        let unpaced = matches!(
-            mode,
-            vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
-        );
+        let unpaced = fifo_paced
+            || matches!(
+                mode,
+                vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
+            );
         // FIFO without a frame limiter: a frame presented while a frame
         // event is awaited cannot be shown before it. (Not
         // FIFO_LATEST_READY: a newer frame gives the older one's image
         // back at once, which needs the presenter to see it at once.)
-        let defer = !unpaced && limit.is_none() && mode != super::FIFO_LATEST_READY;
+        let defer = !unpaced && fps_limit.is_none() && mode != super::FIFO_LATEST_READY;
         loop {
+            // The backend learns the refresh period as frames are shown.
+            let limit = match (
+                fps_limit,
+                fifo_paced.then(|| backend.fifo_pacing()).flatten(),
+            ) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
                 return;
