@@ -191,11 +191,33 @@ fn wayland_dma_buf_tests_pass_in_the_guest() {
     require_compositor_chroot();
     // sway on vgem's render node imports dma-bufs (see tests/guest/README.md);
     // llvmpipe starting under TCG takes a while.
-    run_in_guest(
+    run_some_in_guest(
         &test_exe("guest_wayland"),
+        &["--skip", "mutter_"],
         &[],
         &["tests/guest/compositor.sh", "--sway"],
         &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
+    );
+}
+
+/// The `mutter_` tests of `guest_wayland`: bookworm's lavapipe (the
+/// soft-fence path) against mutter 48, which waits on implicit fences
+/// (`compositor.sh --mutter --outside`).
+#[test]
+fn wayland_soft_fence_tests_pass_under_mutter_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    run_some_in_guest(
+        &test_exe("guest_wayland"),
+        &["mutter_"],
+        &[],
+        &["tests/guest/compositor.sh", "--mutter", "--outside"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
     );
 }
 

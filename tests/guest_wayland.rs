@@ -196,3 +196,87 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen_on_the_dma_buf_path(
     );
     out.assert_on_screen_image_handed_out_early("dma-buf, worker wait");
 }
+
+/// mutter 48 (`compositor.sh --mutter --outside`: mutter on the real path,
+/// this client on the guest's bookworm userland) waits on each buffer's
+/// implicit fences before it uses it. On the soft-fence path (bookworm's
+/// lavapipe has no SYNC_FD) each frame's buffer goes to mutter at present
+/// with a vgem write fence, which the worker signals 1.5 s after the GPU
+/// finished (`SYNCBRIDGE_DEBUG_FENCE_DELAY_MS`): mutter's presentation
+/// feedback must say each frame it showed came no sooner than that, while
+/// the application's presents return at once (four IMMEDIATE frames on
+/// five images need no release, so the loop's time is the presents').
+/// mutter has no screenshot tool here: its feedback is the evidence.
+#[test]
+#[ignore = "needs the test guest with mutter (tests/guest.rs runs it)"]
+fn mutter_shows_a_frame_only_after_its_write_fence_signals() {
+    assert_eq!(
+        std::env::var("SYNCBRIDGE_COMPOSITOR").as_deref(),
+        Ok("mutter"),
+        "run under tests/guest/compositor.sh --mutter --outside"
+    );
+    let m = Manifests::new();
+    let tmp = common::TempDir::new("mutter-fence");
+    let delay_ms = 1500.0;
+    // The control first: without the delay mutter shows the frames sooner
+    // than the delay, so the bound below tells waiting from slowness.
+    let mut p50 = Vec::new();
+    for delay in ["0", "1500"] {
+        let stats = tmp.path().join(format!("stats-{delay}.jsonl"));
+        let out = run(
+            probe_command(
+                &m,
+                &[
+                    "frames",
+                    "--frames",
+                    "4",
+                    "--mode",
+                    "immediate",
+                    "--size",
+                    "64x64",
+                ],
+                &[
+                    ("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", delay),
+                    ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+                    ("PROBE_HOLD_MS", "3000"),
+                ],
+            ),
+            Duration::from_secs(300),
+        );
+        assert_ok(&out);
+        assert!(
+            out.stderr
+                .contains("DmaBuf buffers, present ImplicitSoftFence"),
+            "{out}"
+        );
+        let lines = common::stats::stats_lines(&stats);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        eprintln!("mutter statistics, delay {delay} ms: {line}");
+        let shown = common::stats::json_number(line, "frames_displayed");
+        assert!(shown >= 1.0, "mutter showed no frame: {line}");
+        let at = line
+            .find("\"display_latency_us\":")
+            .expect("display_latency_us");
+        p50.push(common::stats::json_number(&line[at..], "p50"));
+        let fps: f64 = out.probe_value("fps").expect("fps").parse().expect("fps");
+        assert!(
+            fps > 4.0 / (3.0 * delay_ms / 1000.0),
+            "the presents waited for the fences: {fps} fps\n{out}"
+        );
+        eprintln!(
+            "@@ wayland name=mutter-write-fence delay_ms={delay} shown={shown} latency_p50_us={} fps={fps}",
+            p50.last().unwrap()
+        );
+    }
+    assert!(
+        p50[0] < delay_ms * 1000.0,
+        "without a delay mutter took {} us to show a frame: too slow to tell",
+        p50[0]
+    );
+    assert!(
+        p50[1] >= delay_ms * 1000.0,
+        "mutter showed frames {} us after their present, before their fence signalled ({delay_ms} ms)",
+        p50[1]
+    );
+}

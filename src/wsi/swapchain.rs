@@ -1370,6 +1370,10 @@ fn replaced_image(st: &State) -> Option<usize> {
         .min_by_key(|&i| st.shown_seq[i])
 }
 
+/// How many frames whose feedback came too late to be awaited the
+/// presenter remembers, for the statistics.
+const LATE_FEEDBACK_KEPT: usize = 16;
+
 /// How often a released dma-buf whose fences are still pending is looked at
 /// again.
 const IDLE_POLL: Duration = Duration::from_millis(1);
@@ -1464,6 +1468,10 @@ impl Presenter<'_> {
         // Frames handed over whose presentation feedback has not come, in
         // order; `vkWaitForPresentKHR` waits for it.
         let mut awaiting: VecDeque<AwaitingFeedback> = VecDeque::new();
+        // Frames no longer awaited (their feedback was late), whose
+        // feedback the statistics still take when it comes: a compositor
+        // that waits on a slow frame's fence shows it late.
+        let mut late: VecDeque<AwaitingFeedback> = VecDeque::new();
         let mut events = Vec::new();
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
@@ -1523,6 +1531,10 @@ impl Presenter<'_> {
                 let a = awaiting.pop_front().expect("non-empty");
                 shared.stats().feedback_timeouts += 1;
                 shared.mark_displayed(a.id);
+                if late.len() == LATE_FEEDBACK_KEPT {
+                    late.pop_front();
+                }
+                late.push_back(a);
             }
             let (retired, overdue, oldest_owed) = {
                 let st = shared.lock();
@@ -1685,6 +1697,9 @@ impl Presenter<'_> {
                             let a = awaiting.remove(k).expect("found");
                             shared.stats().on_feedback(a.presented, at);
                             shared.mark_displayed(a.id);
+                        } else if let Some(k) = late.iter().position(|a| a.seq == seq) {
+                            let a = late.remove(k).expect("found");
+                            shared.stats().on_feedback(a.presented, at);
                         }
                     }
                     BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),

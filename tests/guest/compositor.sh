@@ -17,6 +17,10 @@
 #                 GALLIUM_OVERRIDE_CPU_CAPS=sse4.1: the AVX2 code LLVM 19
 #                 generates for mutter's first paint crashes under qemu's
 #                 TCG (SIGSEGV in JIT code). No screenshot tool.
+#   --outside     with --mutter: CMD runs as root OUTSIDE the chroot (the
+#                 guest's bookworm userland: bookworm's lavapipe, no SYNC_FD,
+#                 so the layer takes the soft-fence path on vgem), while
+#                 mutter stays on the real path (nodes 0600 for nobody)
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY; root may connect (xhost si:localuser:root)
 #   --real        the real path (TESTBED.md): weston 14 GL with the guest's
@@ -74,6 +78,7 @@ set -uo pipefail
 KIND="${SYNCBRIDGE_COMPOSITOR:-weston}"
 XWAYLAND=0
 REAL=0
+OUTSIDE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --weston) KIND=weston; shift ;;
@@ -81,6 +86,7 @@ while [ $# -gt 0 ]; do
         --xwayland) XWAYLAND=1; shift ;;
         --real) REAL=1; KIND=weston; shift ;;
         --mutter) REAL=1; KIND=mutter; shift ;;
+        --outside) OUTSIDE=1; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
@@ -261,7 +267,7 @@ if [ "$XWAYLAND" = 1 ]; then
     fi
 fi
 
-if [ "$REAL" = 1 ]; then
+if [ "$REAL" = 1 ] && [ "$OUTSIDE" = 0 ]; then
     # As root inside the chroot, in the repository; paths under the current
     # directory become paths under /mnt/repo.
     args=()
