@@ -185,6 +185,7 @@ pub const USED_GLOBALS: &[&str] = &[
     "zwp_linux_dmabuf_v1",
     "wp_presentation",
     "wp_tearing_control_manager_v1",
+    "wp_linux_drm_syncobj_manager_v1",
 ];
 
 /// Asks the compositor for its globals and `wl_shm` formats (two round
@@ -240,7 +241,7 @@ fn wait_done(
     probe: &mut Probe,
     deadline: Instant,
 ) -> Result<(), vk::Result> {
-    match conn::dispatch_until(queue, probe, None, Some(deadline), |p| p.done)? {
+    match conn::dispatch_until(queue, probe, &[], Some(deadline), |p| p.done)? {
         conn::Woken::Done => Ok(()),
         _ => {
             log::warn!("the compositor did not answer within {ROUNDTRIP_TIMEOUT:?}");
@@ -282,12 +283,41 @@ impl Drop for Tearing {
     }
 }
 
+/// The surface's `wp_linux_drm_syncobj_surface_v1`, made by the first
+/// swapchain on explicit sync and kept by the `VkSurfaceKHR`, so that a
+/// recreated swapchain reuses it: a `wl_surface` may have only one (a
+/// second is the `surface_exists` protocol error). While it exists every
+/// commit with a buffer must carry an acquire and a release point, so a
+/// swapchain of the surface that is not on explicit sync destroys it
+/// first, and the `VkSurfaceKHR` destroys it before the application's
+/// `wl_surface` goes.
+#[derive(Default)]
+pub struct SyncobjSurface(Mutex<Option<(backend::SyncobjSurfaceProxy, Connection)>>);
+
+impl SyncobjSurface {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(backend::SyncobjSurfaceProxy, Connection)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for SyncobjSurface {
+    fn drop(&mut self) {
+        if let Some((s, conn)) = self.lock().take() {
+            s.destroy();
+            let _ = conn.flush();
+        }
+    }
+}
+
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
     display: usize,
     surface: usize,
     globals: Mutex<Option<Globals>>,
     tearing: std::sync::Arc<Tearing>,
+    syncobj: std::sync::Arc<SyncobjSurface>,
 }
 
 impl WaylandSurface {
@@ -300,6 +330,7 @@ impl WaylandSurface {
             surface: surface as usize,
             globals: Mutex::new(None),
             tearing: std::sync::Arc::default(),
+            syncobj: std::sync::Arc::default(),
         }
     }
 
@@ -370,9 +401,8 @@ impl PlatformSurface for WaylandSurface {
         Ok(Offer {
             server_shm: g.get("wl_shm").is_some(),
             server_dma_buf: !linear_formats(&g).is_empty(),
-            // wp_linux_drm_syncobj_v1 needs SYNC_FD export from the driver
-            // and is not wired into this backend yet.
-            server_explicit: false,
+            server_explicit: g.get("wp_linux_drm_syncobj_manager_v1").is_some(),
+            main_device: g.main_device,
             ..Offer::default()
         })
     }
@@ -408,6 +438,7 @@ impl PlatformSurface for WaylandSurface {
                 &globals,
                 params,
                 self.tearing.clone(),
+                self.syncobj.clone(),
             )
         }?;
         Ok(Box::new(b))
