@@ -191,11 +191,46 @@ fn wayland_dma_buf_tests_pass_in_the_guest() {
     require_compositor_chroot();
     // sway on vgem's render node imports dma-bufs (see tests/guest/README.md);
     // llvmpipe starting under TCG takes a while.
-    run_in_guest(
+    run_some_in_guest(
         &test_exe("guest_wayland"),
+        &["--skip", "explicit_"],
         &[],
         &["tests/guest/compositor.sh", "--sway"],
         &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
+    );
+}
+
+/// The `explicit_` tests of `guest_wayland`: explicit sync against the
+/// conformance compositor (which each test starts itself) on virtio-gpu's
+/// render node, with bookworm's lavapipe (acquire points signalled by the
+/// layer's GPU waiter).
+#[test]
+fn wayland_explicit_sync_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    let cc = std::env::var_os("SYNCBRIDGE_CONFORMANCE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            repo().join("tests/conformance-compositor/target/debug/conformance-compositor")
+        });
+    assert!(
+        cc.exists(),
+        "{} is not built: cargo build --manifest-path tests/conformance-compositor/Cargo.toml",
+        cc.display()
+    );
+    run_some_in_guest(
+        &test_exe("guest_wayland"),
+        &["explicit_"],
+        &["--virtio-gpu"],
+        &[],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
+            (
+                "SYNCBRIDGE_CONFORMANCE_BIN",
+                cc.to_str().expect("utf-8 path"),
+            ),
+        ],
     );
 }
 

@@ -4,6 +4,13 @@
 //! `tests/guest/run.sh tests/guest/compositor.sh --sway`), where the kernel
 //! makes dma-bufs and vgem fences and sway (wlroots 0.18, gles2 on
 //! llvmpipe) imports linux-dmabuf buffers. On the host they are ignored.
+//!
+//! The `explicit_` tests start their own compositor instead: the
+//! conformance compositor (`tests/common/conformance.rs`), the one here that
+//! offers `wp_linux_drm_syncobj_manager_v1`, on virtio-gpu's render node
+//! (`tests/guest.rs` runs them in a guest booted with `--virtio-gpu`).
+//! bookworm's lavapipe exports no SYNC_FD, so the layer's GPU waiter
+//! signals the acquire points.
 
 mod common;
 
@@ -195,4 +202,288 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen_on_the_dma_buf_path(
         "{out}"
     );
     out.assert_on_screen_image_handed_out_early("dma-buf, worker wait");
+}
+
+// ---- explicit sync (wp_linux_drm_syncobj_v1) on the conformance compositor
+
+use common::conformance::{word, Compositor, Log};
+
+const EXPLICIT: &str =
+    "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)";
+
+/// The probe through the layer on the conformance compositor `cc`.
+fn explicit_probe(m: &Manifests, cc: &Compositor, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = clean_command(probe_exe(), m);
+    cc.client(&mut cmd);
+    m.enable_layer(&mut cmd);
+    cmd.env("SYNCBRIDGE_LOG", "info").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Every commit of `log` went with sync points, was read after its
+/// acquire point, and showed `pixel` at the centre and the corners; the
+/// compositor saw no protocol misuse and no failed wait.
+fn assert_explicit_commits(log: &Log, pixel: &str) -> usize {
+    assert!(log.success, "the compositor failed:\n{log}");
+    assert_eq!(log.summary("errors"), 0, "{log}");
+    let commits = log.commits();
+    assert!(!commits.is_empty(), "no commit:\n{log}");
+    assert_eq!(log.summary("explicit"), commits.len() as u64, "{log}");
+    assert_eq!(log.summary("implicit_waits"), 0, "{log}");
+    for c in &commits {
+        assert_eq!(word(c, "kind"), Some("dmabuf"), "{c}");
+        assert_eq!(word(c, "wait"), Some("point"), "{c}");
+        assert_ne!(word(c, "acquire_point"), Some("none"), "{c}");
+        assert_ne!(word(c, "release_point"), Some("none"), "{c}");
+        assert_eq!(word(c, "pixel"), Some(pixel), "{c}");
+        let corners = word(c, "corners").unwrap_or_default();
+        assert!(
+            corners.split(',').all(|p| p == pixel),
+            "corners {corners} are not {pixel}: {c}"
+        );
+    }
+    commits.len()
+}
+
+fn assert_explicit_plan(out: &Output) {
+    assert!(
+        out.stderr
+            .contains("on wayland: DmaBuf buffers, present ExplicitSyncobj, acquire QueueSignal"),
+        "the layer did not take explicit sync:\n{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("acquire points: signalled by a worker thread"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("syncbridge: error"), "{out}");
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_frames_reach_the_compositor_with_their_colour() {
+    let _ = EXPLICIT;
+    let m = Manifests::new();
+    let cc = Compositor::start(&[]);
+    let stats = cc.runtime_dir.path().join("stats.jsonl");
+    let cmd = explicit_probe(
+        &m,
+        &cc,
+        &[
+            "frames",
+            "--frames",
+            "20",
+            "--color",
+            "1,0,0",
+            "--validation",
+        ],
+        &[
+            ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+            (
+                "VK_INSTANCE_LAYERS",
+                "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+            ),
+            ("PROBE_VALIDATION_IN_ENV", "1"),
+        ],
+    );
+    let out = run(cmd, Duration::from_secs(240));
+    let line = std::fs::read_to_string(&stats).unwrap_or_default();
+    let log = cc.stop();
+    assert_ok(&out);
+    assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
+    assert_explicit_plan(&out);
+    assert!(line.contains("\"sync\":\"explicit\""), "{line}");
+    assert_eq!(assert_explicit_commits(&log, "0xffff0000"), 20, "{log}");
+    // Every buffer was given back by its release point.
+    assert_eq!(log.summary("released"), 20, "{log}");
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
+    let m = Manifests::new();
+    let cc = Compositor::start(&[]);
+    let cmd = explicit_probe(
+        &m,
+        &cc,
+        &["frames", "--frames", "5", "--color", "0,1,0"],
+        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "400")],
+    );
+    let out = run(cmd, Duration::from_secs(240));
+    let log = cc.stop();
+    assert_ok(&out);
+    assert_explicit_plan(&out);
+    assert_eq!(assert_explicit_commits(&log, "0xff00ff00"), 5, "{log}");
+    // The buffer went to the compositor at once; it waited for the point
+    // the layer's worker held back 400 ms after the GPU was done.
+    for c in log.commits() {
+        let waited: u64 = word(c, "waited_us").unwrap().parse().unwrap();
+        assert!(waited >= 300_000, "read {waited} us after the commit: {c}");
+    }
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_release_points_gate_reuse() {
+    let m = Manifests::new();
+    // Releases held back until SIGUSR1, 2.5 s in.
+    let cc = Compositor::start(&["--hold-release"]);
+    let cmd = explicit_probe(&m, &cc, &["frames", "--frames", "8"], &[]);
+    let pid = cc.pid();
+    let letgo = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::USR1);
+    });
+    let out = run(cmd, Duration::from_secs(240));
+    letgo.join().unwrap();
+    let log = cc.stop();
+    assert_ok(&out);
+    assert_explicit_plan(&out);
+    let images = out.probe_number("images") as usize;
+    assert_eq!(assert_explicit_commits(&log, "0xffff0000"), 8, "{log}");
+    // Before the releases, only one commit per image: no buffer is
+    // committed again before its release point signalled.
+    let hold_off = log.position("hold off").expect("SIGUSR1 seen");
+    let before = log.lines[..hold_off]
+        .iter()
+        .filter(|l| l.starts_with("commit "))
+        .count();
+    assert_eq!(before, images, "{log}");
+    assert!(
+        !out.stderr.contains("SYNCBRIDGE_RELEASE_TIMEOUT_MS"),
+        "{out}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_release_points_never_signalled_cannot_hang_the_application() {
+    let m = Manifests::new();
+    let cc = Compositor::start(&["--hold-release"]);
+    let cmd = explicit_probe(
+        &m,
+        &cc,
+        &["frames", "--frames", "10"],
+        &[("SYNCBRIDGE_RELEASE_TIMEOUT_MS", "500")],
+    );
+    let t = std::time::Instant::now();
+    let out = run(cmd, Duration::from_secs(240));
+    let took = t.elapsed();
+    let log = cc.stop();
+    assert_ok(&out);
+    assert_explicit_plan(&out);
+    assert!(
+        out.stderr.contains("SYNCBRIDGE_RELEASE_TIMEOUT_MS"),
+        "no release-timeout line:\n{out}"
+    );
+    assert_eq!(log.summary("released"), 0, "{log}");
+    assert_eq!(log.summary("errors"), 0, "{log}");
+    assert_eq!(log.commits().len(), 10, "{log}");
+    eprintln!("10 frames with releases never signalled: {took:?}");
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_recreation_and_destruction_with_points_outstanding() {
+    let m = Manifests::new();
+    let cc = Compositor::start(&[]);
+    // Acquire points held back, so swapchains are retired and destroyed
+    // with points the compositor still waits for.
+    let delay = [("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "150")];
+    let recreate = run(
+        explicit_probe(&m, &cc, &["recreate", "--frames", "20"], &delay),
+        Duration::from_secs(300),
+    );
+    let destroy = run(
+        explicit_probe(&m, &cc, &["destroy-in-flight", "--frames", "6"], &delay),
+        Duration::from_secs(120),
+    );
+    let log = cc.stop();
+    assert_ok(&recreate);
+    assert_ok(&destroy);
+    assert_explicit_plan(&recreate);
+    assert_explicit_plan(&destroy);
+    // One syncobj surface per wl_surface across 21 swapchains (a second
+    // would be the surface_exists error), every commit with its points.
+    let n = assert_explicit_commits(&log, "0xffff0000");
+    assert!(n >= 21, "{n} commits:\n{log}");
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_fds_stay_flat_over_recreations() {
+    let m = Manifests::new();
+    let cc = Compositor::start(&[]);
+    let out = run(
+        explicit_probe(&m, &cc, &["leak-recreate", "--frames", "200"], &[]),
+        Duration::from_secs(500),
+    );
+    let log = cc.stop();
+    assert_ok(&out);
+    assert_explicit_plan(&out);
+    let (fds100, fds_end) = (out.probe_number("fds_100"), out.probe_number("fds_end"));
+    assert_eq!(fds100, fds_end, "fds grew over 100 recreations:\n{out}");
+    assert_eq!(log.summary("errors"), 0, "{log}");
+    assert!(log.success, "{log}");
+}
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_or_implicit_forced_by_syncbridge_sync() {
+    let m = Manifests::new();
+    // Implicit on a compositor that offers explicit sync.
+    let cc = Compositor::start(&[]);
+    let out = run(
+        explicit_probe(
+            &m,
+            &cc,
+            &["frames", "--frames", "5", "--color", "0,0,1"],
+            &[("SYNCBRIDGE_SYNC", "implicit")],
+        ),
+        Duration::from_secs(240),
+    );
+    let log = cc.stop();
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("present ImplicitSoftFence")
+            && out.stderr.contains("SYNCBRIDGE_SYNC=implicit"),
+        "{out}"
+    );
+    assert_eq!(log.summary("explicit"), 0, "{log}");
+    assert_eq!(log.summary("errors"), 0, "{log}");
+    assert!(
+        log.commits()
+            .iter()
+            .all(|c| word(c, "pixel") == Some("0xff0000ff")),
+        "{log}"
+    );
+    // Explicit asked for where the compositor does not offer it: one line.
+    let cc = Compositor::start(&["--no-syncobj"]);
+    let out = run(
+        explicit_probe(
+            &m,
+            &cc,
+            &["recreate", "--frames", "3"],
+            &[("SYNCBRIDGE_SYNC", "explicit")],
+        ),
+        Duration::from_secs(240),
+    );
+    let log = cc.stop();
+    assert_ok(&out);
+    assert_eq!(
+        out.stderr
+            .matches("SYNCBRIDGE_SYNC=explicit: explicit sync is not available")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("wp_linux_drm_syncobj_manager_v1"),
+        "{out}"
+    );
+    assert_eq!(log.summary("errors"), 0, "{log}");
 }
