@@ -93,7 +93,7 @@ fn write_fence_is_on_the_buffer_the_compositor_holds_until_the_gpu_is_done() {
     // reading. Every frame still completes: the fence is signalled.
     let (out, pending, samples) = run_and_watch(
         &["frames", "--frames", "6"],
-        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "400")],
+        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "800")],
     );
     assert_ok(&out);
     assert!(out.stderr.contains("present ImplicitSoftFence"), "{out}");
@@ -296,9 +296,12 @@ fn explicit_frames_reach_the_compositor_with_their_colour() {
     assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
     assert_explicit_plan(&out);
     assert!(line.contains("\"sync\":\"explicit\""), "{line}");
-    assert_eq!(assert_explicit_commits(&log, "0xffff0000"), 20, "{log}");
-    // Every buffer was given back by its release point.
-    assert_eq!(log.summary("released"), 20, "{log}");
+    // Every frame (the last may still wait for its frame event when the
+    // probe destroys the swapchain), every buffer given back by its
+    // release point but the one on screen when the client went.
+    let n = assert_explicit_commits(&log, "0xffff0000");
+    assert!(n >= 19, "{n} commits of 20 frames:\n{log}");
+    assert!(log.summary("released") >= n as u64 - 1, "{log}");
 }
 
 #[test]
@@ -310,18 +313,19 @@ fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
         &m,
         &cc,
         &["frames", "--frames", "5", "--color", "0,1,0"],
-        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "400")],
+        &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "800")],
     );
     let out = run(cmd, Duration::from_secs(240));
     let log = cc.stop();
     assert_ok(&out);
     assert_explicit_plan(&out);
-    assert_eq!(assert_explicit_commits(&log, "0xff00ff00"), 5, "{log}");
+    assert!(assert_explicit_commits(&log, "0xff00ff00") >= 4, "{log}");
     // The buffer went to the compositor at once; it waited for the point
-    // the layer's worker held back 400 ms after the GPU was done.
+    // the layer's worker held back 800 ms after the GPU was done (less the
+    // time the commit took to reach it: up to ~150 ms under TCG).
     for c in log.commits() {
         let waited: u64 = word(c, "waited_us").unwrap().parse().unwrap();
-        assert!(waited >= 300_000, "read {waited} us after the commit: {c}");
+        assert!(waited >= 500_000, "read {waited} us after the commit: {c}");
     }
 }
 
@@ -329,12 +333,25 @@ fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_release_points_gate_reuse() {
     let m = Manifests::new();
-    // Releases held back until SIGUSR1, 2.5 s in.
+    // Releases held back until SIGUSR1, 1.5 s after the third commit (one
+    // per image of FIFO's three).
     let cc = Compositor::start(&["--hold-release"]);
     let cmd = explicit_probe(&m, &cc, &["frames", "--frames", "8"], &[]);
-    let pid = cc.pid();
+    let (pid, lines) = (cc.pid(), cc.live_lines());
     let letgo = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(2500));
+        let t = std::time::Instant::now();
+        while lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("commit "))
+            .count()
+            < 3
+            && t.elapsed() < Duration::from_secs(120)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
         let pid = rustix::process::Pid::from_raw(pid).unwrap();
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::USR1);
     });
@@ -344,7 +361,7 @@ fn explicit_release_points_gate_reuse() {
     assert_ok(&out);
     assert_explicit_plan(&out);
     let images = out.probe_number("images") as usize;
-    assert_eq!(assert_explicit_commits(&log, "0xffff0000"), 8, "{log}");
+    assert!(assert_explicit_commits(&log, "0xffff0000") >= 7, "{log}");
     // Before the releases, only one commit per image: no buffer is
     // committed again before its release point signalled.
     let hold_off = log.position("hold off").expect("SIGUSR1 seen");
@@ -382,7 +399,12 @@ fn explicit_release_points_never_signalled_cannot_hang_the_application() {
     );
     assert_eq!(log.summary("released"), 0, "{log}");
     assert_eq!(log.summary("errors"), 0, "{log}");
-    assert_eq!(log.commits().len(), 10, "{log}");
+    // Images were reused after the timeout (more commits than images;
+    // the last frame may still wait for its image's release when the
+    // swapchain goes).
+    let images = out.probe_number("images") as usize;
+    assert!(log.commits().len() >= 9, "{log}");
+    assert!(log.commits().len() > images, "{log}");
     eprintln!("10 frames with releases never signalled: {took:?}");
 }
 

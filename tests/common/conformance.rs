@@ -89,6 +89,11 @@ impl Compositor {
         self.lines.lock().unwrap().clone()
     }
 
+    /// The lines as they come, for a thread that watches them.
+    pub fn live_lines(&self) -> Arc<Mutex<Vec<String>>> {
+        self.lines.clone()
+    }
+
     /// Points `cmd` at this compositor.
     pub fn client(&self, cmd: &mut Command) {
         cmd.env("XDG_RUNTIME_DIR", self.runtime_dir.path())
