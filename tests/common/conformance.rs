@@ -12,14 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The fixture's binary: `SYNCBRIDGE_CONFORMANCE_BIN`, or the crate's debug
-/// build (`cargo build --manifest-path tests/conformance-compositor/Cargo.toml`).
+/// build (`cargo build --manifest-path tests/conformance-compositor/Cargo.toml`),
+/// both relative to the current directory (the repository: in the trixie
+/// chroot it is bind-mounted at another path).
 pub fn binary() -> PathBuf {
     let p = std::env::var_os("SYNCBRIDGE_CONFORMANCE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/conformance-compositor/target/debug/conformance-compositor")
+            PathBuf::from("tests/conformance-compositor/target/debug/conformance-compositor")
         });
+    let p = std::env::current_dir().expect("current dir").join(p);
     assert!(
         p.exists(),
         "{} is not built: cargo build --manifest-path tests/conformance-compositor/Cargo.toml",
