@@ -261,3 +261,21 @@ fn real_path_tests_pass_under_mutter_in_the_guest() {
         ],
     );
 }
+
+#[test]
+fn conformance_compositor_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    // The fixture is its own crate (tests/conformance-compositor, its own
+    // lock file and target directory): built here, on the host, because
+    // the guest sees the host's file system read-only. virtio-gpu's render
+    // node has the timelines its syncobj global needs.
+    common::conformance::build();
+    run_in_guest(
+        &test_exe("guest_conformance"),
+        &["--virtio-gpu"],
+        &[],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "600")],
+    );
+}

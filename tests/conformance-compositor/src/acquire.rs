@@ -15,8 +15,8 @@
 //! wait in the kernel with no bound).
 
 use smithay::reexports::calloop::RegistrationToken;
-use smithay::wayland::compositor::{Blocker, BlockerState, Cacheable};
 use smithay::reexports::wayland_server::DisplayHandle;
+use smithay::wayland::compositor::{Blocker, BlockerState, Cacheable};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -63,13 +63,18 @@ fn main() -> ExitCode {
 
 /// The dma-buf formats offered: 32-bit RGB in both byte orders, LINEAR.
 fn dmabuf_formats() -> Vec<Format> {
-    [Fourcc::Argb8888, Fourcc::Xrgb8888, Fourcc::Abgr8888, Fourcc::Xbgr8888]
-        .into_iter()
-        .map(|code| Format {
-            code,
-            modifier: Modifier::Linear,
-        })
-        .collect()
+    [
+        Fourcc::Argb8888,
+        Fourcc::Xrgb8888,
+        Fourcc::Abgr8888,
+        Fourcc::Xbgr8888,
+    ]
+    .into_iter()
+    .map(|code| Format {
+        code,
+        modifier: Modifier::Linear,
+    })
+    .collect()
 }
 
 fn run(opts: Options) -> Result<ExitCode, String> {
@@ -80,7 +85,8 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         return Err("XDG_RUNTIME_DIR is not set (the socket goes there)".to_string());
     }
 
-    let mut event_loop: EventLoop<'static, App> = EventLoop::try_new().map_err(|e| format!("event loop: {e}"))?;
+    let mut event_loop: EventLoop<'static, App> =
+        EventLoop::try_new().map_err(|e| format!("event loop: {e}"))?;
     let display: Display<App> = Display::new().map_err(|e| format!("wayland display: {e}"))?;
     let dh = display.handle();
 
@@ -108,7 +114,10 @@ fn run(opts: Options) -> Result<ExitCode, String> {
     }
 
     let compositor = CompositorState::new::<App>(&dh);
-    let shm = ShmState::new::<App>(&dh, vec![wl_shm::Format::Abgr8888, wl_shm::Format::Xbgr8888]);
+    let shm = ShmState::new::<App>(
+        &dh,
+        vec![wl_shm::Format::Abgr8888, wl_shm::Format::Xbgr8888],
+    );
     let xdg = XdgShellState::new::<App>(&dh);
     let mut dmabuf = DmabufState::new();
     let (dmabuf_global, dmabuf_version) = match &node {
@@ -116,7 +125,10 @@ fn run(opts: Options) -> Result<ExitCode, String> {
             let feedback = DmabufFeedbackBuilder::new(n.dev, dmabuf_formats())
                 .build()
                 .map_err(|e| format!("dma-buf feedback: {e}"))?;
-            (dmabuf.create_global_with_default_feedback::<App>(&dh, &feedback), 5)
+            (
+                dmabuf.create_global_with_default_feedback::<App>(&dh, &feedback),
+                5,
+            )
         }
         _ => (dmabuf.create_global::<App>(&dh, dmabuf_formats()), 3),
     };
@@ -125,18 +137,19 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         Some(n) if n.syncobj_ready() => Some(DrmSyncobjState::new::<App>(&dh, n.fd.clone())),
         Some(n) if opts.drm_node.is_some() => {
             return Err(format!(
-                "{} ({}) cannot wait on timelines (DRM_CAP_SYNCOBJ_TIMELINE={}, syncobj eventfd={}); \
+            "{} ({}) cannot wait on timelines (DRM_CAP_SYNCOBJ_TIMELINE={}, syncobj eventfd={}); \
                  pass another --drm-node or --no-syncobj",
-                n.path.display(),
-                n.driver,
-                n.timelines as u8,
-                n.eventfd as u8
-            ))
+            n.path.display(),
+            n.driver,
+            n.timelines as u8,
+            n.eventfd as u8
+        ))
         }
         _ => None,
     };
 
-    let socket = ListeningSocketSource::with_name(&opts.socket).map_err(|e| format!("socket {}: {e}", opts.socket))?;
+    let socket = ListeningSocketSource::with_name(&opts.socket)
+        .map_err(|e| format!("socket {}: {e}", opts.socket))?;
     let handle = event_loop.handle();
     handle
         .insert_source(socket, |stream, _, app: &mut App| {
@@ -147,35 +160,51 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         })
         .map_err(|e| format!("socket source: {}", e.error))?;
     handle
-        .insert_source(Generic::new(display, Interest::READ, Mode::Level), |_, display, app: &mut App| {
-            // SAFETY: the display is not dropped while the loop runs it.
-            if let Err(e) = unsafe { display.get_mut().dispatch_clients(app) } {
-                app.error(&format!("kind=dispatch error={e}"));
-            }
-            Ok(PostAction::Continue)
-        })
+        .insert_source(
+            Generic::new(display, Interest::READ, Mode::Level),
+            |_, display, app: &mut App| {
+                // SAFETY: the display is not dropped while the loop runs it.
+                if let Err(e) = unsafe { display.get_mut().dispatch_clients(app) } {
+                    app.error(&format!("kind=dispatch error={e}"));
+                }
+                Ok(PostAction::Continue)
+            },
+        )
         .map_err(|e| format!("display source: {}", e.error))?;
     handle
-        .insert_source(Generic::new(sigs, Interest::READ, Mode::Level), |_, sigs, app: &mut App| {
-            while let Some(sig) = sigs.read() {
-                match sig {
-                    libc::SIGUSR1 => app.hold_off(),
-                    libc::SIGUSR2 => app.hold_on(),
-                    _ => {
-                        println!("signal {}", if sig == libc::SIGTERM { "SIGTERM" } else { "SIGINT" });
-                        app.stop = true;
+        .insert_source(
+            Generic::new(sigs, Interest::READ, Mode::Level),
+            |_, sigs, app: &mut App| {
+                while let Some(sig) = sigs.read() {
+                    match sig {
+                        libc::SIGUSR1 => app.hold_off(),
+                        libc::SIGUSR2 => app.hold_on(),
+                        _ => {
+                            println!(
+                                "signal {}",
+                                if sig == libc::SIGTERM {
+                                    "SIGTERM"
+                                } else {
+                                    "SIGINT"
+                                }
+                            );
+                            app.stop = true;
+                        }
                     }
                 }
-            }
-            Ok(PostAction::Continue)
-        })
+                Ok(PostAction::Continue)
+            },
+        )
         .map_err(|e| format!("signal source: {}", e.error))?;
     let period = Duration::from_secs_f64(1.0 / opts.frame_hz);
     handle
-        .insert_source(Timer::from_duration(period), move |deadline, _, app: &mut App| {
-            app.tick();
-            TimeoutAction::ToInstant((deadline + period).max(Instant::now()))
-        })
+        .insert_source(
+            Timer::from_duration(period),
+            move |deadline, _, app: &mut App| {
+                app.tick();
+                TimeoutAction::ToInstant((deadline + period).max(Instant::now()))
+            },
+        )
         .map_err(|e| format!("frame timer: {}", e.error))?;
 
     let mut app = App {

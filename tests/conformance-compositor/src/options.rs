@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const USAGE: &str = "usage: conformance-compositor --socket NAME [--drm-node PATH] [--no-syncobj]
+pub const USAGE: &str =
+    "usage: conformance-compositor --socket NAME [--drm-node PATH] [--no-syncobj]
        [--dmabuf-v3] [--frames N] [--hold-release] [--acquire-timeout-ms MS] [--frame-hz HZ]
        [--exit-on-error]";
 
@@ -97,7 +98,16 @@ mod tests {
 
     #[test]
     fn flags() {
-        let o = parse(&["--socket", "w", "--frames", "3", "--hold-release", "--acquire-timeout-ms", "250"]).unwrap();
+        let o = parse(&[
+            "--socket",
+            "w",
+            "--frames",
+            "3",
+            "--hold-release",
+            "--acquire-timeout-ms",
+            "250",
+        ])
+        .unwrap();
         assert_eq!(o.socket, "w");
         assert_eq!(o.frames, Some(3));
         assert!(o.hold_release);

@@ -40,10 +40,26 @@ struct Layout {
 
 fn layout_of_fourcc(f: Fourcc) -> Option<Layout> {
     Some(match f {
-        Fourcc::Argb8888 => Layout { name: "ARGB8888", alpha: true, rgb_first: false },
-        Fourcc::Xrgb8888 => Layout { name: "XRGB8888", alpha: false, rgb_first: false },
-        Fourcc::Abgr8888 => Layout { name: "ABGR8888", alpha: true, rgb_first: true },
-        Fourcc::Xbgr8888 => Layout { name: "XBGR8888", alpha: false, rgb_first: true },
+        Fourcc::Argb8888 => Layout {
+            name: "ARGB8888",
+            alpha: true,
+            rgb_first: false,
+        },
+        Fourcc::Xrgb8888 => Layout {
+            name: "XRGB8888",
+            alpha: false,
+            rgb_first: false,
+        },
+        Fourcc::Abgr8888 => Layout {
+            name: "ABGR8888",
+            alpha: true,
+            rgb_first: true,
+        },
+        Fourcc::Xbgr8888 => Layout {
+            name: "XBGR8888",
+            alpha: false,
+            rgb_first: true,
+        },
         _ => return None,
     })
 }
@@ -60,7 +76,13 @@ fn layout_of_shm(f: wl_shm::Format) -> Option<Layout> {
 
 /// Samples an image of `width`x`height` pixels, `stride` bytes a row, in
 /// `bytes` (which must hold every row).
-fn sample(bytes: &[u8], width: i32, height: i32, stride: usize, l: Layout) -> Result<(u32, [u32; 4], u64), String> {
+fn sample(
+    bytes: &[u8],
+    width: i32,
+    height: i32,
+    stride: usize,
+    l: Layout,
+) -> Result<(u32, [u32; 4], u64), String> {
     if width <= 0 || height <= 0 {
         return Err(format!("empty buffer {width}x{height}"));
     }
@@ -70,12 +92,19 @@ fn sample(bytes: &[u8], width: i32, height: i32, stride: usize, l: Layout) -> Re
     }
     let need = stride * (h - 1) + w * 4;
     if bytes.len() < need {
-        return Err(format!("buffer holds {} bytes, {w}x{h} stride {stride} needs {need}", bytes.len()));
+        return Err(format!(
+            "buffer holds {} bytes, {w}x{h} stride {stride} needs {need}",
+            bytes.len()
+        ));
     }
     let px = |x: usize, y: usize| -> u32 {
         let o = y * stride + x * 4;
         let b = &bytes[o..o + 4];
-        let (r, g, bl) = if l.rgb_first { (b[0], b[1], b[2]) } else { (b[2], b[1], b[0]) };
+        let (r, g, bl) = if l.rgb_first {
+            (b[0], b[1], b[2])
+        } else {
+            (b[2], b[1], b[0])
+        };
         let a = if l.alpha { b[3] } else { 0xff };
         u32::from_be_bytes([a, r, g, bl])
     };
@@ -88,19 +117,29 @@ fn sample(bytes: &[u8], width: i32, height: i32, stride: usize, l: Layout) -> Re
             }
         }
     }
-    Ok((px(w / 2, h / 2), [px(0, 0), px(w - 1, 0), px(0, h - 1), px(w - 1, h - 1)], hash))
+    Ok((
+        px(w / 2, h / 2),
+        [px(0, 0), px(w - 1, 0), px(0, h - 1), px(w - 1, h - 1)],
+        hash,
+    ))
 }
 
 /// Reads plane 0 of a single-plane 32-bit dma-buf.
 pub fn read_dmabuf(d: &Dmabuf) -> Result<Sample, String> {
     let format = d.format();
-    let l = layout_of_fourcc(format.code).ok_or_else(|| format!("format {:?} is not read by the fixture", format.code))?;
+    let l = layout_of_fourcc(format.code)
+        .ok_or_else(|| format!("format {:?} is not read by the fixture", format.code))?;
     if d.num_planes() != 1 {
-        return Err(format!("{} planes; the fixture reads single-plane formats", d.num_planes()));
+        return Err(format!(
+            "{} planes; the fixture reads single-plane formats",
+            d.num_planes()
+        ));
     }
     let size = d.size();
     let stride = d.strides().next().unwrap_or(0) as usize;
-    let map = d.map_plane(0, DmabufMappingMode::READ).map_err(|e| format!("mmap: {e:?}"))?;
+    let map = d
+        .map_plane(0, DmabufMappingMode::READ)
+        .map_err(|e| format!("mmap: {e:?}"))?;
     d.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ)
         .map_err(|e| format!("DMA_BUF_IOCTL_SYNC START|READ: {e:?}"))?;
     // SAFETY: the mapping is `length()` readable bytes and lives until `map`
@@ -126,15 +165,24 @@ pub fn read_dmabuf(d: &Dmabuf) -> Result<Sample, String> {
 /// Reads a `wl_shm` buffer.
 pub fn read_shm(buffer: &WlBuffer) -> Result<Sample, String> {
     shm::with_buffer_contents(buffer, |ptr, len, data| {
-        let l = layout_of_shm(data.format).ok_or_else(|| format!("shm format {:?} is not read by the fixture", data.format))?;
+        let l = layout_of_shm(data.format)
+            .ok_or_else(|| format!("shm format {:?} is not read by the fixture", data.format))?;
         if data.offset < 0 || data.offset as usize > len {
-            return Err(format!("offset {} outside the pool ({len} bytes)", data.offset));
+            return Err(format!(
+                "offset {} outside the pool ({len} bytes)",
+                data.offset
+            ));
         }
         // SAFETY: smithay hands out the pool's mapping, `len` bytes, for
         // the duration of this closure.
         let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
-        let (centre, corners, hash) =
-            sample(&pool[data.offset as usize..], data.width, data.height, data.stride.max(0) as usize, l)?;
+        let (centre, corners, hash) = sample(
+            &pool[data.offset as usize..],
+            data.width,
+            data.height,
+            data.stride.max(0) as usize,
+            l,
+        )?;
         Ok(Sample {
             width: data.width,
             height: data.height,
@@ -169,7 +217,9 @@ mod tests {
         let xbgr = layout_of_fourcc(Fourcc::Xbgr8888).unwrap();
         let (c, _, _) = sample(&b, 2, 2, 12, xbgr).unwrap();
         assert_eq!(c, 0xff_11_21_30);
-        assert!(sample(&b[..20], 2, 2, 12, argb).is_err());
+        // The last row needs no padding: 12 + 8 bytes are enough, 19 are not.
+        assert!(sample(&b[..20], 2, 2, 12, argb).is_ok());
+        assert!(sample(&b[..19], 2, 2, 12, argb).is_err());
         assert!(sample(&b, 2, 2, 4, argb).is_err());
     }
 }

@@ -186,7 +186,10 @@ impl App {
         match &h.release_point {
             Some(p) => {
                 if let Err(e) = p.signal() {
-                    self.error(&format!("kind=release-signal seq={} surface={} error={e}", h.seq, h.surface));
+                    self.error(&format!(
+                        "kind=release-signal seq={} surface={} error={e}",
+                        h.seq, h.surface
+                    ));
                     return;
                 }
             }
@@ -209,20 +212,27 @@ impl App {
     /// Pre-commit: checks what smithay does not and makes a commit with a
     /// new buffer wait for it to be ready.
     fn pre_commit(&mut self, surface: &WlSurface) {
-        let (buffer, acquire, release_set, syncobj_surface) = compositor::with_states(surface, |s| {
-            let buffer = match s.cached_state.get::<SurfaceAttributes>().pending().buffer.as_ref() {
-                Some(BufferAssignment::NewBuffer(b)) => Some(b.clone()),
-                _ => None,
-            };
-            let mut sync = s.cached_state.get::<DrmSyncobjCachedState>();
-            let acquire = sync.pending().acquire_point.clone();
-            let release_set = sync.pending().release_point.is_some();
-            let syncobj_surface = s
-                .data_map
-                .get::<RefCell<Option<WpLinuxDrmSyncobjSurfaceV1>>>()
-                .and_then(|c| c.borrow().clone());
-            (buffer, acquire, release_set, syncobj_surface)
-        });
+        let (buffer, acquire, release_set, syncobj_surface) =
+            compositor::with_states(surface, |s| {
+                let buffer = match s
+                    .cached_state
+                    .get::<SurfaceAttributes>()
+                    .pending()
+                    .buffer
+                    .as_ref()
+                {
+                    Some(BufferAssignment::NewBuffer(b)) => Some(b.clone()),
+                    _ => None,
+                };
+                let mut sync = s.cached_state.get::<DrmSyncobjCachedState>();
+                let acquire = sync.pending().acquire_point.clone();
+                let release_set = sync.pending().release_point.is_some();
+                let syncobj_surface = s
+                    .data_map
+                    .get::<RefCell<Option<WpLinuxDrmSyncobjSurfaceV1>>>()
+                    .and_then(|c| c.borrow().clone());
+                (buffer, acquire, release_set, syncobj_surface)
+            });
         let Some(buffer) = buffer else { return };
         // "Clients must set both acquire and release points if and only if
         // a non-null buffer is attached": smithay raises the other cases.
@@ -235,11 +245,18 @@ impl App {
                 return;
             }
         }
-        let Some(client) = surface.client() else { return };
+        let Some(client) = surface.client() else {
+            return;
+        };
         if let Some(point) = acquire {
             match point.generate_blocker() {
-                Ok((_their_blocker, source)) => self.block(surface, &client, WaitKind::Point, source),
-                Err(e) => self.error(&format!("kind=acquire-eventfd surface={} error={e}", surface.id().protocol_id())),
+                Ok((_their_blocker, source)) => {
+                    self.block(surface, &client, WaitKind::Point, source)
+                }
+                Err(e) => self.error(&format!(
+                    "kind=acquire-eventfd surface={} error={e}",
+                    surface.id().protocol_id()
+                )),
             }
         } else if let Ok(dmabuf) = get_dmabuf(&buffer) {
             // Already readable: no fence pending, nothing to wait for.
@@ -253,43 +270,52 @@ impl App {
     /// timeout passes.
     fn block<S>(&mut self, surface: &WlSurface, client: &Client, kind: WaitKind, source: S)
     where
-        S: EventSource<Event = (), Ret = Result<(), std::io::Error>, Error = std::io::Error> + 'static,
+        S: EventSource<Event = (), Ret = Result<(), std::io::Error>, Error = std::io::Error>
+            + 'static,
     {
         let wait = Wait::new(kind);
         let (w1, c1) = (wait.clone(), client.clone());
-        let src = self.handle.insert_source(source, move |_, _, app: &mut App| {
-            if w1.finish() {
-                if let Some(t) = w1.tokens.lock().unwrap().1.take() {
-                    app.handle.remove(t);
+        let src = self
+            .handle
+            .insert_source(source, move |_, _, app: &mut App| {
+                if w1.finish() {
+                    if let Some(t) = w1.tokens.lock().unwrap().1.take() {
+                        app.handle.remove(t);
+                    }
+                    app.cleared(&c1);
                 }
-                app.cleared(&c1);
-            }
-            Ok(())
-        });
+                Ok(())
+            });
         let src = match src {
             Ok(t) => t,
             Err(e) => {
-                self.error(&format!("kind=wait-source surface={} error={}", surface.id().protocol_id(), e.error));
+                self.error(&format!(
+                    "kind=wait-source surface={} error={}",
+                    surface.id().protocol_id(),
+                    e.error
+                ));
                 return;
             }
         };
         let (w2, c2, sid) = (wait.clone(), client.clone(), surface.id().protocol_id());
         let timeout = self.opts.acquire_timeout;
-        let timer = self.handle.insert_source(Timer::from_duration(timeout), move |_, _, app: &mut App| {
-            if w2.finish() {
-                w2.timed_out.store(true, Ordering::SeqCst);
-                if let Some(t) = w2.tokens.lock().unwrap().0.take() {
-                    app.handle.remove(t);
-                }
-                app.error(&format!(
-                    "kind=acquire-timeout surface={sid} wait={} waited_us={}",
-                    w2.kind.name(),
-                    w2.started.elapsed().as_micros()
-                ));
-                app.cleared(&c2);
-            }
-            TimeoutAction::Drop
-        });
+        let timer =
+            self.handle
+                .insert_source(Timer::from_duration(timeout), move |_, _, app: &mut App| {
+                    if w2.finish() {
+                        w2.timed_out.store(true, Ordering::SeqCst);
+                        if let Some(t) = w2.tokens.lock().unwrap().0.take() {
+                            app.handle.remove(t);
+                        }
+                        app.error(&format!(
+                            "kind=acquire-timeout surface={sid} wait={} waited_us={}",
+                            w2.kind.name(),
+                            w2.started.elapsed().as_micros()
+                        ));
+                        app.cleared(&c2);
+                    }
+                    TimeoutAction::Drop
+                });
         let timer = timer.ok();
         *wait.tokens.lock().unwrap() = (Some(src), timer);
         compositor::with_states(surface, |s| {
@@ -321,14 +347,21 @@ impl App {
         let (wait_name, waited_us, timed_out) = match &book.wait {
             Some(w) => {
                 let t = w.timed_out.load(Ordering::SeqCst);
-                (if t { "timeout" } else { w.kind.name() }, w.started.elapsed().as_micros(), t)
+                (
+                    if t { "timeout" } else { w.kind.name() },
+                    w.started.elapsed().as_micros(),
+                    t,
+                )
             }
             None => ("none", 0, false),
         };
         if let Some(p) = &acquire_point {
             self.stats.explicit += 1;
             if !timed_out && !p.is_signaled() {
-                self.error(&format!("kind=acquire-unsignalled seq={seq} surface={sid} acquire_point={}", point_str(book.acquire)));
+                self.error(&format!(
+                    "kind=acquire-unsignalled seq={seq} surface={sid} acquire_point={}",
+                    point_str(book.acquire)
+                ));
             }
         }
         if matches!(book.wait.as_ref().map(|w| w.kind), Some(WaitKind::Implicit)) {
@@ -413,38 +446,51 @@ impl CompositorHandler for App {
     }
 
     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
-        &client.get_data::<ClientState>().expect("every client is inserted with ClientState").compositor
+        &client
+            .get_data::<ClientState>()
+            .expect("every client is inserted with ClientState")
+            .compositor
     }
 
     fn new_surface(&mut self, surface: &WlSurface) {
-        compositor::add_pre_commit_hook::<App, _>(surface, |app, _dh, surface| app.pre_commit(surface));
+        compositor::add_pre_commit_hook::<App, _>(surface, |app, _dh, surface| {
+            app.pre_commit(surface)
+        });
     }
 
     fn commit(&mut self, surface: &WlSurface) {
-        if let Some(t) = self.xdg.toplevel_surfaces().iter().find(|t| t.wl_surface() == surface) {
+        if let Some(t) = self
+            .xdg
+            .toplevel_surfaces()
+            .iter()
+            .find(|t| t.wl_surface() == surface)
+        {
             if !t.is_initial_configure_sent() {
                 t.send_configure();
             }
         }
-        let (assignment, callbacks, acquire_point, release_point, book) = compositor::with_states(surface, |s| {
-            let mut attrs = s.cached_state.get::<SurfaceAttributes>();
-            let cur = attrs.current();
-            let assignment = cur.buffer.take();
-            let callbacks = std::mem::take(&mut cur.frame_callbacks);
-            drop(attrs);
-            // The fixture owns the release point from here: smithay would
-            // signal it as soon as the next commit is applied, and
-            // --hold-release must be able to keep it.
-            let mut sync = s.cached_state.get::<DrmSyncobjCachedState>();
-            let acquire_point = sync.current().acquire_point.take();
-            let release_point = sync.current().release_point.take();
-            drop(sync);
-            let book = std::mem::take(s.cached_state.get::<CommitBook>().current());
-            (assignment, callbacks, acquire_point, release_point, book)
-        });
+        let (assignment, callbacks, acquire_point, release_point, book) =
+            compositor::with_states(surface, |s| {
+                let mut attrs = s.cached_state.get::<SurfaceAttributes>();
+                let cur = attrs.current();
+                let assignment = cur.buffer.take();
+                let callbacks = std::mem::take(&mut cur.frame_callbacks);
+                drop(attrs);
+                // The fixture owns the release point from here: smithay would
+                // signal it as soon as the next commit is applied, and
+                // --hold-release must be able to keep it.
+                let mut sync = s.cached_state.get::<DrmSyncobjCachedState>();
+                let acquire_point = sync.current().acquire_point.take();
+                let release_point = sync.current().release_point.take();
+                drop(sync);
+                let book = std::mem::take(s.cached_state.get::<CommitBook>().current());
+                (assignment, callbacks, acquire_point, release_point, book)
+            });
         self.frame_callbacks.extend(callbacks);
         match assignment {
-            Some(BufferAssignment::NewBuffer(buffer)) => self.show(surface, buffer, book, acquire_point, release_point),
+            Some(BufferAssignment::NewBuffer(buffer)) => {
+                self.show(surface, buffer, book, acquire_point, release_point)
+            }
             Some(BufferAssignment::Removed) => {
                 println!("unmap surface={}", surface.id().protocol_id());
                 if let Some(prev) = self.on_screen.remove(&surface.id()) {
@@ -477,10 +523,18 @@ impl DmabufHandler for App {
         &mut self.dmabuf
     }
 
-    fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {
+    fn dmabuf_imported(
+        &mut self,
+        _global: &DmabufGlobal,
+        dmabuf: Dmabuf,
+        notifier: ImportNotifier,
+    ) {
         // The fixture reads buffers by mmap: one it cannot map is refused
         // here, as a compositor refuses one its renderer cannot import.
-        match dmabuf.map_plane(0, smithay::backend::allocator::dmabuf::DmabufMappingMode::READ) {
+        match dmabuf.map_plane(
+            0,
+            smithay::backend::allocator::dmabuf::DmabufMappingMode::READ,
+        ) {
             Ok(_) => {
                 let _ = notifier.successful::<App>();
             }
@@ -503,7 +557,13 @@ impl XdgShellHandler for App {
 
     fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
 
-    fn reposition_request(&mut self, _surface: PopupSurface, _positioner: PositionerState, _token: u32) {}
+    fn reposition_request(
+        &mut self,
+        _surface: PopupSurface,
+        _positioner: PositionerState,
+        _token: u32,
+    ) {
+    }
 }
 
 // xdg_shell's handlers name a seat (popup grabs, moves); the fixture

@@ -19,9 +19,13 @@ use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::{
     wp_linux_drm_syncobj_surface_v1::{self, WpLinuxDrmSyncobjSurfaceV1},
     wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
 };
-use smithay::reexports::wayland_server::{self, Client, DataInit, Dispatch, DisplayHandle, Resource};
+use smithay::reexports::wayland_server::{
+    self, Client, DataInit, Dispatch, DisplayHandle, Resource,
+};
 use smithay::wayland::compositor;
-use smithay::wayland::drm_syncobj::{DrmSyncobjGlobalData, DrmSyncobjState, DrmSyncobjSurfaceData, DrmSyncobjTimelineData};
+use smithay::wayland::drm_syncobj::{
+    DrmSyncobjGlobalData, DrmSyncobjState, DrmSyncobjSurfaceData, DrmSyncobjTimelineData,
+};
 use std::cell::RefCell;
 
 wayland_server::delegate_global_dispatch!(App: [WpLinuxDrmSyncobjManagerV1: DrmSyncobjGlobalData] => DrmSyncobjState);
@@ -38,7 +42,9 @@ impl Dispatch<WpLinuxDrmSyncobjManagerV1, ()> for App {
         data_init: &mut DataInit<'_, Self>,
     ) {
         let surface = match &request {
-            wp_linux_drm_syncobj_manager_v1::Request::GetSurface { surface, .. } => Some(surface.clone()),
+            wp_linux_drm_syncobj_manager_v1::Request::GetSurface { surface, .. } => {
+                Some(surface.clone())
+            }
             _ => None,
         };
         <DrmSyncobjState as Dispatch<WpLinuxDrmSyncobjManagerV1, (), App>>::request(
@@ -67,25 +73,40 @@ impl Dispatch<WpLinuxDrmSyncobjSurfaceV1, DrmSyncobjSurfaceData> for App {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, Self>,
     ) {
-        let surface = state.syncobj_surfaces.get(&resource.id()).and_then(|w| w.upgrade().ok());
+        let surface = state
+            .syncobj_surfaces
+            .get(&resource.id())
+            .and_then(|w| w.upgrade().ok());
         let point = |timeline: &WpLinuxDrmSyncobjTimelineV1, hi: u32, lo: u32| PointValue {
             timeline: timeline.id().protocol_id(),
             value: ((hi as u64) << 32) | lo as u64,
         };
         match (&request, &surface) {
             (
-                wp_linux_drm_syncobj_surface_v1::Request::SetAcquirePoint { timeline, point_hi, point_lo },
+                wp_linux_drm_syncobj_surface_v1::Request::SetAcquirePoint {
+                    timeline,
+                    point_hi,
+                    point_lo,
+                },
                 Some(s),
             ) => {
                 let p = point(timeline, *point_hi, *point_lo);
-                compositor::with_states(s, |st| st.cached_state.get::<CommitBook>().pending().acquire = Some(p));
+                compositor::with_states(s, |st| {
+                    st.cached_state.get::<CommitBook>().pending().acquire = Some(p)
+                });
             }
             (
-                wp_linux_drm_syncobj_surface_v1::Request::SetReleasePoint { timeline, point_hi, point_lo },
+                wp_linux_drm_syncobj_surface_v1::Request::SetReleasePoint {
+                    timeline,
+                    point_hi,
+                    point_lo,
+                },
                 Some(s),
             ) => {
                 let p = point(timeline, *point_hi, *point_lo);
-                compositor::with_states(s, |st| st.cached_state.get::<CommitBook>().pending().release = Some(p));
+                compositor::with_states(s, |st| {
+                    st.cached_state.get::<CommitBook>().pending().release = Some(p)
+                });
             }
             (wp_linux_drm_syncobj_surface_v1::Request::Destroy, _) => {
                 state.syncobj_surfaces.remove(&resource.id());

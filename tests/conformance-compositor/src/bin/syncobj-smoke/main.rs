@@ -35,11 +35,16 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use sys::{Card, Shared, Timeline};
-use wayland_client::protocol::{wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
+use wayland_client::protocol::{
+    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface,
+};
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::{zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
 use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
-    wp_linux_drm_syncobj_manager_v1, wp_linux_drm_syncobj_surface_v1, wp_linux_drm_syncobj_timeline_v1,
+    wp_linux_drm_syncobj_manager_v1, wp_linux_drm_syncobj_surface_v1,
+    wp_linux_drm_syncobj_timeline_v1,
 };
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
@@ -61,8 +66,20 @@ struct St {
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for St {
-    fn event(s: &mut Self, r: &wl_registry::WlRegistry, ev: wl_registry::Event, _: &(), _: &Connection, qh: &QueueHandle<Self>) {
-        if let wl_registry::Event::Global { name, interface, version } = ev {
+    fn event(
+        s: &mut Self,
+        r: &wl_registry::WlRegistry,
+        ev: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            name,
+            interface,
+            version,
+        } = ev
+        {
             match interface.as_str() {
                 "wl_compositor" => s.compositor = Some(r.bind(name, version.min(4), qh, ())),
                 "xdg_wm_base" => s.wm = Some(r.bind(name, 1, qh, ())),
@@ -76,7 +93,14 @@ impl Dispatch<wl_registry::WlRegistry, ()> for St {
 }
 
 impl Dispatch<xdg_wm_base::XdgWmBase, ()> for St {
-    fn event(_: &mut Self, wm: &xdg_wm_base::XdgWmBase, ev: xdg_wm_base::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        ev: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let xdg_wm_base::Event::Ping { serial } = ev {
             wm.pong(serial);
         }
@@ -84,7 +108,14 @@ impl Dispatch<xdg_wm_base::XdgWmBase, ()> for St {
 }
 
 impl Dispatch<xdg_surface::XdgSurface, ()> for St {
-    fn event(s: &mut Self, xs: &xdg_surface::XdgSurface, ev: xdg_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        s: &mut Self,
+        xs: &xdg_surface::XdgSurface,
+        ev: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let xdg_surface::Event::Configure { serial } = ev {
             xs.ack_configure(serial);
             s.configured = true;
@@ -93,7 +124,14 @@ impl Dispatch<xdg_surface::XdgSurface, ()> for St {
 }
 
 impl Dispatch<wl_buffer::WlBuffer, u32> for St {
-    fn event(s: &mut Self, _: &wl_buffer::WlBuffer, ev: wl_buffer::Event, idx: &u32, _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        s: &mut Self,
+        _: &wl_buffer::WlBuffer,
+        ev: wl_buffer::Event,
+        idx: &u32,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let wl_buffer::Event::Release = ev {
             s.released.push(*idx);
         }
@@ -101,7 +139,14 @@ impl Dispatch<wl_buffer::WlBuffer, u32> for St {
 }
 
 impl Dispatch<wl_callback::WlCallback, ()> for St {
-    fn event(s: &mut Self, _: &wl_callback::WlCallback, ev: wl_callback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+    fn event(
+        s: &mut Self,
+        _: &wl_callback::WlCallback,
+        ev: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let wl_callback::Event::Done { .. } = ev {
             s.frames_done += 1;
         }
@@ -130,10 +175,19 @@ struct Opts {
 fn parse() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
     let scenario = args.next().ok_or("usage: syncobj-smoke SCENARIO [--frames N] [--delay-ms MS] [--node PATH] [--compositor-pid PID]")?;
-    let mut o = Opts { scenario, frames: 6, delay: Duration::from_millis(300), node: None, compositor_pid: None };
+    let mut o = Opts {
+        scenario,
+        frames: 6,
+        delay: Duration::from_millis(300),
+        node: None,
+        compositor_pid: None,
+    };
     while let Some(a) = args.next() {
         let v = args.next().ok_or_else(|| format!("{a} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{a} {v}: not a number"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{a} {v}: not a number"))
+        };
         match a.as_str() {
             "--frames" => o.frames = num(&v)?.max(1) as u32,
             "--delay-ms" => o.delay = Duration::from_millis(num(&v)?),
@@ -153,7 +207,11 @@ fn colour(frame: u32) -> u32 {
 /// The first DRM node (render nodes first, then cards) whose driver is `driver`,
 /// or any with timelines when `driver` is None.
 fn find_node(driver: Option<&str>, prefix: &str) -> Option<(PathBuf, Card)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir("/dev/dri").ok()?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("/dev/dri")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     paths.sort();
     for p in paths {
         if !p.file_name()?.to_str()?.starts_with(prefix) {
@@ -188,15 +246,28 @@ impl Client {
         let qh = queue.handle();
         conn.display().get_registry(&qh, ());
         let mut st = St::default();
-        queue.roundtrip(&mut st).map_err(|e| format!("roundtrip: {e}"))?;
-        Ok(Client { conn, queue, qh, st })
+        queue
+            .roundtrip(&mut st)
+            .map_err(|e| format!("roundtrip: {e}"))?;
+        Ok(Client {
+            conn,
+            queue,
+            qh,
+            st,
+        })
     }
 
     /// Dispatches events until `done` or the timeout; Err on a protocol error.
-    fn pump(&mut self, timeout: Duration, mut done: impl FnMut(&mut St) -> bool) -> Result<bool, String> {
+    fn pump(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&mut St) -> bool,
+    ) -> Result<bool, String> {
         let end = Instant::now() + timeout;
         loop {
-            self.queue.dispatch_pending(&mut self.st).map_err(|e| format!("dispatch: {e}"))?;
+            self.queue
+                .dispatch_pending(&mut self.st)
+                .map_err(|e| format!("dispatch: {e}"))?;
             if done(&mut self.st) {
                 return Ok(true);
             }
@@ -206,13 +277,20 @@ impl Client {
             self.queue.flush().map_err(|e| format!("flush: {e}"))?;
             if let Some(guard) = self.queue.prepare_read() {
                 let cfd = guard.connection_fd();
-                let mut fds = [rustix::event::PollFd::new(&cfd, rustix::event::PollFlags::IN)];
-                let ts = rustix::time::Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+                let mut fds = [rustix::event::PollFd::new(
+                    &cfd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let ts = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 10_000_000,
+                };
                 let n = rustix::event::poll(&mut fds, Some(&ts)).unwrap_or(0);
                 if n > 0 {
                     match guard.read() {
                         Ok(_) => {}
-                        Err(wayland_client::backend::WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(wayland_client::backend::WaylandError::Io(e))
+                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(e) => return Err(format!("read: {e}")),
                     }
                 }
@@ -238,7 +316,14 @@ impl Client {
         let d = self.st.dmabuf.as_ref().ok_or("no zwp_linux_dmabuf_v1")?;
         let params = d.create_params(&self.qh, ());
         params.add(fd.as_fd(), 0, 0, (W * 4) as u32, 0, 0); // LINEAR
-        let b = params.create_immed(W, H, XRGB8888, zwp_linux_buffer_params_v1::Flags::empty(), &self.qh, idx);
+        let b = params.create_immed(
+            W,
+            H,
+            XRGB8888,
+            zwp_linux_buffer_params_v1::Flags::empty(),
+            &self.qh,
+            idx,
+        );
         params.destroy();
         Ok(b)
     }
@@ -260,29 +345,51 @@ fn run(o: &Opts) -> Result<(), String> {
 
 fn timeline_node(o: &Opts) -> Result<(PathBuf, Card), String> {
     match &o.node {
-        Some(p) => Ok((p.clone(), Card::open(p).map_err(|e| format!("{}: {e}", p.display()))?)),
-        None => find_node(None, "renderD").ok_or_else(|| "no render node with timelines".to_string()),
+        Some(p) => Ok((
+            p.clone(),
+            Card::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => {
+            find_node(None, "renderD").ok_or_else(|| "no render node with timelines".to_string())
+        }
     }
 }
 
 fn explicit(o: &Opts) -> Result<(), String> {
     let (path, card) = timeline_node(o)?;
-    println!("smoke: timeline_node={} driver={}", path.display(), card.driver());
+    println!(
+        "smoke: timeline_node={} driver={}",
+        path.display(),
+        card.driver()
+    );
     let mut c = Client::connect()?;
-    let mgr = c.st.syncobj.clone().ok_or("the compositor offers no wp_linux_drm_syncobj_manager_v1")?;
+    let mgr =
+        c.st.syncobj
+            .clone()
+            .ok_or("the compositor offers no wp_linux_drm_syncobj_manager_v1")?;
     let surface = c.window()?;
     let ss = mgr.get_surface(&surface, &c.qh, ());
     let io = |e: std::io::Error| e.to_string();
     let acquire = Timeline::new(&card).map_err(io)?;
     let acquire_tl = mgr.import_timeline(acquire.fd().map_err(io)?.as_fd(), &c.qh, ());
-    let bufs: Vec<Shared> = (0..2).map(|_| Shared::udmabuf((W * H * 4) as usize)).collect::<Result<_, _>>().map_err(io)?;
-    let release: Vec<Timeline> = (0..2).map(|_| Timeline::new(&card)).collect::<Result<_, _>>().map_err(io)?;
+    let bufs: Vec<Shared> = (0..2)
+        .map(|_| Shared::udmabuf((W * H * 4) as usize))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    let release: Vec<Timeline> = (0..2)
+        .map(|_| Timeline::new(&card))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
     let release_tl: Vec<_> = release
         .iter()
         .map(|t| t.fd().map(|fd| mgr.import_timeline(fd.as_fd(), &c.qh, ())))
         .collect::<Result<_, _>>()
         .map_err(io)?;
-    let wl: Vec<_> = bufs.iter().enumerate().map(|(i, b)| c.dmabuf_buffer(&b.dmabuf, i as u32)).collect::<Result<_, _>>()?;
+    let wl: Vec<_> = bufs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| c.dmabuf_buffer(&b.dmabuf, i as u32))
+        .collect::<Result<_, _>>()?;
     // Per buffer: the release point of its last commit.
     let mut last_release = [0u64; 2];
     for f in 1..=o.frames {
@@ -291,23 +398,37 @@ fn explicit(o: &Opts) -> Result<(), String> {
         if last_release[i] > 0 {
             let want = last_release[i];
             let t0 = Instant::now();
-            if f == 3 && o.compositor_pid.is_some() {
+            if let (3, Some(pid)) = (f, o.compositor_pid) {
                 // Held by the compositor: must not signal while it holds.
-                let early = c.pump(Duration::from_secs(1), |_| release[i].signalled().unwrap_or(0) >= want)?;
+                let early = c.pump(Duration::from_secs(1), |_| {
+                    release[i].signalled().unwrap_or(0) >= want
+                })?;
                 if early {
-                    return Err(format!("release point {want} signalled while the compositor held releases"));
+                    return Err(format!(
+                        "release point {want} signalled while the compositor held releases"
+                    ));
                 }
-                println!("smoke: held release_point={want} unsignalled_for_ms={}", t0.elapsed().as_millis());
+                println!(
+                    "smoke: held release_point={want} unsignalled_for_ms={}",
+                    t0.elapsed().as_millis()
+                );
                 rustix::process::kill_process(
-                    rustix::process::Pid::from_raw(o.compositor_pid.unwrap()).ok_or("bad pid")?,
+                    rustix::process::Pid::from_raw(pid).ok_or("bad pid")?,
                     rustix::process::Signal::USR1,
                 )
                 .map_err(|e| format!("kill: {e}"))?;
             }
-            if !c.pump(Duration::from_secs(10), |_| release[i].signalled().unwrap_or(0) >= want)? {
-                return Err(format!("frame {f}: release point {want} of buffer {i} not signalled in 10 s"));
+            if !c.pump(Duration::from_secs(10), |_| {
+                release[i].signalled().unwrap_or(0) >= want
+            })? {
+                return Err(format!(
+                    "frame {f}: release point {want} of buffer {i} not signalled in 10 s"
+                ));
             }
-            println!("smoke: frame={f} buffer={i} release_point={want} waited_ms={}", t0.elapsed().as_millis());
+            println!(
+                "smoke: frame={f} buffer={i} release_point={want} waited_ms={}",
+                t0.elapsed().as_millis()
+            );
         }
         let (ap, rp) = (f as u64, last_release[i] + 1);
         ss.set_acquire_point(&acquire_tl, (ap >> 32) as u32, ap as u32);
@@ -323,13 +444,17 @@ fn explicit(o: &Opts) -> Result<(), String> {
         let frames_before = c.st.frames_done;
         c.pump(o.delay, |_| false)?;
         if c.st.frames_done != frames_before {
-            return Err(format!("frame {f}: frame callback before the acquire point signalled"));
+            return Err(format!(
+                "frame {f}: frame callback before the acquire point signalled"
+            ));
         }
         bufs[i].fill((W * H) as usize, colour(f));
         acquire.signal(ap).map_err(io)?;
         println!("smoke: frame={f} buffer={i} colour=0x{:08x} acquire_point={ap} release_point={rp} delay_ms={}", colour(f), o.delay.as_millis());
         if !c.pump(Duration::from_secs(10), |s| s.frames_done > frames_before)? {
-            return Err(format!("frame {f}: no frame callback within 10 s of the acquire point"));
+            return Err(format!(
+                "frame {f}: no frame callback within 10 s of the acquire point"
+            ));
         }
     }
     // Destroying the surface ends the compositor's use of the last buffer.
@@ -338,32 +463,54 @@ fn explicit(o: &Opts) -> Result<(), String> {
     ss.destroy();
     surface.destroy();
     let t0 = Instant::now();
-    if !c.pump(Duration::from_secs(10), |_| release[i].signalled().unwrap_or(0) >= want)? {
-        return Err(format!("the last release point {want} not signalled after the surface was destroyed"));
+    if !c.pump(Duration::from_secs(10), |_| {
+        release[i].signalled().unwrap_or(0) >= want
+    })? {
+        return Err(format!(
+            "the last release point {want} not signalled after the surface was destroyed"
+        ));
     }
-    println!("smoke: last release_point={want} after_destroy_ms={}", t0.elapsed().as_millis());
+    println!(
+        "smoke: last release_point={want} after_destroy_ms={}",
+        t0.elapsed().as_millis()
+    );
     drop(c.conn);
     Ok(())
 }
 
 fn implicit(o: &Opts) -> Result<(), String> {
-    let (path, card) = find_node(Some("vgem"), "card").ok_or("no vgem card node (modprobe vgem)")?;
+    let (path, card) =
+        find_node(Some("vgem"), "card").ok_or("no vgem card node (modprobe vgem)")?;
     println!("smoke: vgem_node={}", path.display());
     let mut c = Client::connect()?;
     let surface = c.window()?;
     let io = |e: std::io::Error| e.to_string();
-    let bufs: Vec<Shared> = (0..2).map(|_| Shared::vgem(&card, W as u32, H as u32)).collect::<Result<_, _>>().map_err(io)?;
-    let wl: Vec<_> = bufs.iter().enumerate().map(|(i, b)| c.dmabuf_buffer(&b.dmabuf, i as u32)).collect::<Result<_, _>>()?;
+    let bufs: Vec<Shared> = (0..2)
+        .map(|_| Shared::vgem(&card, W as u32, H as u32))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    let wl: Vec<_> = bufs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| c.dmabuf_buffer(&b.dmabuf, i as u32))
+        .collect::<Result<_, _>>()?;
     let mut in_use = [false; 2];
     for f in 1..=o.frames {
         let i = (f as usize - 1) % 2;
         if in_use[i] {
             let t0 = Instant::now();
-            if !c.pump(Duration::from_secs(10), |s| s.released.contains(&(i as u32)))? {
-                return Err(format!("frame {f}: no wl_buffer.release for buffer {i} in 10 s"));
+            if !c.pump(Duration::from_secs(10), |s| {
+                s.released.contains(&(i as u32))
+            })? {
+                return Err(format!(
+                    "frame {f}: no wl_buffer.release for buffer {i} in 10 s"
+                ));
             }
             c.st.released.retain(|&b| b != i as u32);
-            println!("smoke: frame={f} buffer={i} released waited_ms={}", t0.elapsed().as_millis());
+            println!(
+                "smoke: frame={f} buffer={i} released waited_ms={}",
+                t0.elapsed().as_millis()
+            );
         }
         let fence = bufs[i].attach_fence().map_err(io)?;
         surface.attach(Some(&wl[i]), 0, 0);
@@ -375,13 +522,21 @@ fn implicit(o: &Opts) -> Result<(), String> {
         let frames_before = c.st.frames_done;
         c.pump(o.delay, |_| false)?;
         if c.st.frames_done != frames_before {
-            return Err(format!("frame {f}: frame callback before the fence signalled"));
+            return Err(format!(
+                "frame {f}: frame callback before the fence signalled"
+            ));
         }
         bufs[i].fill((W * H) as usize, colour(f));
         bufs[i].signal_fence(fence).map_err(io)?;
-        println!("smoke: frame={f} buffer={i} colour=0x{:08x} acquire_point=none delay_ms={}", colour(f), o.delay.as_millis());
+        println!(
+            "smoke: frame={f} buffer={i} colour=0x{:08x} acquire_point=none delay_ms={}",
+            colour(f),
+            o.delay.as_millis()
+        );
         if !c.pump(Duration::from_secs(10), |s| s.frames_done > frames_before)? {
-            return Err(format!("frame {f}: no frame callback within 10 s of the fence"));
+            return Err(format!(
+                "frame {f}: no frame callback within 10 s of the fence"
+            ));
         }
     }
     Ok(())
@@ -390,7 +545,10 @@ fn implicit(o: &Opts) -> Result<(), String> {
 fn timeout(o: &Opts) -> Result<(), String> {
     let (_, card) = timeline_node(o)?;
     let mut c = Client::connect()?;
-    let mgr = c.st.syncobj.clone().ok_or("no wp_linux_drm_syncobj_manager_v1")?;
+    let mgr =
+        c.st.syncobj
+            .clone()
+            .ok_or("no wp_linux_drm_syncobj_manager_v1")?;
     let surface = c.window()?;
     let ss = mgr.get_surface(&surface, &c.qh, ());
     let io = |e: std::io::Error| e.to_string();
@@ -404,7 +562,10 @@ fn timeout(o: &Opts) -> Result<(), String> {
     surface.commit();
     // Never signalled: wait for the compositor to give up.
     c.pump(o.delay, |_| false)?;
-    println!("smoke: acquire_point=1 never signalled; waited_ms={}", o.delay.as_millis());
+    println!(
+        "smoke: acquire_point=1 never signalled; waited_ms={}",
+        o.delay.as_millis()
+    );
     Ok(())
 }
 
@@ -414,7 +575,10 @@ fn misuse(o: &Opts, what: &str) -> Result<(), String> {
     use wp_linux_drm_syncobj_surface_v1::Error as S;
     let (_, card) = timeline_node(o)?;
     let mut c = Client::connect()?;
-    let mgr = c.st.syncobj.clone().ok_or("no wp_linux_drm_syncobj_manager_v1")?;
+    let mgr =
+        c.st.syncobj
+            .clone()
+            .ok_or("no wp_linux_drm_syncobj_manager_v1")?;
     let surface = c.window()?;
     let ss = mgr.get_surface(&surface, &c.qh, ());
     let io = |e: std::io::Error| e.to_string();
@@ -443,17 +607,24 @@ fn misuse(o: &Opts, what: &str) -> Result<(), String> {
         "conflicting" => {
             points(2, 2);
             surface.attach(Some(&wl), 0, 0);
-            ("wp_linux_drm_syncobj_surface_v1", S::ConflictingPoints as u32)
+            (
+                "wp_linux_drm_syncobj_surface_v1",
+                S::ConflictingPoints as u32,
+            )
         }
         "shm-points" => {
             let shm = c.st.shm.clone().ok_or("no wl_shm")?;
-            let memfd = rustix::fs::memfd_create("smoke-shm", rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| e.to_string())?;
+            let memfd = rustix::fs::memfd_create("smoke-shm", rustix::fs::MemfdFlags::CLOEXEC)
+                .map_err(|e| e.to_string())?;
             rustix::fs::ftruncate(&memfd, (W * H * 4) as u64).map_err(|e| e.to_string())?;
             let pool = shm.create_pool(memfd.as_fd(), W * H * 4, &c.qh, ());
             let b = pool.create_buffer(0, W, H, W * 4, wl_shm::Format::Xrgb8888, &c.qh, 9);
             points(1, 2);
             surface.attach(Some(&b), 0, 0);
-            ("wp_linux_drm_syncobj_surface_v1", S::UnsupportedBuffer as u32)
+            (
+                "wp_linux_drm_syncobj_surface_v1",
+                S::UnsupportedBuffer as u32,
+            )
         }
         "surface-exists" => {
             let _second = mgr.get_surface(&surface, &c.qh, ());
@@ -465,11 +636,17 @@ fn misuse(o: &Opts, what: &str) -> Result<(), String> {
     let _ = c.pump(Duration::from_secs(10), |_| false);
     match c.conn.protocol_error() {
         Some(e) => {
-            println!("smoke: protocol_error interface={} code={} message={:?}", e.object_interface, e.code, e.message);
+            println!(
+                "smoke: protocol_error interface={} code={} message={:?}",
+                e.object_interface, e.code, e.message
+            );
             if e.object_interface == iface && e.code == want {
                 Ok(())
             } else {
-                Err(format!("expected {iface} error {want}, got {} {}", e.object_interface, e.code))
+                Err(format!(
+                    "expected {iface} error {want}, got {} {}",
+                    e.object_interface, e.code
+                ))
             }
         }
         None => Err(format!("no protocol error for misuse-{what} in 10 s")),

@@ -3,10 +3,10 @@
 //! dma-buf's reservation object, signalled when the client says), and DRM
 //! timeline syncobjs (through the `drm` crate). The raw ioctls are all here.
 
-use smithay::reexports::drm::control::{syncobj, Device as ControlDevice};
-use smithay::reexports::drm::Device;
 use rustix::fs::{self, MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::mm::{self, MapFlags, ProtFlags};
+use smithay::reexports::drm::control::{syncobj, Device as ControlDevice};
+use smithay::reexports::drm::Device;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -24,7 +24,11 @@ impl ControlDevice for Card {}
 
 impl Card {
     pub fn open(path: &Path) -> io::Result<Card> {
-        Ok(Card(fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?))
+        Ok(Card(fs::open(
+            path,
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?))
     }
 
     pub fn driver(&self) -> String {
@@ -59,7 +63,8 @@ impl<'a> Timeline<'a> {
     /// The last signalled point.
     pub fn signalled(&self) -> io::Result<u64> {
         let mut p = [0u64];
-        self.card.syncobj_timeline_query(&[self.handle], &mut p, false)?;
+        self.card
+            .syncobj_timeline_query(&[self.handle], &mut p, false)?;
         Ok(p[0])
     }
 }
@@ -121,10 +126,17 @@ impl Shared {
     /// `len` bytes from `/dev/udmabuf`, mapped through the memfd.
     pub fn udmabuf(len: usize) -> io::Result<Shared> {
         let len = len.next_multiple_of(4096);
-        let memfd = fs::memfd_create("syncobj-smoke", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        let memfd = fs::memfd_create(
+            "syncobj-smoke",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )?;
         fs::ftruncate(&memfd, len as u64)?;
         fs::fcntl_add_seals(&memfd, SealFlags::SHRINK)?;
-        let dev = fs::open("/dev/udmabuf", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+        let dev = fs::open(
+            "/dev/udmabuf",
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         let arg = UdmabufCreate {
             memfd: memfd.as_raw_fd() as u32,
             flags: UDMABUF_FLAGS_CLOEXEC,
@@ -132,7 +144,10 @@ impl Shared {
             size: len as u64,
         };
         // SAFETY: UDMABUF_CREATE reads one udmabuf_create, which `arg` is.
-        let fd = check(unsafe { libc::ioctl(dev.as_raw_fd(), UDMABUF_CREATE, &arg) }, "UDMABUF_CREATE")?;
+        let fd = check(
+            unsafe { libc::ioctl(dev.as_raw_fd(), UDMABUF_CREATE, &arg) },
+            "UDMABUF_CREATE",
+        )?;
         // SAFETY: the ioctl returned a new dma-buf fd that nothing else owns.
         let dmabuf = unsafe { OwnedFd::from_raw_fd(fd) };
         Self::mapped(dmabuf, &memfd, len, None)
@@ -144,17 +159,39 @@ impl Shared {
         use smithay::reexports::drm::buffer::DrmFourcc;
         let bo = card.create_dumb_buffer((width, height), DrmFourcc::Xrgb8888, 32)?;
         let handle: u32 = smithay::reexports::drm::buffer::Buffer::handle(&bo).into();
-        let dmabuf = card.buffer_to_prime_fd(smithay::reexports::drm::buffer::Buffer::handle(&bo), libc::O_CLOEXEC as u32 | libc::O_RDWR as u32)?;
+        let dmabuf = card.buffer_to_prime_fd(
+            smithay::reexports::drm::buffer::Buffer::handle(&bo),
+            libc::O_CLOEXEC as u32 | libc::O_RDWR as u32,
+        )?;
         let len = (width * height * 4) as usize;
         let dup = dmabuf.try_clone()?;
         let node = card.0.try_clone()?;
         Self::mapped(dmabuf, &dup, len, Some((node, handle)))
     }
 
-    fn mapped(dmabuf: OwnedFd, via: &OwnedFd, len: usize, vgem: Option<(OwnedFd, u32)>) -> io::Result<Shared> {
+    fn mapped(
+        dmabuf: OwnedFd,
+        via: &OwnedFd,
+        len: usize,
+        vgem: Option<(OwnedFd, u32)>,
+    ) -> io::Result<Shared> {
         // SAFETY: a fresh shared mapping of `len` bytes of `via`, unmapped in Drop.
-        let map = unsafe { mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, via, 0)? };
-        Ok(Shared { dmabuf, map: map.cast(), len, vgem })
+        let map = unsafe {
+            mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                via,
+                0,
+            )?
+        };
+        Ok(Shared {
+            dmabuf,
+            map: map.cast(),
+            len,
+            vgem,
+        })
     }
 
     /// Fills the first `pixels` 32-bit words with `argb` (little-endian,
@@ -170,18 +207,35 @@ impl Shared {
 
     /// Attaches an unsignalled vgem write fence; returns its id.
     pub fn attach_fence(&self) -> io::Result<u32> {
-        let (node, handle) = self.vgem.as_ref().ok_or_else(|| io::Error::other("not a vgem buffer"))?;
-        let mut arg = VgemFenceAttach { handle: *handle, flags: VGEM_FENCE_WRITE, out_fence: 0, pad: 0 };
+        let (node, handle) = self
+            .vgem
+            .as_ref()
+            .ok_or_else(|| io::Error::other("not a vgem buffer"))?;
+        let mut arg = VgemFenceAttach {
+            handle: *handle,
+            flags: VGEM_FENCE_WRITE,
+            out_fence: 0,
+            pad: 0,
+        };
         // SAFETY: the ioctl reads and writes one drm_vgem_fence_attach, which `arg` is.
-        check(unsafe { libc::ioctl(node.as_raw_fd(), DRM_IOCTL_VGEM_FENCE_ATTACH, &mut arg) }, "VGEM_FENCE_ATTACH")?;
+        check(
+            unsafe { libc::ioctl(node.as_raw_fd(), DRM_IOCTL_VGEM_FENCE_ATTACH, &mut arg) },
+            "VGEM_FENCE_ATTACH",
+        )?;
         Ok(arg.out_fence)
     }
 
     pub fn signal_fence(&self, fence: u32) -> io::Result<()> {
-        let (node, _) = self.vgem.as_ref().ok_or_else(|| io::Error::other("not a vgem buffer"))?;
+        let (node, _) = self
+            .vgem
+            .as_ref()
+            .ok_or_else(|| io::Error::other("not a vgem buffer"))?;
         let arg = VgemFenceSignal { fence, flags: 0 };
         // SAFETY: the ioctl reads one drm_vgem_fence_signal, which `arg` is.
-        check(unsafe { libc::ioctl(node.as_raw_fd(), DRM_IOCTL_VGEM_FENCE_SIGNAL, &arg) }, "VGEM_FENCE_SIGNAL")?;
+        check(
+            unsafe { libc::ioctl(node.as_raw_fd(), DRM_IOCTL_VGEM_FENCE_SIGNAL, &arg) },
+            "VGEM_FENCE_SIGNAL",
+        )?;
         Ok(())
     }
 }
