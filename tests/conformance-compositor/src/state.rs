@@ -298,6 +298,7 @@ impl App {
             }
         };
         let (w2, c2, sid) = (wait.clone(), client.clone(), surface.id().protocol_id());
+        let weak = surface.downgrade();
         let timeout = self.opts.acquire_timeout;
         let timer =
             self.handle
@@ -307,12 +308,22 @@ impl App {
                         if let Some(t) = w2.tokens.lock().unwrap().0.take() {
                             app.handle.remove(t);
                         }
-                        app.error(&format!(
-                            "kind=acquire-timeout surface={sid} wait={} waited_us={}",
-                            w2.kind.name(),
-                            w2.started.elapsed().as_micros()
-                        ));
-                        app.cleared(&c2);
+                        let waited = w2.started.elapsed().as_micros();
+                        if weak.upgrade().is_err() {
+                            // The client went away with the commit still
+                            // waiting (killed mid-frame): not the fixture's
+                            // error, and nothing is left to apply.
+                            println!(
+                                "abandoned surface={sid} wait={} waited_us={waited}",
+                                w2.kind.name()
+                            );
+                        } else {
+                            app.error(&format!(
+                                "kind=acquire-timeout surface={sid} wait={} waited_us={waited}",
+                                w2.kind.name()
+                            ));
+                            app.cleared(&c2);
+                        }
                     }
                     TimeoutAction::Drop
                 });
