@@ -29,7 +29,7 @@ fn the_fixture_passes_its_own_smoke_scenarios() {
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "smoke.sh failed:\n{stdout}");
-    assert!(stdout.contains("smoke.sh: 5 of 5 scenarios ok"), "{stdout}");
+    assert!(stdout.contains("smoke.sh: 7 of 7 scenarios ok"), "{stdout}");
 }
 
 /// The probe (`frames`, one colour) through the layer on the fixture;

@@ -5,7 +5,7 @@
 #   cargo build --manifest-path tests/conformance-compositor/Cargo.toml
 #   tests/guest/run.sh --virtio-gpu -- tests/conformance-compositor/smoke.sh [SCENARIO...]
 #
-# Scenarios (default: all): explicit hold implicit timeout misuse
+# Scenarios (default: all): explicit hold implicit timeout abandoned frames misuse
 # Each starts the compositor on its own socket, runs syncobj-smoke against
 # it, stops it with SIGTERM, and checks both sides' lines: every frame's
 # colour read back at the centre and the corners, each read only after its
@@ -133,6 +133,37 @@ scenario_timeout() {
     [ "$CSTATUS" = 1 ] || fail "compositor exit status $CSTATUS, expected 1"
 }
 
+scenario_frames() {
+    # --frames N: the compositor ends by itself after N commits, status 0.
+    start_cc --frames 2 || return
+    "$SMOKE" explicit --frames 2 --delay-ms 100 >"$WORK/smoke.out" 2>&1
+    local s=$?
+    for _ in $(seq 100); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$CPID" 2>/dev/null && fail "still running after --frames 2"
+    stop_cc
+    grep -q '^summary commits=2 .* errors=0' "$CLOG" || fail "summary"
+    grep -q '^signal ' "$CLOG" && fail "it had to be signalled"
+    [ "$CSTATUS" = 0 ] || fail "compositor exit status $CSTATUS"
+    # The client may see the compositor go before its last check: not
+    # this scenario's concern.
+    : "$s"
+}
+
+scenario_abandoned() {
+    # A client that leaves with a commit still waiting for its acquire
+    # point is not the compositor's error.
+    start_cc --acquire-timeout-ms 2000 || return
+    "$SMOKE" timeout --delay-ms 300 >"$WORK/smoke.out" 2>&1
+    local s=$?
+    sleep 3
+    stop_cc
+    [ $s = 0 ] || fail "syncobj-smoke exited $s"
+    grep -q '^abandoned surface=[0-9]* wait=point ' "$CLOG" || fail "no abandoned line"
+    grep -q '^commit ' "$CLOG" && fail "the abandoned commit was applied"
+    grep -q '^summary .* errors=0$' "$CLOG" || fail "summary errors != 0"
+    [ "$CSTATUS" = 0 ] || fail "compositor exit status $CSTATUS"
+}
+
 scenario_misuse() {
     local m
     for m in no-buffer no-release no-points conflicting shm-points surface-exists; do
@@ -149,7 +180,7 @@ scenario_misuse() {
 }
 
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(explicit hold implicit timeout misuse)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(explicit hold implicit timeout abandoned frames misuse)
 for SCEN in "${SCENARIOS[@]}"; do
     OK=1
     T0=$(date +%s.%N)
