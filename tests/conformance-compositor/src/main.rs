@@ -25,6 +25,7 @@ mod syncobj;
 use node::Node;
 use options::Options;
 use smithay::backend::allocator::{Format, Fourcc, Modifier};
+use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Subpixel};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction};
@@ -33,6 +34,7 @@ use smithay::reexports::wayland_server::Display;
 use smithay::wayland::compositor::CompositorState;
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufState};
 use smithay::wayland::drm_syncobj::DrmSyncobjState;
+use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::shell::xdg::XdgShellState;
 use smithay::wayland::shm::ShmState;
 use smithay::wayland::socket::ListeningSocketSource;
@@ -148,6 +150,29 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         _ => None,
     };
 
+    // One 1024x768 output at --frame-hz, for wp_presentation's feedback
+    // (it names the output a frame was shown on).
+    let output = (!opts.no_presentation).then(|| {
+        let output = Output::new(
+            "conformance-0".to_string(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "syncbridge".to_string(),
+                model: "conformance-compositor".to_string(),
+            },
+        );
+        let mode = OutputMode {
+            size: (1024, 768).into(),
+            refresh: (opts.frame_hz * 1000.0) as i32,
+        };
+        output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
+        output.set_preferred(mode);
+        output.create_global::<App>(&dh);
+        PresentationState::new::<App>(&dh, libc::CLOCK_MONOTONIC as u32);
+        output
+    });
+
     let socket = ListeningSocketSource::with_name(&opts.socket)
         .map_err(|e| format!("socket {}: {e}", opts.socket))?;
     let handle = event_loop.handle();
@@ -226,15 +251,20 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         held_back: Vec::new(),
         on_screen: HashMap::new(),
         frame_callbacks: Vec::new(),
+        presentation_offered: output.is_some(),
+        output,
+        feedback: HashMap::new(),
+        ticks: 0,
         syncobj_surfaces: HashMap::new(),
         start: Instant::now(),
         stop: false,
     };
     println!(
-        "ready socket={} dmabuf_version={} syncobj={} hold_release={} pid={}",
+        "ready socket={} dmabuf_version={} syncobj={} presentation={} hold_release={} pid={}",
         app.opts.socket,
         dmabuf_version,
         app.syncobj_offered as u8,
+        app.presentation_offered as u8,
         app.holding as u8,
         std::process::id()
     );

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 pub const USAGE: &str =
     "usage: conformance-compositor --socket NAME [--drm-node PATH] [--no-syncobj]
-       [--dmabuf-v3] [--frames N] [--hold-release] [--acquire-timeout-ms MS] [--frame-hz HZ]
+       [--dmabuf-v3] [--no-presentation] [--frames N] [--hold-release] [--acquire-timeout-ms MS] [--frame-hz HZ]
        [--exit-on-error]";
 
 /// What the fixture was asked to do (README.md lists every flag).
@@ -22,6 +22,8 @@ pub struct Options {
     pub no_syncobj: bool,
     /// Offer `zwp_linux_dmabuf_v1` version 3 only (no feedback).
     pub dmabuf_v3: bool,
+    /// Offer no `wl_output` and `wp_presentation`.
+    pub no_presentation: bool,
     /// Exit after this many commits with a buffer.
     pub frames: Option<u64>,
     /// Start with releases held back (SIGUSR1 lets them go, SIGUSR2 holds again).
@@ -41,6 +43,7 @@ impl Options {
             drm_node: None,
             no_syncobj: false,
             dmabuf_v3: false,
+            no_presentation: false,
             frames: None,
             hold_release: false,
             acquire_timeout: Duration::from_secs(10),
@@ -55,6 +58,7 @@ impl Options {
                 "--drm-node" => o.drm_node = Some(PathBuf::from(value("--drm-node")?)),
                 "--no-syncobj" => o.no_syncobj = true,
                 "--dmabuf-v3" => o.dmabuf_v3 = true,
+                "--no-presentation" => o.no_presentation = true,
                 "--frames" => o.frames = Some(number(&value("--frames")?, "--frames")?),
                 "--hold-release" => o.hold_release = true,
                 "--acquire-timeout-ms" => {

@@ -16,6 +16,13 @@ use smithay::reexports::wayland_server::protocol::{
 };
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource, Weak as WlWeak};
 use smithay::input::{SeatHandler, SeatState};
+use smithay::output::Output;
+use smithay::reexports::rustix;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::wayland::output::OutputHandler;
+use smithay::wayland::presentation::{
+    PresentationFeedbackCachedState, PresentationFeedbackCallback, Refresh,
+};
 use smithay::utils::Serial;
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
@@ -30,7 +37,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counts for the summary line.
 #[derive(Debug, Default)]
@@ -96,6 +103,7 @@ pub struct App {
     /// Errors: protocol errors (counted by `ClientState`) and the fixture's own.
     pub errors: Arc<AtomicU64>,
     pub syncobj_offered: bool,
+    pub presentation_offered: bool,
     pub next_client: u64,
     /// While set, replaced buffers are held back instead of released.
     pub holding: bool,
@@ -104,6 +112,13 @@ pub struct App {
     pub on_screen: HashMap<ObjectId, Held>,
     /// Frame callbacks to answer at the next tick.
     pub frame_callbacks: Vec<WlCallback>,
+    /// The output `wp_presentation` feedback names (None: not offered).
+    pub output: Option<Output>,
+    /// Each surface's newest applied commit's presentation feedback, to
+    /// be presented at the next tick (an older one it replaced was
+    /// discarded at once).
+    pub feedback: HashMap<ObjectId, Vec<PresentationFeedbackCallback>>,
+    pub ticks: u64,
     /// `wp_linux_drm_syncobj_surface_v1` object → its `wl_surface`.
     pub syncobj_surfaces: HashMap<ObjectId, WlWeak<WlSurface>>,
     pub start: Instant,
@@ -144,12 +159,31 @@ impl App {
         })
     }
 
-    /// Answers every frame callback (the 60 Hz tick).
+    /// The 60 Hz tick: every frame callback answered, every applied
+    /// commit's presentation feedback presented (as shown at this tick,
+    /// on the one output, vsync'd).
     pub fn tick(&mut self) {
+        self.ticks += 1;
         let t = self.start.elapsed().as_millis() as u32;
         for cb in self.frame_callbacks.drain(..) {
             if cb.is_alive() {
                 cb.done(t);
+            }
+        }
+        if let Some(output) = &self.output {
+            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+            let refresh = Refresh::fixed(Duration::from_secs_f64(1.0 / self.opts.frame_hz));
+            for (_, cbs) in self.feedback.drain() {
+                for cb in cbs {
+                    cb.presented(
+                        output,
+                        now,
+                        refresh,
+                        self.ticks,
+                        wp_presentation_feedback::Kind::Vsync,
+                    );
+                }
             }
         }
     }
@@ -480,7 +514,7 @@ impl CompositorHandler for App {
                 t.send_configure();
             }
         }
-        let (assignment, callbacks, acquire_point, release_point, book) =
+        let (assignment, callbacks, acquire_point, release_point, book, feedback) =
             compositor::with_states(surface, |s| {
                 let mut attrs = s.cached_state.get::<SurfaceAttributes>();
                 let cur = attrs.current();
@@ -495,9 +529,29 @@ impl CompositorHandler for App {
                 let release_point = sync.current().release_point.take();
                 drop(sync);
                 let book = std::mem::take(s.cached_state.get::<CommitBook>().current());
-                (assignment, callbacks, acquire_point, release_point, book)
+                let feedback = std::mem::take(
+                    &mut s
+                        .cached_state
+                        .get::<PresentationFeedbackCachedState>()
+                        .current()
+                        .callbacks,
+                );
+                (
+                    assignment,
+                    callbacks,
+                    acquire_point,
+                    release_point,
+                    book,
+                    feedback,
+                )
             });
         self.frame_callbacks.extend(callbacks);
+        if !feedback.is_empty() {
+            // A commit applied before the tick showed the last one replaces it.
+            if let Some(old) = self.feedback.insert(surface.id(), feedback) {
+                old.into_iter().for_each(|cb| cb.discarded());
+            }
+        }
         match assignment {
             Some(BufferAssignment::NewBuffer(buffer)) => {
                 self.show(surface, buffer, book, acquire_point, release_point)
@@ -513,6 +567,9 @@ impl CompositorHandler for App {
     }
 
     fn destroyed(&mut self, surface: &WlSurface) {
+        if let Some(cbs) = self.feedback.remove(&surface.id()) {
+            cbs.into_iter().for_each(|cb| cb.discarded());
+        }
         if let Some(prev) = self.on_screen.remove(&surface.id()) {
             self.release(prev);
         }
@@ -589,6 +646,8 @@ impl SeatHandler for App {
     }
 }
 
+impl OutputHandler for App {}
+
 impl DrmSyncobjHandler for App {
     fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {
         self.syncobj.as_mut()
@@ -599,3 +658,5 @@ smithay::delegate_compositor!(App);
 smithay::delegate_shm!(App);
 smithay::delegate_xdg_shell!(App);
 smithay::delegate_dmabuf!(App);
+smithay::delegate_output!(App);
+smithay::delegate_presentation!(App);
