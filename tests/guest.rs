@@ -209,7 +209,7 @@ fn wayland_explicit_sync_tests_pass_in_the_guest() {
     if skip_or_require_guest() {
         return;
     }
-    require_conformance_compositor();
+    common::conformance::build();
     run_some_in_guest(
         &test_exe("guest_wayland"),
         &["explicit_"],
@@ -219,41 +219,23 @@ fn wayland_explicit_sync_tests_pass_in_the_guest() {
     );
 }
 
-/// The conformance compositor must be built (its own crate, its own lock
-/// file); `SYNCBRIDGE_CONFORMANCE_BIN` (relative to the repository) names
-/// another build.
-fn require_conformance_compositor() {
-    let cc = repo().join(
-        std::env::var_os("SYNCBRIDGE_CONFORMANCE_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from("tests/conformance-compositor/target/debug/conformance-compositor")
-            }),
-    );
-    assert!(
-        cc.exists(),
-        "{} is not built: cargo build --manifest-path tests/conformance-compositor/Cargo.toml",
-        cc.display()
-    );
-}
-
 /// The `explicit_` tests of `guest_real`: explicit sync against the
 /// conformance compositor with trixie's lavapipe (SYNC_FD: the render
 /// semaphore's sync_file in each acquire point), as root in the chroot, in
-/// a guest with virtio-gpu (its render node has the timelines; weston,
-/// which compositor.sh starts, is not used).
+/// a guest with virtio-gpu (its render node has the timelines); the
+/// compositor runs outside the chroot (`compositor.sh --conformance`).
 #[test]
 fn real_path_explicit_sync_tests_pass_in_the_guest() {
     if skip_or_require_guest() {
         return;
     }
     require_compositor_chroot();
-    require_conformance_compositor();
+    common::conformance::build();
     run_some_in_guest(
         &test_exe("guest_real"),
         &["explicit_"],
         &["--virtio-gpu"],
-        &["tests/guest/compositor.sh", "--real"],
+        &["tests/guest/compositor.sh", "--real", "--conformance"],
         &[
             ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
             ("RUST_TEST_NOCAPTURE", "1"),
@@ -321,5 +303,23 @@ fn real_path_tests_pass_under_mutter_in_the_guest() {
             ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
+    );
+}
+
+#[test]
+fn conformance_compositor_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    // The fixture is its own crate (tests/conformance-compositor, its own
+    // lock file and target directory): built here, on the host, because
+    // the guest sees the host's file system read-only. virtio-gpu's render
+    // node has the timelines its syncobj global needs.
+    common::conformance::build();
+    run_in_guest(
+        &test_exe("guest_conformance"),
+        &["--virtio-gpu"],
+        &[],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "600")],
     );
 }

@@ -760,52 +760,66 @@ fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
 
 // ---- explicit sync (wp_linux_drm_syncobj_v1) with trixie's lavapipe
 
-/// Explicit sync against the conformance compositor (started by the test,
-/// as root in the chroot, on virtio-gpu's render node: `tests/guest.rs`
-/// boots this guest with `--virtio-gpu`): trixie's lavapipe exports
-/// SYNC_FD, so the render semaphore's sync_file is imported into each
-/// acquire point, and the release point's sync_file goes into the
-/// application's acquire semaphore and fence.
+/// The conformance compositor's lines printed since `from` (its log file,
+/// `compositor.sh --real --conformance`), as they stand now.
+fn conformance_lines_since(from: usize) -> Vec<common::conformance::Line> {
+    let text = std::fs::read_to_string(env("SYNCBRIDGE_COMPOSITOR_LOGFILE")).unwrap_or_default();
+    text.lines()
+        .skip(from)
+        .map(common::conformance::Line::parse)
+        .collect()
+}
+
+/// Explicit sync against the conformance compositor
+/// (`tests/guest/compositor.sh --real --conformance`: it runs outside the
+/// chroot as root on virtio-gpu's render node, `tests/guest.rs` boots this
+/// guest with `--virtio-gpu`): trixie's lavapipe exports SYNC_FD, so the
+/// render semaphore's sync_file is imported into each acquire point, and
+/// the release point's sync_file goes into the application's acquire
+/// semaphore and fence.
 #[test]
-#[ignore = "needs the test guest's trixie chroot with virtio-gpu (tests/guest.rs runs it)"]
+#[ignore = "needs the test guest's trixie chroot with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_sync_file_in_the_acquire_point() {
-    use common::conformance::{word, Compositor};
+    assert_eq!(
+        std::env::var("SYNCBRIDGE_COMPOSITOR").as_deref(),
+        Ok("conformance"),
+        "run under tests/guest/compositor.sh --real --conformance"
+    );
+    let from = conformance_lines_since(0).len();
     let m = Manifests::new();
-    let cc = Compositor::start(&[]);
-    let stats = cc.runtime_dir.path().join("stats.jsonl");
-    let mut cmd = clean_command(probe_exe(), &m);
-    cc.client(&mut cmd);
-    cmd.env("SYNCBRIDGE_LOG", "info")
-        .env("SYNCBRIDGE_STATS", &stats)
-        .env(
-            "VK_INSTANCE_LAYERS",
-            "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
-        )
-        .env("VK_LAYER_PATH", m.layer_path())
-        .env("PROBE_VALIDATION_IN_ENV", "1")
-        .args([
-            "frames",
-            "--frames",
-            "30",
-            "--color",
-            "0,1,0",
-            "--validation",
-        ]);
-    let out = run(cmd, Duration::from_secs(300));
+    let tmp = TempDir::new("explicit");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = run(
+        probe(
+            &m,
+            &[
+                "frames",
+                "--frames",
+                "30",
+                "--color",
+                "0,1,0",
+                "--validation",
+            ],
+            &[("SYNCBRIDGE_STATS", stats.to_str().unwrap())],
+        ),
+        Duration::from_secs(300),
+    );
     let line = std::fs::read_to_string(&stats).unwrap_or_default();
-    // A second client: recreations, fds flat.
-    let mut cmd = clean_command(probe_exe(), &m);
-    cc.client(&mut cmd);
-    m.enable_layer(&mut cmd);
-    // A run whose fds grow lists them (PROBE_LIST_FDS), to say which.
-    cmd.env("SYNCBRIDGE_LOG", "info")
-        .env("PROBE_LIST_FDS", "1")
-        .args(["leak-recreate", "--frames", "150"]);
-    let leak = run(cmd, Duration::from_secs(400));
-    let log = cc.stop();
+    // A second client: 150 recreations; a run whose fds grow lists them
+    // (PROBE_LIST_FDS), to say which.
+    let leak = run(
+        probe(
+            &m,
+            &["leak-recreate", "--frames", "150"],
+            &[("PROBE_LIST_FDS", "1")],
+        ),
+        Duration::from_secs(400),
+    );
+    let lines = conformance_lines_since(from);
+    let text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
     out.assert_success();
     assert!(out.stdout.contains("probe: result=ok"), "{out}");
-    assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
+    assert_validation_quiet(&out);
     assert!(
         out.stderr.contains(
             "on wayland: DmaBuf buffers, present ExplicitSyncobj, acquire ImportSyncFile"
@@ -825,18 +839,25 @@ fn explicit_sync_file_in_the_acquire_point() {
         leak.probe_number("fds_end"),
         "{leak}"
     );
-    assert!(log.success, "{log}");
-    assert_eq!(log.summary("errors"), 0, "{log}");
-    let commits = log.commits();
-    assert_eq!(log.summary("explicit"), commits.len() as u64, "{log}");
-    let green: Vec<_> = commits
+    assert!(
+        !lines.iter().any(|l| l.kind == "error"),
+        "the compositor saw errors:\n{text}"
+    );
+    let commits: Vec<_> = lines.iter().filter(|l| l.kind == "commit").collect();
+    assert!(
+        commits.len() >= 29 + 150,
+        "{} commits:\n{text}",
+        commits.len()
+    );
+    let green = commits
         .iter()
-        .filter(|c| word(c, "pixel") == Some("0xff00ff00"))
-        .collect();
-    assert!(green.len() >= 29, "{} green commits:\n{log}", green.len());
+        .filter(|c| c.get("pixel") == Some("0xff00ff00"))
+        .count();
+    assert!(green >= 29, "{green} green commits:\n{text}");
     for c in &commits {
-        assert_eq!(word(c, "wait"), Some("point"), "{c}");
-        assert_eq!(word(c, "kind"), Some("dmabuf"), "{c}");
+        assert_eq!(c.get("wait"), Some("point"), "{}", c.text);
+        assert_eq!(c.get("kind"), Some("dmabuf"), "{}", c.text);
+        assert!(c.number("acquire_point").is_some(), "{}", c.text);
     }
     println!(
         "@@ real name=explicit_sync_file commits={} fds_end={}",

@@ -206,15 +206,15 @@ fn a_queued_frame_lets_acquire_hand_out_the_image_on_screen_on_the_dma_buf_path(
 
 // ---- explicit sync (wp_linux_drm_syncobj_v1) on the conformance compositor
 
-use common::conformance::{word, Compositor, Log};
+use common::conformance::{Fixture, Line, Log};
 
 const EXPLICIT: &str =
     "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)";
 
 /// The probe through the layer on the conformance compositor `cc`.
-fn explicit_probe(m: &Manifests, cc: &Compositor, args: &[&str], env: &[(&str, &str)]) -> Command {
+fn explicit_probe(m: &Manifests, cc: &Fixture, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = clean_command(probe_exe(), m);
-    cc.client(&mut cmd);
+    cc.client_env(&mut cmd);
     m.enable_layer(&mut cmd);
     cmd.env("SYNCBRIDGE_LOG", "info").args(args);
     for (k, v) in env {
@@ -234,15 +234,16 @@ fn assert_explicit_commits(log: &Log, pixel: &str) -> usize {
     assert_eq!(log.summary("explicit"), commits.len() as u64, "{log}");
     assert_eq!(log.summary("implicit_waits"), 0, "{log}");
     for c in &commits {
-        assert_eq!(word(c, "kind"), Some("dmabuf"), "{c}");
-        assert_eq!(word(c, "wait"), Some("point"), "{c}");
-        assert_ne!(word(c, "acquire_point"), Some("none"), "{c}");
-        assert_ne!(word(c, "release_point"), Some("none"), "{c}");
-        assert_eq!(word(c, "pixel"), Some(pixel), "{c}");
-        let corners = word(c, "corners").unwrap_or_default();
+        assert_eq!(c.get("kind"), Some("dmabuf"), "{}", c.text);
+        assert_eq!(c.get("wait"), Some("point"), "{}", c.text);
+        assert!(c.number("acquire_point").is_some(), "{}", c.text);
+        assert!(c.number("release_point").is_some(), "{}", c.text);
+        assert_eq!(c.get("pixel"), Some(pixel), "{}", c.text);
+        let corners = c.get("corners").unwrap_or_default();
         assert!(
             corners.split(',').all(|p| p == pixel),
-            "corners {corners} are not {pixel}: {c}"
+            "corners {corners} are not {pixel}: {}",
+            c.text
         );
     }
     commits.len()
@@ -267,8 +268,8 @@ fn assert_explicit_plan(out: &Output) {
 fn explicit_frames_reach_the_compositor_with_their_colour() {
     let _ = EXPLICIT;
     let m = Manifests::new();
-    let cc = Compositor::start(&[]);
-    let stats = cc.runtime_dir.path().join("stats.jsonl");
+    let cc = Fixture::start(&[]);
+    let stats = cc.runtime_dir.join("stats.jsonl");
     let cmd = explicit_probe(
         &m,
         &cc,
@@ -291,7 +292,7 @@ fn explicit_frames_reach_the_compositor_with_their_colour() {
     );
     let out = run(cmd, Duration::from_secs(240));
     let line = std::fs::read_to_string(&stats).unwrap_or_default();
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert!(out.stdout.contains("probe: validation_messages=0"), "{out}");
     assert_explicit_plan(&out);
@@ -308,7 +309,7 @@ fn explicit_frames_reach_the_compositor_with_their_colour() {
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
     let m = Manifests::new();
-    let cc = Compositor::start(&[]);
+    let cc = Fixture::start(&[]);
     let cmd = explicit_probe(
         &m,
         &cc,
@@ -316,7 +317,7 @@ fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
         &[("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "800")],
     );
     let out = run(cmd, Duration::from_secs(240));
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert_explicit_plan(&out);
     assert!(assert_explicit_commits(&log, "0xff00ff00") >= 4, "{log}");
@@ -324,8 +325,12 @@ fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
     // the layer's worker held back 800 ms after the GPU was done (less the
     // time the commit took to reach it: up to ~150 ms under TCG).
     for c in log.commits() {
-        let waited: u64 = word(c, "waited_us").unwrap().parse().unwrap();
-        assert!(waited >= 500_000, "read {waited} us after the commit: {c}");
+        let waited = c.number("waited_us").expect("waited_us");
+        assert!(
+            waited >= 500_000,
+            "read {waited} us after the commit: {}",
+            c.text
+        );
     }
 }
 
@@ -335,29 +340,19 @@ fn explicit_release_points_gate_reuse() {
     let m = Manifests::new();
     // Releases held back until SIGUSR1, 1.5 s after the third commit (one
     // per image of FIFO's three).
-    let cc = Compositor::start(&["--hold-release"]);
+    let cc = Fixture::start(&["--hold-release"]);
     let cmd = explicit_probe(&m, &cc, &["frames", "--frames", "8"], &[]);
-    let (pid, lines) = (cc.pid(), cc.live_lines());
-    let letgo = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        while lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("commit "))
-            .count()
-            < 3
-            && t.elapsed() < Duration::from_secs(120)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(1500));
-        let pid = rustix::process::Pid::from_raw(pid).unwrap();
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::USR1);
+    let out = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            cc.wait_for(Duration::from_secs(120), |lines: &[Line]| {
+                lines.iter().filter(|l| l.kind == "commit").count() >= 3
+            });
+            std::thread::sleep(Duration::from_millis(1500));
+            cc.signal(libc::SIGUSR1);
+        });
+        run(cmd, Duration::from_secs(240))
     });
-    let out = run(cmd, Duration::from_secs(240));
-    letgo.join().unwrap();
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert_explicit_plan(&out);
     let images = out.probe_number("images") as usize;
@@ -367,7 +362,7 @@ fn explicit_release_points_gate_reuse() {
     let hold_off = log.position("hold off").expect("SIGUSR1 seen");
     let before = log.lines[..hold_off]
         .iter()
-        .filter(|l| l.starts_with("commit "))
+        .filter(|l| l.kind == "commit")
         .count();
     assert_eq!(before, images, "{log}");
     assert!(
@@ -380,7 +375,7 @@ fn explicit_release_points_gate_reuse() {
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_release_points_never_signalled_cannot_hang_the_application() {
     let m = Manifests::new();
-    let cc = Compositor::start(&["--hold-release"]);
+    let cc = Fixture::start(&["--hold-release"]);
     let cmd = explicit_probe(
         &m,
         &cc,
@@ -390,7 +385,7 @@ fn explicit_release_points_never_signalled_cannot_hang_the_application() {
     let t = std::time::Instant::now();
     let out = run(cmd, Duration::from_secs(240));
     let took = t.elapsed();
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert_explicit_plan(&out);
     assert!(
@@ -412,7 +407,7 @@ fn explicit_release_points_never_signalled_cannot_hang_the_application() {
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_recreation_and_destruction_with_points_outstanding() {
     let m = Manifests::new();
-    let cc = Compositor::start(&[]);
+    let cc = Fixture::start(&[]);
     // Acquire points held back, so swapchains are retired and destroyed
     // with points the compositor still waits for.
     let delay = [("SYNCBRIDGE_DEBUG_FENCE_DELAY_MS", "150")];
@@ -424,7 +419,7 @@ fn explicit_recreation_and_destruction_with_points_outstanding() {
         explicit_probe(&m, &cc, &["destroy-in-flight", "--frames", "6"], &delay),
         Duration::from_secs(120),
     );
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&recreate);
     assert_ok(&destroy);
     assert_explicit_plan(&recreate);
@@ -439,12 +434,12 @@ fn explicit_recreation_and_destruction_with_points_outstanding() {
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_fds_stay_flat_over_recreations() {
     let m = Manifests::new();
-    let cc = Compositor::start(&[]);
+    let cc = Fixture::start(&[]);
     let out = run(
         explicit_probe(&m, &cc, &["leak-recreate", "--frames", "200"], &[]),
         Duration::from_secs(500),
     );
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert_explicit_plan(&out);
     let (fds100, fds_end) = (out.probe_number("fds_100"), out.probe_number("fds_end"));
@@ -458,7 +453,7 @@ fn explicit_fds_stay_flat_over_recreations() {
 fn explicit_or_implicit_forced_by_syncbridge_sync() {
     let m = Manifests::new();
     // Implicit on a compositor that offers explicit sync.
-    let cc = Compositor::start(&[]);
+    let cc = Fixture::start(&[]);
     let out = run(
         explicit_probe(
             &m,
@@ -468,7 +463,7 @@ fn explicit_or_implicit_forced_by_syncbridge_sync() {
         ),
         Duration::from_secs(240),
     );
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert!(
         out.stderr.contains("present ImplicitSoftFence")
@@ -480,11 +475,11 @@ fn explicit_or_implicit_forced_by_syncbridge_sync() {
     assert!(
         log.commits()
             .iter()
-            .all(|c| word(c, "pixel") == Some("0xff0000ff")),
+            .all(|c| c.get("pixel") == Some("0xff0000ff")),
         "{log}"
     );
     // Explicit asked for where the compositor does not offer it: one line.
-    let cc = Compositor::start(&["--no-syncobj"]);
+    let cc = Fixture::start(&["--no-syncobj"]);
     let out = run(
         explicit_probe(
             &m,
@@ -494,7 +489,7 @@ fn explicit_or_implicit_forced_by_syncbridge_sync() {
         ),
         Duration::from_secs(240),
     );
-    let log = cc.stop();
+    let log = Log::of(cc);
     assert_ok(&out);
     assert_eq!(
         out.stderr
