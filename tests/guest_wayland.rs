@@ -322,16 +322,20 @@ fn explicit_acquire_points_delayed_and_the_compositor_reads_after() {
     assert_explicit_plan(&out);
     assert!(assert_explicit_commits(&log, "0xff00ff00") >= 4, "{log}");
     // The buffer went to the compositor at once; it waited for the point
-    // the layer's worker held back 800 ms after the GPU was done (less the
-    // time the commit took to reach it: up to ~150 ms under TCG).
-    for c in log.commits() {
-        let waited = c.number("waited_us").expect("waited_us");
-        assert!(
-            waited >= 500_000,
-            "read {waited} us after the commit: {}",
-            c.text
-        );
-    }
+    // the layer's worker held back 800 ms after the GPU was done, less the
+    // time the commit took to reach it (under TCG up to ~150 ms, and once
+    // ~500 ms for a first frame while lavapipe compiled its clear).
+    let waits: Vec<u64> = log
+        .commits()
+        .iter()
+        .map(|c| c.number("waited_us").expect("waited_us"))
+        .collect();
+    assert!(waits.iter().all(|&w| w >= 250_000), "{waits:?}\n{log}");
+    assert!(
+        waits.iter().filter(|&&w| w >= 500_000).count() >= waits.len() - 1,
+        "{waits:?}\n{log}"
+    );
+    eprintln!("acquire points 800 ms late: the compositor waited {waits:?} us");
 }
 
 #[test]
