@@ -508,3 +508,39 @@ fn explicit_or_implicit_forced_by_syncbridge_sync() {
     );
     assert_eq!(log.summary("errors"), 0, "{log}");
 }
+
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_syncbridge_info_says_explicit_and_why() {
+    let m = Manifests::new();
+    let cc = Fixture::start(&[]);
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_syncbridge-info"), &m);
+    cc.client_env(&mut cmd);
+    cmd.arg("--json");
+    let out = run(cmd, Duration::from_secs(120));
+    let log = Log::of(cc);
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let wl = &v["wayland"];
+    assert_eq!(wl["wp_linux_drm_syncobj_manager_v1"], 1, "{out}");
+    let node = wl["explicit_sync"].as_str().unwrap_or_default();
+    assert!(
+        node.contains("renderD") && node.contains("virtio_gpu"),
+        "{out}"
+    );
+    assert!(
+        wl["layer_uses"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|g| g == "wp_linux_drm_syncobj_manager_v1 v1")),
+        "{out}"
+    );
+    let path = &v["layer_would_take"]["wayland"][0];
+    assert_eq!(path["present"], "explicit", "{out}");
+    assert!(
+        path["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("speaks explicit sync")),
+        "{out}"
+    );
+    assert!(log.success, "{log}");
+}

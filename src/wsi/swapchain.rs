@@ -1197,13 +1197,11 @@ impl Swapchain {
                 by_worker = true;
             }
         }
-        let mut acquire_point = by_worker.then(|| (ex.clone(), point));
-        if by_worker
-            && self.rendering_already_done(fence.fence)
-            && ex.signal_acquire(i, point).is_ok()
-        {
-            acquire_point = None;
-        }
+        // Always through the waiter, even when the GPU is already done: it
+        // signals each timeline's points in order (an image's frame dropped
+        // in MAILBOX may still wait there while the image is presented
+        // again).
+        let acquire_point = by_worker.then(|| (ex.clone(), point));
         // Imported or not, the point is set before the compositor sees the
         // commit; it waits for it.
         self.hand_to_presenter(i);
