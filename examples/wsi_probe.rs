@@ -109,6 +109,10 @@ struct Opts {
     /// `bench --pace-fps N`: the client starts a frame every 1/N s and
     /// sleeps in between, as a game's frame limiter does (0: flat out).
     pace_fps: u32,
+    /// `--minimize`: the window asks to be minimized before the first
+    /// frame (`xdg_toplevel.set_minimized`), so the compositor stops
+    /// drawing it.
+    minimize: bool,
 }
 
 fn parse() -> Opts {
@@ -126,6 +130,7 @@ fn parse() -> Opts {
         then: "present".into(),
         extra_usage: vk::ImageUsageFlags::empty(),
         pace_fps: 0,
+        minimize: false,
     };
     while let Some(k) = a.next() {
         match k.as_str() {
@@ -167,6 +172,7 @@ fn parse() -> Opts {
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
+            "--minimize" => o.minimize = true,
             "--pace-fps" => {
                 o.pace_fps = a.next().and_then(|v| v.parse().ok()).expect("--pace-fps N")
             }
@@ -214,7 +220,7 @@ struct Window {
     win: Win,
     surface: wl_surface::WlSurface,
     _xdg: xdg_surface::XdgSurface,
-    _top: xdg_toplevel::XdgToplevel,
+    top: xdg_toplevel::XdgToplevel,
 }
 
 fn open_window(conn: &Connection, title: &str) -> Window {
@@ -244,7 +250,7 @@ fn open_window(conn: &Connection, title: &str) -> Window {
         win,
         surface,
         _xdg: xdg,
-        _top: top,
+        top,
     }
 }
 
@@ -252,6 +258,11 @@ fn main() {
     let o = parse();
     let conn = Connection::connect_to_env().expect("WAYLAND_DISPLAY");
     let mut window = open_window(&conn, "syncbridge probe");
+    if o.minimize {
+        window.top.set_minimized();
+        window.surface.commit();
+        window.queue.roundtrip(&mut window.win).expect("roundtrip");
+    }
 
     // SAFETY: plain Vulkan setup against the real loader.
     let (gpu, app) = unsafe { setup(&conn, &window.surface, o.validation, &o.scenario) };
@@ -460,6 +471,9 @@ struct FrameSync {
     acquired: vk::Semaphore,
     rendered: vk::Semaphore,
     done: vk::Fence,
+    /// Passed to each acquire besides the semaphore, and waited for, with
+    /// `PROBE_ACQUIRE_FENCE=1` (null otherwise).
+    acquire_fence: vk::Fence,
 }
 
 unsafe fn frame_sync(g: &Gpu) -> FrameSync {
@@ -478,6 +492,12 @@ unsafe fn frame_sync(g: &Gpu) -> FrameSync {
                     None,
                 )
                 .expect("fence"),
+            acquire_fence: if std::env::var_os("PROBE_ACQUIRE_FENCE").is_some() {
+                d.create_fence(&vk::FenceCreateInfo::default(), None)
+                    .expect("fence")
+            } else {
+                vk::Fence::null()
+            },
         }
     }
 }
@@ -487,6 +507,7 @@ unsafe fn destroy_sync(g: &Gpu, s: FrameSync) {
         g.device.destroy_semaphore(s.acquired, None);
         g.device.destroy_semaphore(s.rendered, None);
         g.device.destroy_fence(s.done, None);
+        g.device.destroy_fence(s.acquire_fence, None);
     }
 }
 
@@ -537,12 +558,20 @@ unsafe fn one_frame_slow(
     let d = &g.device;
     unsafe {
         d.wait_for_fences(&[s.done], true, 5_000_000_000)?;
+        // Long enough for a compositor's first repaint of a new kind of
+        // buffer under TCG on a loaded machine (weston 14 GL compiling its
+        // shaders on llvmpipe took over 5 s once): an acquire with a
+        // semaphore waits for the compositor's release.
         let (i, _sub) = g.swapchain_fn.acquire_next_image(
             c.handle,
-            5_000_000_000,
+            20_000_000_000,
             s.acquired,
-            vk::Fence::null(),
+            s.acquire_fence,
         )?;
+        if s.acquire_fence != vk::Fence::null() {
+            d.wait_for_fences(&[s.acquire_fence], true, 5_000_000_000)?;
+            d.reset_fences(&[s.acquire_fence])?;
+        }
         d.reset_fences(&[s.done])?;
         record_clear(g, c, i as usize, color);
         // With slow work, the batch also waits for a timeline gate (value
@@ -641,6 +670,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
     match o.scenario.as_str() {
         // Present N frames of one colour; report the rate.
         "frames" => unsafe {
+            let fds_before = rely::fd_targets();
             let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             println!("probe: images={}", c.images.len());
             let s = frame_sync(g);
@@ -662,7 +692,12 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
                 std::thread::sleep(Duration::from_millis(hold_ms()));
             }
             destroy_sync(g, s);
+            g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
+            println!(
+                "probe: new_fds={}",
+                rely::new_fds(&fds_before, &rely::fd_targets())
+            );
             true
         },
         // Acquire every image without presenting: timeout 0 answers

@@ -49,6 +49,57 @@ pub enum ImageMode {
     Copy,
 }
 
+/// A failure `SYNCBRIDGE_DEBUG_FAULTS` makes happen on the sync_file path,
+/// so that the tests reach the fallbacks a broken kernel or driver would
+/// take the layer to. Where the real kernel can be made to refuse, it is
+/// (the layer hands it an fd of the wrong kind); a driver cannot be made
+/// to fail on request, so its calls are answered with the error a failing
+/// driver may return, without being made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `sync-file`: the render sync_file the layer puts into a dma-buf is
+    /// an eventfd: `DMA_BUF_IOCTL_IMPORT_SYNC_FILE` refuses it.
+    SyncFile,
+    /// `dma-buf`: the dma-buf ioctls (the write fence's import at present,
+    /// the release fences' export at acquire) go to an eventfd: the kernel
+    /// refuses them.
+    DmaBuf,
+    /// `semaphore-export`: `vkGetSemaphoreFdKHR` answers
+    /// `VK_ERROR_TOO_MANY_OBJECTS`.
+    SemaphoreExport,
+    /// `semaphore-import`: `vkImportSemaphoreFdKHR` answers
+    /// `VK_ERROR_INVALID_EXTERNAL_HANDLE`.
+    SemaphoreImport,
+    /// `fence-import`: `vkImportFenceFdKHR` answers
+    /// `VK_ERROR_INVALID_EXTERNAL_HANDLE`.
+    FenceImport,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::SyncFile,
+        Fault::DmaBuf,
+        Fault::SemaphoreExport,
+        Fault::SemaphoreImport,
+        Fault::FenceImport,
+    ];
+
+    /// The name `SYNCBRIDGE_DEBUG_FAULTS` lists it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::SyncFile => "sync-file",
+            Fault::DmaBuf => "dma-buf",
+            Fault::SemaphoreExport => "semaphore-export",
+            Fault::SemaphoreImport => "semaphore-import",
+            Fault::FenceImport => "fence-import",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub log_level: LevelFilter,
@@ -75,6 +126,9 @@ pub struct Config {
     /// GPU would. Lets a test observe the pending write fence on a buffer
     /// the compositor already holds, or frames still on their way.
     pub debug_fence_delay_ms: u64,
+    /// `SYNCBRIDGE_DEBUG_FAULTS`: the [`Fault`]s to make happen, one bit
+    /// each (a testing aid; none by default).
+    pub debug_faults: u8,
     /// `SYNCBRIDGE_EARLY_ACQUIRE`: whether `vkAcquireNextImageKHR` may hand
     /// out an image the window system still holds (replaced by a newer
     /// frame, its release on the way), with the application's semaphore
@@ -105,6 +159,7 @@ impl Default for Config {
             fps_limit: None,
             stats_path: None,
             debug_fence_delay_ms: 0,
+            debug_faults: 0,
             early_acquire: true,
             release_timeout_ms: 5000,
             warnings: Vec::new(),
@@ -114,6 +169,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether `SYNCBRIDGE_DEBUG_FAULTS` names `fault`.
+    pub fn fault(&self, fault: Fault) -> bool {
+        self.debug_faults & fault.bit() != 0
+    }
+
     /// Builds a configuration from `(name, value)` pairs; only names that
     /// start with `SYNCBRIDGE_` are looked at.
     pub fn from_vars<I, K, V>(vars: I) -> Self
@@ -181,6 +241,14 @@ impl Config {
                     Ok(ms) if ms <= 10_000 => cfg.debug_fence_delay_ms = ms,
                     _ => bad("milliseconds from 0 to 10000; using 0"),
                 },
+                "DEBUG_FAULTS" => {
+                    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        match Fault::ALL.iter().find(|f| f.name() == name) {
+                            Some(f) => cfg.debug_faults |= f.bit(),
+                            None => bad("a list of sync-file, dma-buf, semaphore-export, semaphore-import, fence-import; leaving it out"),
+                        }
+                    }
+                }
                 "EARLY_ACQUIRE" => match value.trim().to_ascii_lowercase().as_str() {
                     "1" | "on" | "true" | "yes" | "" => cfg.early_acquire = true,
                     "0" | "off" | "false" | "no" => cfg.early_acquire = false,
@@ -238,7 +306,7 @@ pub fn report_warnings() {
         }
         if !cfg.ignored.is_empty() {
             log::info!(
-                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_IMAGES, SYNCBRIDGE_PRESENT_MODE, SYNCBRIDGE_MIN_IMAGE_COUNT, SYNCBRIDGE_FPS_LIMIT, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS)",
+                "not layer settings, ignored: {} (the layer reads SYNCBRIDGE_LOG, SYNCBRIDGE_SYNC, SYNCBRIDGE_BUFFERS, SYNCBRIDGE_IMAGES, SYNCBRIDGE_PRESENT_MODE, SYNCBRIDGE_MIN_IMAGE_COUNT, SYNCBRIDGE_FPS_LIMIT, SYNCBRIDGE_STATS, SYNCBRIDGE_EARLY_ACQUIRE, SYNCBRIDGE_RELEASE_TIMEOUT_MS, SYNCBRIDGE_DEBUG_FENCE_DELAY_MS, SYNCBRIDGE_DEBUG_FAULTS)",
                 cfg.ignored.join(", ")
             );
         }
@@ -293,6 +361,18 @@ mod tests {
             Some(std::path::Path::new("/tmp/s.jsonl"))
         );
         assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn debug_faults_are_a_list() {
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "sync-file, fence-import")]);
+        assert!(c.fault(Fault::SyncFile) && c.fault(Fault::FenceImport));
+        assert!(!c.fault(Fault::DmaBuf) && !c.fault(Fault::SemaphoreExport));
+        assert!(c.warnings.is_empty());
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire")]);
+        assert!(c.fault(Fault::DmaBuf));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(Fault::ALL.iter().all(|f| !Config::default().fault(*f)));
     }
 
     #[test]

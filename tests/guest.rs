@@ -223,11 +223,11 @@ fn real_path_tests_pass_in_the_guest() {
     std::fs::create_dir_all(&shots).expect("guest-shots");
     run_some_in_guest(
         &exe,
-        &["--skip", "mutter_"],
+        &["--skip", "mutter_", "--skip", "valgrind_"],
         &[],
         &["tests/guest/compositor.sh", "--real"],
         &[
-            ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "1200"),
             (
                 "SYNCBRIDGE_GUEST_RWDIR",
                 shots.to_str().expect("utf-8 path"),
@@ -257,6 +257,33 @@ fn real_path_tests_pass_under_mutter_in_the_guest() {
         &["tests/guest/compositor.sh", "--mutter"],
         &[
             ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
+    );
+}
+
+/// The `valgrind_` test of `guest_real` (memcheck on the core path), in a
+/// guest boot of its own: about 25 minutes under TCG, so only with
+/// `SYNCBRIDGE_GUEST_VALGRIND=1`.
+#[test]
+fn real_path_memcheck_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    if std::env::var_os("SYNCBRIDGE_GUEST_VALGRIND").is_none() {
+        eprintln!(
+            "memcheck on the core path runs with SYNCBRIDGE_GUEST_VALGRIND=1 (about 25 minutes)"
+        );
+        return;
+    }
+    require_compositor_chroot();
+    run_some_in_guest(
+        &test_exe("guest_real"),
+        &["valgrind_"],
+        &[],
+        &["tests/guest/compositor.sh", "--real"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "2400"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
     );

@@ -27,11 +27,13 @@
 //! Both apply to images the window system has released. When none is free,
 //! acquire may hand out one the window system has replaced but not yet
 //! released, or, outside FIFO, the one on screen while a newer frame is on
-//! its way (*early acquire*): the app's semaphore/fence are signalled by
-//! a submission that waits on a timeline the layer signals when the release
-//! arrives ([`release_timeline`]); it needs timeline semaphores
-//! ([`DeviceCaps::early_acquire`]).
+//! its way (*early acquire*): the app's fence is signalled by a submission
+//! that waits on a timeline the layer signals when the release arrives
+//! ([`release_timeline`]); it needs timeline semaphores
+//! ([`DeviceCaps::early_acquire`]) and an acquire that passes only a fence
+//! (a binary semaphore may not wait for a signal not yet submitted).
 
+pub mod fault;
 pub mod frame_fence;
 pub mod release_timeline;
 pub mod vk;

@@ -4,9 +4,11 @@
 //! replaced it (Wayland `wl_buffer.release`, X11 `PresentIdleNotify`). An
 //! application that renders faster than those messages travel would have
 //! to wait for them on its own thread. Instead the layer may hand out such
-//! an image at once, with the application's acquire semaphore and fence
-//! signalled by a submission that waits, on the GPU, for a timeline
-//! semaphore the presenter thread signals when the release arrives. This
+//! an image at once, with the application's acquire fence signalled by a
+//! submission that waits, on the GPU, for a timeline semaphore the
+//! presenter thread signals when the release arrives. Only a fence: a
+//! binary semaphore's wait may depend only on signals already submitted,
+//! so an acquire that passes a semaphore waits for the release. This
 //! is the model Android's `dequeueBuffer` release fences follow, and what
 //! the sync_file import at acquire does for the window system's reads.
 //! Outside FIFO the image on screen qualifies too once a newer frame is
@@ -74,14 +76,14 @@ impl ReleaseTimelines {
     }
 
     /// Submits, on `queue`, a batch that waits until image `index`'s
-    /// timeline reaches `value` and then signals the application's
-    /// `semaphore` and `fence` (either may be null).
+    /// timeline reaches `value` and then signals the application's `fence`.
+    /// Only a fence: a binary semaphore may not wait on a signal not yet
+    /// submitted, and the release timeline is signalled from the host.
     pub fn submit_wait(
         &self,
         queue: &QueueInfo,
         index: usize,
         value: u64,
-        semaphore: vk::Semaphore,
         fence: vk::Fence,
     ) -> Result<(), vk::Result> {
         let wait = [self.per_image[index]];
@@ -90,22 +92,19 @@ impl ReleaseTimelines {
         let _held = queue.lock.lock().unwrap_or_else(|e| e.into_inner());
         // Taken under the queue's lock: the values reach the queue in order.
         let n = self.submits.load(Ordering::Relaxed) + 1;
-        // The application's binary semaphore (its value is ignored), unless
-        // it passed none, then the layer's count.
-        let signal = [semaphore, self.submitted];
-        let signal_values = [0, n];
-        let from = usize::from(semaphore == vk::Semaphore::null());
+        let signal = [self.submitted];
+        let signal_values = [n];
         let mut values = vk::TimelineSemaphoreSubmitInfo::default()
             .wait_semaphore_values(&wait_values)
-            .signal_semaphore_values(&signal_values[from..]);
+            .signal_semaphore_values(&signal_values);
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(&wait)
             .wait_dst_stage_mask(&stages)
-            .signal_semaphores(&signal[from..])
+            .signal_semaphores(&signal)
             .push_next(&mut values);
-        // SAFETY: the queue is held under the shared lock; the semaphore and
-        // fence are the application's, unsignalled as the API requires; the
-        // timelines are the layer's.
+        // SAFETY: the queue is held under the shared lock; the fence is the
+        // application's, unsignalled as the API requires; the timelines are
+        // the layer's.
         crate::device::cpu_time::driver(|| unsafe {
             self.dev.fns.queue_submit(queue.queue, &[submit], fence)
         })?;

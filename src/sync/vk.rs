@@ -2,8 +2,10 @@
 //! (`VK_KHR_external_semaphore_fd` / `VK_KHR_external_fence_fd`, handle type
 //! `SYNC_FD`).
 
+use crate::config::Fault;
 use crate::device::DeviceData;
 use crate::kernel::SyncFile;
+use crate::sync::fault;
 use ash::vk;
 
 fn missing(what: &str) -> vk::Result {
@@ -35,6 +37,9 @@ pub fn export_semaphore(
     let info = vk::SemaphoreGetFdInfoKHR::default()
         .semaphore(semaphore)
         .handle_type(vk::ExternalSemaphoreHandleTypeFlags::SYNC_FD);
+    if fault::active(Fault::SemaphoreExport) {
+        return Err(vk::Result::ERROR_TOO_MANY_OBJECTS);
+    }
     // SAFETY: a live semaphore created exportable as SYNC_FD.
     let fd = unsafe { ext.get_semaphore_fd(&info) }?;
     // SAFETY: the driver hands over ownership of the fd; -1 means signalled.
@@ -61,6 +66,10 @@ pub fn import_into_semaphore(
         .flags(vk::SemaphoreImportFlags::TEMPORARY)
         .handle_type(vk::ExternalSemaphoreHandleTypeFlags::SYNC_FD)
         .fd(sync_file.as_raw_fd());
+    if fault::active(Fault::SemaphoreImport) {
+        // The sync_file is closed as on any failed import.
+        return Err(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE);
+    }
     // SAFETY: a live semaphore; the fd is valid (or -1: signalled).
     unsafe { ext.import_semaphore_fd(&info) }?;
     // On success the driver owns the fd.
@@ -84,6 +93,9 @@ pub fn import_into_fence(
         .flags(vk::FenceImportFlags::TEMPORARY)
         .handle_type(vk::ExternalFenceHandleTypeFlags::SYNC_FD)
         .fd(sync_file.as_raw_fd());
+    if fault::active(Fault::FenceImport) {
+        return Err(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE);
+    }
     // SAFETY: a live fence; the fd is valid (or -1: signalled).
     unsafe { ext.import_fence_fd(&info) }?;
     // On success the driver owns the fd.

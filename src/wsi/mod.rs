@@ -10,6 +10,7 @@
 //! one inside it that is not registered (destroyed, or never made) is an
 //! error.
 
+pub mod fallback;
 pub mod headless;
 pub mod image;
 pub mod platform;

@@ -82,6 +82,14 @@ pub trait Backend: Send {
     fn request_feedback(&mut self, _seq: u64) -> bool {
         false
     }
+    /// FIFO paced by the window system (`wp_fifo_v1`): each frame is
+    /// handed over as soon as it is ready but no sooner than the returned
+    /// time after the one before (the pace of a hidden window, which the
+    /// window system may stop pacing), and the window system shows one
+    /// per refresh. `None`: FIFO waits for each frame event.
+    fn fifo_pacing(&self) -> Option<Duration> {
+        None
+    }
     /// How long to wait for a frame event before presenting anyway (a
     /// hidden window gets no frame events; the application must not hang).
     fn frame_event_timeout(&self) -> Duration {

@@ -18,6 +18,7 @@
 //! holds but has replaced with a newer frame, and the GPU waits for its
 //! release ([`ReleaseTimelines`]); it blocks only when there is none.
 
+use super::fallback::SyncFallback;
 use super::image::{self, Choice, CopyCommands, ImageParams, SwapImage, WindowSystemBuffers};
 use super::platform::{Backend, BackendEvent, BackendParams};
 use super::stats::Stats;
@@ -27,7 +28,7 @@ use crate::device::DeviceData;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess, Vgem};
 use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
-use crate::sync::{self, AcquireSync, Plan, PresentSync};
+use crate::sync::{self, fault, AcquireSync, Plan, PresentSync};
 use ash::vk;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
@@ -365,6 +366,9 @@ pub struct Swapchain {
     /// FIFO on the worker-wait path without a frame limiter: a present may
     /// leave its frame for the presenter (`State::presenter_will_look`).
     defers: bool,
+    /// Where a call on the planned path failed and the swapchain took the
+    /// next one down ([`SyncFallback`]).
+    fallback: SyncFallback,
     /// The vgem node the soft-fence path makes each frame's fence on, held
     /// open for the swapchain's life (`None` on the other paths: the node
     /// is open only while someone uses it).
@@ -759,6 +763,7 @@ impl Swapchain {
             to_presenter,
             threads,
             defers,
+            fallback: SyncFallback::default(),
         })
     }
 
@@ -784,8 +789,14 @@ impl Swapchain {
     ) -> vk::Result {
         let deadline = deadline_after(timeout_ns);
         let mut waited = false;
+        // Only a fence may wait, on the GPU, for a release still to come:
+        // a binary semaphore's wait may depend only on signals already
+        // submitted (vkQueueSubmit, `pWaitSemaphores`), and the release
+        // timeline's signal comes from the host later. An acquire with a
+        // semaphore waits here for the release instead, as in Mesa's WSI.
         let can_wait_on_gpu = self.timelines.is_some()
-            && (semaphore != vk::Semaphore::null() || fence != vk::Fence::null());
+            && semaphore == vk::Semaphore::null()
+            && fence != vk::Fence::null();
         let (index, status, early) = {
             let mut st = self.shared.lock();
             loop {
@@ -831,7 +842,7 @@ impl Swapchain {
                     .queues
                     .first()
                     .ok_or(vk::Result::ERROR_DEVICE_LOST)
-                    .and_then(|q| t.submit_wait(q, index, value, semaphore, fence))
+                    .and_then(|q| t.submit_wait(q, index, value, fence))
             }
             _ => self.signal_acquire(index, semaphore, fence),
         };
@@ -876,9 +887,8 @@ impl Swapchain {
         vk::Result::SUCCESS
     }
 
-    /// Makes the application's acquire semaphore/fence signal once the
-    /// image is idle. Images are only free once the window system released
-    /// them, so the signal can be immediate.
+    /// Signals the application's acquire `semaphore` and `fence` (either
+    /// may be null) for image `index`, which the window system released.
     fn signal_acquire(
         &self,
         index: usize,
@@ -890,32 +900,40 @@ impl Swapchain {
         }
         match self.plan.acquire {
             AcquireSync::ImportSyncFile => self.import_release_fences(index, semaphore, fence),
-            AcquireSync::QueueSignal => {
-                let q = self
-                    .dev
-                    .queues
-                    .first()
-                    .ok_or(vk::Result::ERROR_DEVICE_LOST)?;
-                let sems = [semaphore];
-                let submit = vk::SubmitInfo::default().signal_semaphores(
-                    if semaphore == vk::Semaphore::null() {
-                        &[]
-                    } else {
-                        &sems
-                    },
-                );
-                let _held = q.lock.lock().unwrap_or_else(|e| e.into_inner());
-                // SAFETY: the queue is held under the shared lock; the
-                // semaphore and fence are the application's, unsignalled
-                // as the API requires.
-                cpu_time::driver(|| unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) })
-            }
+            AcquireSync::QueueSignal => self.queue_signal(semaphore, fence),
         }
+    }
+
+    /// Signals `semaphore` and `fence` (either may be null) by an empty
+    /// submission on the first queue.
+    fn queue_signal(&self, semaphore: vk::Semaphore, fence: vk::Fence) -> Result<(), vk::Result> {
+        if semaphore == vk::Semaphore::null() && fence == vk::Fence::null() {
+            return Ok(());
+        }
+        let q = self
+            .dev
+            .queues
+            .first()
+            .ok_or(vk::Result::ERROR_DEVICE_LOST)?;
+        let sems = [semaphore];
+        let submit =
+            vk::SubmitInfo::default().signal_semaphores(if semaphore == vk::Semaphore::null() {
+                &[]
+            } else {
+                &sems
+            });
+        let _held = q.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the queue is held under the shared lock; the semaphore and
+        // fence are the application's, unsignalled as the API requires.
+        cpu_time::driver(|| unsafe { self.dev.fns.queue_submit(q.queue, &[submit], fence) })
     }
 
     /// The GPU, not the CPU, waits for the window system: the fences still
     /// on the released dma-buf (a compositor's reads) become the payload of
-    /// the application's semaphore and fence.
+    /// the application's semaphore and fence. Where that fails (the kernel
+    /// or the driver refuses), the swapchain steps down for good
+    /// ([`SyncFallback`]): the reads are waited for here, bounded, and what
+    /// was not imported is signalled by a submission.
     fn import_release_fences(
         &self,
         index: usize,
@@ -926,42 +944,78 @@ impl Swapchain {
             .backing
             .dma_buf()
             .ok_or(vk::Result::ERROR_UNKNOWN)?;
-        let export = || {
-            buf.export_sync_file(SyncAccess::Write).map_err(|e| {
-                log::warn!("exporting the release fences of image {index}: {e}");
-                vk::Result::ERROR_SURFACE_LOST_KHR
-            })
-        };
-        if semaphore != vk::Semaphore::null() {
-            let sf = export()?;
-            cpu_time::driver(|| sync::vk::import_into_semaphore(&self.dev, semaphore, sf))?;
+        let mut left = (semaphore, fence);
+        if self.fallback.acquire().is_none() {
+            let export = || {
+                fault::with_dma_buf(buf, |b| b.export_sync_file(SyncAccess::Write))
+                    .map_err(|e| format!("exporting the release fences of image {index}: {e}"))
+            };
+            let imported = (|| -> Result<(), String> {
+                if semaphore != vk::Semaphore::null() {
+                    let sf = export()?;
+                    cpu_time::driver(|| sync::vk::import_into_semaphore(&self.dev, semaphore, sf))
+                        .map_err(|e| format!("vkImportSemaphoreFdKHR: {e:?}"))?;
+                    left.0 = vk::Semaphore::null();
+                }
+                if fence != vk::Fence::null() {
+                    let sf = export()?;
+                    cpu_time::driver(|| sync::vk::import_into_fence(&self.dev, fence, sf))
+                        .map_err(|e| format!("vkImportFenceFdKHR: {e:?}"))?;
+                    left.1 = vk::Fence::null();
+                }
+                Ok(())
+            })();
+            match imported {
+                Ok(()) => return Ok(()),
+                Err(why) => self.fallback.acquire_failed(why),
+            }
         }
-        if fence != vk::Fence::null() {
-            let sf = export()?;
-            cpu_time::driver(|| sync::vk::import_into_fence(&self.dev, fence, sf))?;
+        let limit = Duration::from_millis(crate::config::get().release_timeout_ms);
+        match cpu_time::blocking(|| buf.poll_ready(SyncAccess::Write, limit)) {
+            Ok(true) => {}
+            Ok(false) => log::warn!(
+                "image {index}: the window system still reads it after {} ms; handing it out",
+                limit.as_millis()
+            ),
+            Err(e) => log::warn!("image {index}: cannot wait for the window system's reads ({e})"),
         }
-        Ok(())
+        self.queue_signal(left.0, left.1)
+    }
+
+    /// The present sync this swapchain's frames take now: the plan's, or
+    /// worker wait once the plan's failed ([`SyncFallback`]).
+    fn present_sync(&self) -> PresentSync {
+        if self.fallback.present().is_some() {
+            PresentSync::WorkerWait
+        } else {
+            self.plan.present
+        }
     }
 
     /// The render-complete fence of a frame as a kernel fence on its
     /// dma-buf, for the implicit paths. `None` means the frame goes the
-    /// worker-wait way (no such path, or it failed just now).
+    /// worker-wait way (no such path, or it failed: then every later frame
+    /// goes that way too).
     fn attach_render_fence(&self, index: usize) -> Option<Handover> {
         let buf = self.images[index].backing.dma_buf()?;
-        let attached = match self.plan.present {
+        let import = |sf: &crate::kernel::SyncFile| {
+            fault::with_dma_buf(buf, |b| b.import_sync_file(SyncAccess::Write, sf))
+        };
+        let attached = match self.present_sync() {
             PresentSync::ImplicitSoftFence => (|| -> crate::kernel::Result<Handover> {
                 let soft = SoftFence::new()?;
-                buf.import_sync_file(SyncAccess::Write, &soft.sync_file()?)?;
+                import(&soft.sync_file()?)?;
                 Ok(Handover::SoftFence(soft))
             })()
-            .map_err(|e| e.to_string()),
+            .map_err(|e| format!("a soft fence into the dma-buf: {e}")),
             PresentSync::ImplicitSyncFile => {
                 let sem = *self.render_sems.get(index)?;
                 cpu_time::driver(|| sync::vk::export_semaphore(&self.dev, sem))
-                    .map_err(|e| format!("{e:?}"))
+                    .map_err(|e| format!("vkGetSemaphoreFdKHR: {e:?}"))
                     .and_then(|sf| {
-                        buf.import_sync_file(SyncAccess::Write, &sf)
-                            .map_err(|e| e.to_string())
+                        fault::sync_file(sf)
+                            .and_then(|sf| import(&sf))
+                            .map_err(|e| format!("the render sync_file into the dma-buf: {e}"))
                     })
                     .map(|()| Handover::SyncFile)
             }
@@ -969,8 +1023,8 @@ impl Swapchain {
         };
         match attached {
             Ok(h) => Some(h),
-            Err(e) => {
-                crate::warn_once!("cannot attach the render fence to a swapchain dma-buf ({e}); waiting on a worker thread");
+            Err(why) => {
+                self.fallback.present_failed(why);
                 None
             }
         }
@@ -981,7 +1035,7 @@ impl Swapchain {
     /// sync_file path, whose render semaphore must be exported (consumed)
     /// every frame, nor while a test delays fence signals.
     fn rendering_already_done(&self, fence: vk::Fence) -> bool {
-        if self.plan.present == PresentSync::ImplicitSyncFile
+        if self.present_sync() == PresentSync::ImplicitSyncFile
             || crate::config::get().debug_fence_delay_ms > 0
         {
             return false;
@@ -1041,7 +1095,12 @@ impl Swapchain {
             }
         };
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
-        let signal: Vec<vk::Semaphore> = self.render_sems.get(i).copied().into_iter().collect();
+        // The render semaphore only while the sync_file path holds: after
+        // a failed export it may still be signalled.
+        let signal: Vec<vk::Semaphore> = match self.present_sync() {
+            PresentSync::ImplicitSyncFile => self.render_sems.get(i).copied().into_iter().collect(),
+            _ => Vec::new(),
+        };
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
             .wait_dst_stage_mask(&stages)
@@ -1217,7 +1276,8 @@ impl Drop for Swapchain {
         stats.write_out(&[
             ("platform", self.surface.platform.platform().to_string()),
             ("present_mode", format!("{:?}", self.present_mode)),
-            ("sync", self.plan.present.name().to_string()),
+            ("sync", self.present_sync().name().to_string()),
+            ("fallback", self.fallback.describe()),
             ("buffers", format!("{:?}", self.plan.buffers)),
             ("images", self.images_path.name().to_string()),
             (
@@ -1410,9 +1470,12 @@ impl Presenter<'_> {
         // The present id of the frame waiting for its frame event.
         let mut pending_id = 0u64;
         // SYNCBRIDGE_FPS_LIMIT: the earliest time the next frame is shown.
-        let limit = crate::config::get()
+        let fps_limit = crate::config::get()
             .fps_limit
             .map(|n| Duration::from_nanos(1_000_000_000 / u64::from(n)));
+        // FIFO the window system paces (`wp_fifo_v1`): handed over like
+        // IMMEDIATE, at the backend's pace at most, shown one per refresh.
+        let fifo_paced = mode == vk::PresentModeKHR::FIFO && backend.fifo_pacing().is_some();
         let mut next_slot: Option<Instant> = None;
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
         // ready (MAILBOX only the newest of those ready), with no frame
@@ -1422,16 +1485,25 @@ impl Presenter<'_> {
         // gives back the ones it replaced. Waiting for a frame event
         // instead would show, at each repaint, the first frame after the
         // previous one, up to a refresh old.
-        let unpaced = matches!(
-            mode,
-            vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
-        );
+        let unpaced = fifo_paced
+            || matches!(
+                mode,
+                vk::PresentModeKHR::IMMEDIATE | vk::PresentModeKHR::MAILBOX
+            );
         // FIFO without a frame limiter: a frame presented while a frame
         // event is awaited cannot be shown before it. (Not
         // FIFO_LATEST_READY: a newer frame gives the older one's image
         // back at once, which needs the presenter to see it at once.)
-        let defer = !unpaced && limit.is_none() && mode != super::FIFO_LATEST_READY;
+        let defer = !unpaced && fps_limit.is_none() && mode != super::FIFO_LATEST_READY;
         loop {
+            // The backend learns the refresh period as frames are shown.
+            let limit = match (
+                fps_limit,
+                fifo_paced.then(|| backend.fifo_pacing()).flatten(),
+            ) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
                 return;

@@ -13,6 +13,7 @@ use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_protocols::wp::fifo::v1::client::{wp_fifo_manager_v1, wp_fifo_v1};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
@@ -23,6 +24,12 @@ use wayland_protocols::wp::tearing_control::v1::client::{
 
 /// A surface's tearing control object (see [`super::Tearing`]).
 pub type TearingControl = wp_tearing_control_v1::WpTearingControlV1;
+
+impl super::per_surface::SurfaceExtension for TearingControl {
+    fn destroy_object(&self) {
+        self.destroy();
+    }
+}
 
 /// `CLOCK_MONOTONIC`, the presentation clock until `wp_presentation`
 /// names its own.
@@ -38,7 +45,13 @@ pub(super) struct State {
     last_done: Option<Instant>,
     /// The output's refresh period, from presentation feedback.
     refresh: Duration,
+    /// Whether `refresh` came from the compositor (not the default).
+    refresh_known: bool,
 }
+
+/// The tag of a feedback the backend asks for itself (to learn the
+/// refresh period), which no frame of the presenter's has.
+const OWN_FEEDBACK: u64 = u64::MAX;
 
 /// The refresh period until presentation feedback says otherwise.
 const DEFAULT_REFRESH: Duration = Duration::from_nanos(16_666_667);
@@ -50,6 +63,7 @@ impl Default for State {
             clock: CLOCK_MONOTONIC,
             last_done: None,
             refresh: DEFAULT_REFRESH,
+            refresh_known: false,
         }
     }
 }
@@ -89,6 +103,10 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, u64> for State {
             } => {
                 if refresh > 0 {
                     s.refresh = Duration::from_nanos(u64::from(refresh));
+                    s.refresh_known = true;
+                }
+                if *seq == OWN_FEEDBACK {
+                    return;
                 }
                 let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
                 let ns = secs
@@ -99,7 +117,7 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, u64> for State {
                     at: Some(crate::wsi::platform::instant_of(s.clock, ns)),
                 });
             }
-            wp_presentation_feedback::Event::Discarded => {
+            wp_presentation_feedback::Event::Discarded if *seq != OWN_FEEDBACK => {
                 s.events.push(BackendEvent::Shown {
                     seq: *seq,
                     at: None,
@@ -148,6 +166,8 @@ wayland_client::delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabuf
 wayland_client::delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 wayland_client::delegate_noop!(State: wp_tearing_control_manager_v1::WpTearingControlManagerV1);
 wayland_client::delegate_noop!(State: wp_tearing_control_v1::WpTearingControlV1);
+wayland_client::delegate_noop!(State: wp_fifo_manager_v1::WpFifoManagerV1);
+wayland_client::delegate_noop!(State: wp_fifo_v1::WpFifoV1);
 
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
@@ -183,6 +203,9 @@ pub(super) struct WaylandBackend {
     /// last commit carried.
     tearing: std::sync::Arc<super::Tearing>,
     relaxed_async: bool,
+    /// The surface's `wp_fifo_v1`, on a FIFO swapchain where the
+    /// compositor offers it (`None`: FIFO waits for frame callbacks).
+    fifo: Option<std::sync::Arc<super::fifo::Fifo>>,
     // Keeps the layer's queue alive as long as the objects on it.
     _conn: Connection,
 }
@@ -196,6 +219,7 @@ impl WaylandBackend {
         globals: &Globals,
         params: &BackendParams,
         tearing: std::sync::Arc<super::Tearing>,
+        fifo: std::sync::Arc<super::fifo::Fifo>,
     ) -> Result<Self, vk::Result> {
         // SAFETY: forwarded from the caller.
         let conn = unsafe { conn::connect(display) };
@@ -242,6 +266,9 @@ impl WaylandBackend {
             globals,
             params.present_mode,
         );
+        let fifo = (params.present_mode == vk::PresentModeKHR::FIFO
+            && make_fifo(&fifo, &conn, &registry, &qh, &surface, globals))
+        .then_some(fifo);
         let presentation = globals.get("wp_presentation").map(|g| {
             registry.bind::<wp_presentation::WpPresentation, _, _>(
                 g.name,
@@ -255,6 +282,7 @@ impl WaylandBackend {
             feedback_seq: None,
             tearing,
             relaxed_async: false,
+            fifo,
             queue,
             state: State::default(),
             surface,
@@ -318,6 +346,31 @@ fn set_tearing(
         control.set_presentation_hint(hint);
         log::info!("wp_tearing_control_v1: presentation hint {hint:?}");
     }
+}
+
+/// Makes the surface's `wp_fifo_v1` ([`super::fifo`]) if the compositor
+/// offers the protocol and the surface has none yet. Returns whether the
+/// surface has one.
+fn make_fifo(
+    fifo: &super::fifo::Fifo,
+    conn: &Connection,
+    registry: &wl_registry::WlRegistry,
+    qh: &QueueHandle<State>,
+    surface: &wl_surface::WlSurface,
+    globals: &Globals,
+) -> bool {
+    let mut f = fifo.lock();
+    if f.is_none() {
+        let Some(g) = globals.get(super::fifo::GLOBAL) else {
+            return false;
+        };
+        let manager = registry.bind::<wp_fifo_manager_v1::WpFifoManagerV1, _, _>(g.name, 1, qh, ());
+        let object = manager.get_fifo(surface, qh, ());
+        manager.destroy();
+        log::info!("FIFO: the compositor paces commits (wp_fifo_v1)");
+        *f = Some((object, conn.clone()));
+    }
+    true
 }
 
 /// Sends the queued requests (the buffers just made). A full socket
@@ -438,8 +491,14 @@ impl Backend for WaylandBackend {
                 }
             }
         }
-        if let (Some(p), Some(seq)) = (&self.presentation, self.feedback_seq.take()) {
+        // FIFO paced by the compositor needs its refresh period: asked for
+        // until it is known.
+        let own = (self.fifo.is_some() && !self.state.refresh_known).then_some(OWN_FEEDBACK);
+        if let (Some(p), Some(seq)) = (&self.presentation, self.feedback_seq.take().or(own)) {
             p.feedback(&self.surface, &qh, seq);
+        }
+        if let Some(f) = &self.fifo {
+            super::fifo::constrain(f);
         }
         self.surface.commit();
         match self.queue.flush() {
@@ -454,6 +513,19 @@ impl Backend for WaylandBackend {
                 Err(vk::Result::ERROR_SURFACE_LOST_KHR)
             }
         }
+    }
+
+    fn fifo_pacing(&self) -> Option<Duration> {
+        // Until the compositor said its refresh, half the default: a faster
+        // output is not held back while the layer learns it.
+        let share = if self.state.refresh_known {
+            super::fifo::PACE_SHARE
+        } else {
+            0.5
+        };
+        self.fifo
+            .as_ref()
+            .map(|_| self.state.refresh.mul_f64(share))
     }
 
     fn request_feedback(&mut self, seq: u64) -> bool {

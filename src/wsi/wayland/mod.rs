@@ -4,7 +4,9 @@
 mod backend;
 pub mod conn;
 pub mod feedback;
+pub mod fifo;
 pub mod formats;
+pub mod per_surface;
 
 use super::image::WindowSystemBuffers;
 use super::platform::{Backend, BackendParams, PlatformSurface};
@@ -185,6 +187,7 @@ pub const USED_GLOBALS: &[&str] = &[
     "zwp_linux_dmabuf_v1",
     "wp_presentation",
     "wp_tearing_control_manager_v1",
+    fifo::GLOBAL,
 ];
 
 /// Asks the compositor for its globals and `wl_shm` formats (two round
@@ -258,29 +261,8 @@ fn linear_formats(g: &Globals) -> Vec<u32> {
         .collect()
 }
 
-/// The surface's `wp_tearing_control_v1`, made by the first swapchain that
-/// wants it and kept by the `VkSurfaceKHR`: a `wl_surface` may have only
-/// one (a second is a protocol error), and a swapchain made with
-/// `oldSwapchain` lives beside the old one for a while.
-#[derive(Default)]
-pub struct Tearing(Mutex<Option<(backend::TearingControl, Connection)>>);
-
-impl Tearing {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(backend::TearingControl, Connection)>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for Tearing {
-    fn drop(&mut self) {
-        if let Some((t, conn)) = self.lock().take() {
-            // Before the application destroys its wl_surface (Vulkan's
-            // order: the VkSurfaceKHR goes first).
-            t.destroy();
-            let _ = conn.flush();
-        }
-    }
-}
+/// The surface's `wp_tearing_control_v1` ([`per_surface`]).
+pub type Tearing = per_surface::PerSurface<backend::TearingControl>;
 
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
@@ -288,6 +270,7 @@ pub struct WaylandSurface {
     surface: usize,
     globals: Mutex<Option<Globals>>,
     tearing: std::sync::Arc<Tearing>,
+    fifo: std::sync::Arc<fifo::Fifo>,
 }
 
 impl WaylandSurface {
@@ -300,6 +283,7 @@ impl WaylandSurface {
             surface: surface as usize,
             globals: Mutex::new(None),
             tearing: std::sync::Arc::default(),
+            fifo: std::sync::Arc::default(),
         }
     }
 
@@ -408,6 +392,7 @@ impl PlatformSurface for WaylandSurface {
                 &globals,
                 params,
                 self.tearing.clone(),
+                self.fifo.clone(),
             )
         }?;
         Ok(Box::new(b))
