@@ -263,30 +263,15 @@ fn no_fd_growth_over_1000_recreations() {
     assert!(rss1 <= rss0 + 512, "RSS grew {rss0} -> {rss1} KiB\n{out}");
 }
 
-/// Runs the probe under valgrind memcheck through the layer. Any memory
-/// error (invalid read or write, use of uninitialised values, bad free) in
-/// the layer, the loader or the driver fails the run (one glibc dynamic
-/// loader false positive is suppressed, `tests/valgrind.supp`), and so does a
-/// definite or indirect leak. "Possibly lost" blocks are reported but not
-/// counted: hashbrown's tables in the layer's process-wide registries are
-/// held through interior pointers, which memcheck calls "possibly lost".
+/// Runs the probe under valgrind memcheck through the layer
+/// ([`common::memcheck`]); one glibc dynamic loader false positive is
+/// suppressed (`tests/valgrind.supp`).
 fn under_valgrind(args: &[&str]) -> (Output, Duration) {
     let m = Manifests::new();
     let w = Weston::start();
     let mut cmd = through_layer("valgrind", &m, &w);
-    cmd.args([
-        "--leak-check=full",
-        "--show-leak-kinds=definite,indirect,possible",
-        "--errors-for-leak-kinds=definite,indirect",
-        "--error-exitcode=99",
-        "--num-callers=30",
-    ])
-    .arg(format!(
-        "--suppressions={}",
-        common::repo_dir().join("tests/valgrind.supp").display()
-    ))
-    .arg(probe_exe())
-    .args(args);
+    common::memcheck(&mut cmd, &common::repo_dir(), &["tests/valgrind.supp"]);
+    cmd.arg(probe_exe()).args(args);
     let t = Instant::now();
     let out = run(cmd, Duration::from_secs(300));
     (out, t.elapsed())
@@ -294,34 +279,10 @@ fn under_valgrind(args: &[&str]) -> (Output, Duration) {
 
 #[test]
 fn valgrind_memcheck_is_clean_for_frames_and_bad_input() {
-    for args in [
-        &[
-            "frames",
-            "--frames",
-            "5",
-            "--mode",
-            "immediate",
-            "--size",
-            "64x64",
-        ][..],
-        &["bad-input", "--frames", "2", "--size", "64x64"],
-    ] {
+    for args in common::MEMCHECK_SCENARIOS {
         let (out, took) = under_valgrind(args);
         eprintln!("valgrind {args:?}: {took:?}");
-        assert!(
-            out.status.code() != Some(99),
-            "memcheck found errors in {args:?}\n{}",
-            out.stderr
-                .lines()
-                .filter(|l| l.starts_with("=="))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        out.assert_memcheck_clean(&format!("{args:?}"));
         assert_ok(&out);
-        assert!(
-            out.stderr.contains("definitely lost: 0 bytes"),
-            "{}",
-            out.stderr
-        );
     }
 }

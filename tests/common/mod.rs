@@ -300,6 +300,42 @@ pub fn child_command_of(exe: impl AsRef<std::ffi::OsStr>, name: &str, m: &Manife
     cmd
 }
 
+/// The probe scenarios valgrind memcheck runs over (`tests/reliability.rs`
+/// on the host, `tests/guest_real.rs` on the core path): a few frames, and
+/// the bad-input scenario.
+pub const MEMCHECK_SCENARIOS: [&[&str]; 2] = [
+    &[
+        "frames",
+        "--frames",
+        "5",
+        "--mode",
+        "immediate",
+        "--size",
+        "64x64",
+    ],
+    &["bad-input", "--frames", "2", "--size", "64x64"],
+];
+
+/// Gives `cmd` (a `valgrind` command) memcheck's options: any memory error
+/// (invalid read or write, use of uninitialised values, bad free) or a
+/// definite or indirect leak makes it exit 99. "Possibly lost" blocks are
+/// shown, not counted: hashbrown's tables in the layer's process-wide
+/// registries are held through interior pointers, which memcheck calls
+/// "possibly lost". `supps`: suppression files under the repository
+/// `repo`.
+pub fn memcheck(cmd: &mut Command, repo: &Path, supps: &[&str]) {
+    cmd.args([
+        "--leak-check=full",
+        "--show-leak-kinds=definite,indirect,possible",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--error-exitcode=99",
+        "--num-callers=30",
+    ]);
+    for s in supps {
+        cmd.arg(format!("--suppressions={}", repo.join(s).display()));
+    }
+}
+
 /// The probe's `early-acquire` scenario on an IMMEDIATE swapchain, with
 /// the compositor `pid` stopped and continued (host and guest tests add
 /// their own options).
@@ -428,6 +464,25 @@ impl Output {
             self.probe_value("early_present").as_deref(),
             Some("Ok(false)"),
             "{what}\n{self}"
+        );
+    }
+
+    /// A run under [`memcheck`] found no memory error and no definite or
+    /// indirect leak (`what` names it in a failure).
+    pub fn assert_memcheck_clean(&self, what: &str) {
+        assert!(
+            self.status.code() != Some(99),
+            "memcheck found errors in {what}\n{}",
+            self.stderr
+                .lines()
+                .filter(|l| l.starts_with("=="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            self.stderr.contains("definitely lost: 0 bytes"),
+            "{what}: {}",
+            self.stderr
         );
     }
 
