@@ -242,11 +242,17 @@ impl Config {
                     _ => bad("milliseconds from 0 to 10000; using 0"),
                 },
                 "DEBUG_FAULTS" => {
+                    // One warning for the variable, however many names in
+                    // it are unknown.
+                    let mut unknown = false;
                     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                         match Fault::ALL.iter().find(|f| f.name() == name) {
                             Some(f) => cfg.debug_faults |= f.bit(),
-                            None => bad("a list of sync-file, dma-buf, semaphore-export, semaphore-import, fence-import; leaving it out"),
+                            None => unknown = true,
                         }
+                    }
+                    if unknown {
+                        bad("a list of sync-file, dma-buf, semaphore-export, semaphore-import, fence-import; leaving out the others");
                     }
                 }
                 "EARLY_ACQUIRE" => match value.trim().to_ascii_lowercase().as_str() {
@@ -369,7 +375,7 @@ mod tests {
         assert!(c.fault(Fault::SyncFile) && c.fault(Fault::FenceImport));
         assert!(!c.fault(Fault::DmaBuf) && !c.fault(Fault::SemaphoreExport));
         assert!(c.warnings.is_empty());
-        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire")]);
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire,x,y")]);
         assert!(c.fault(Fault::DmaBuf));
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(Fault::ALL.iter().all(|f| !Config::default().fault(*f)));
