@@ -85,7 +85,10 @@ fn assert_commits(lines: &[Line], kind: &str, pixel: u32, n: usize) {
 #[test]
 #[ignore = "needs the test guest (tests/guest.rs runs it)"]
 fn the_layer_dma_bufs_are_read_back_by_the_fixture_after_their_fences() {
-    let lines = probe_on_fixture("0,1,0", &[]);
+    // Implicit sync forced: the fixture offers wp_linux_drm_syncobj_v1,
+    // which the layer would take (the `explicit_` tests of guest_wayland
+    // cover that path).
+    let lines = probe_on_fixture("0,1,0", &[("SYNCBRIDGE_SYNC", "implicit")]);
     assert_commits(&lines, "dmabuf", 0xff00ff00, 16);
     // bookworm's lavapipe exports no sync_file: the layer bridges the
     // render fence with a vgem fence in the dma-buf (ImplicitSoftFence) or
