@@ -85,9 +85,13 @@ fn run_some_in_guest(
     // the compositor's bug, not the client's (weston 14 on llvmpipe under
     // TCG segfaulted once in six full runs, cause unknown). Such a run is
     // shown in full and run once more; a second crash fails.
+    // (run.sh passes the guest's output on: compositor.sh's line may come
+    // on either stream.)
     let died = |o: &std::process::Output| {
         !o.status.success()
-            && String::from_utf8_lossy(&o.stderr).contains("exited during the command")
+            && [&o.stdout, &o.stderr]
+                .iter()
+                .any(|s| String::from_utf8_lossy(s).contains("exited during the command"))
     };
     if died(&out) {
         println!("{}", String::from_utf8_lossy(&out.stdout));
