@@ -7,7 +7,7 @@ mod common;
 
 use ash::vk;
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
-use common::stats::{json_number, stats_lines};
+use common::stats::{json_number, json_percentile, stats_lines};
 use common::weston::{through_layer, Weston};
 use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::time::Duration;
@@ -863,9 +863,17 @@ fn acquire_hands_out_a_replaced_image_and_the_gpu_waits_for_its_release() {
 /// MAILBOX shows only the newest frame at each refresh, so a frame replaced
 /// before it was shown gives its image back at once (the compositor
 /// releases a replaced buffer at the commit that replaces it), not at the
-/// next refresh: an application rendering as fast as it can almost never finds
-/// every image taken. Before, the older frames were dropped only at the
-/// refresh, and about every fourth acquire found no image free.
+/// next refresh. Before, the older frames were dropped only at the refresh,
+/// and about every fourth acquire found no image free.
+///
+/// Asserted where it is the layer's doing, not the machine's: frames run far
+/// faster than images × refresh rate (5 × 60 Hz here: what giving images
+/// back at refreshes would allow), and the median handover-to-release time
+/// stays far below a refresh period (16.7 ms). How many acquires find every
+/// image taken depends on the compositor's release round trip, which an
+/// application at thousands of frames per second outruns now and then:
+/// 2–10 of 600 on an idle machine, 20–134 on a loaded two-core one, so the
+/// count is printed, not bounded.
 #[test]
 fn mailbox_gives_a_replaced_frames_image_back_at_once() {
     let m = Manifests::new();
@@ -883,16 +891,21 @@ fn mailbox_gives_a_replaced_frames_image_back_at_once() {
     let lines = stats_lines(&stats);
     assert_eq!(lines.len(), 1, "one swapchain: {lines:?}");
     let line = &lines[0];
+    eprintln!("{line}");
     // Replaced in the layer (several ready at once) or by the compositor
     // (handed over, replaced before its repaint).
     assert!(
         json_number(line, "frames_skipped") + json_number(line, "frames_discarded") >= frames / 2.0,
         "most frames are replaced before a refresh: {line}"
     );
-    let no_free_image = json_number(line, "early_acquires") + json_number(line, "acquire_waits");
+    let refresh_bound = 5.0 * 60.0;
     assert!(
-        no_free_image <= frames / 10.0,
-        "{no_free_image} of {frames} acquires found no image free: {line}"
+        json_number(line, "fps") >= 2.0 * refresh_bound,
+        "frames are not held back to the refresh: {line}"
+    );
+    assert!(
+        json_percentile(line, "release_latency_us", "p50") <= 4000.0,
+        "a replaced frame's image comes back long before the next refresh: {line}"
     );
 }
 

@@ -25,3 +25,14 @@ pub fn json_number(line: &str, key: &str) -> f64 {
         .parse()
         .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
 }
+
+/// Percentile `p` (`"p50"`, `"p90"`, `"p99"`) of the distribution `key` in a
+/// statistics line (`"key":{"p50":…,…}`).
+pub fn json_percentile(line: &str, key: &str, p: &str) -> f64 {
+    let at = line
+        .find(&format!("\"{key}\":{{"))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    let object = &line[at..];
+    let object = &object[..object.find('}').unwrap_or(object.len()) + 1];
+    json_number(object, p)
+}
