@@ -249,7 +249,14 @@ fn real_path_tests_pass_in_the_guest() {
     std::fs::create_dir_all(&shots).expect("guest-shots");
     run_some_in_guest(
         &exe,
-        &["--skip", "mutter_", "--skip", "valgrind_"],
+        &[
+            "--skip",
+            "mutter_",
+            "--skip",
+            "valgrind_",
+            "--skip",
+            "vkmark_",
+        ],
         &[],
         &["tests/guest/compositor.sh", "--real"],
         &[
@@ -283,6 +290,33 @@ fn real_path_tests_pass_under_mutter_in_the_guest() {
         &["tests/guest/compositor.sh", "--mutter"],
         &[
             ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
+    );
+}
+
+/// The `vkmark_` test of `guest_real` (every vkmark scene through the
+/// layer on the core path, and with Mesa's own WSI for the scores) and the
+/// `syncval_` one (synchronization validation on every plan, mode and
+/// resize), in a guest boot of their own: several minutes under TCG, next
+/// to the others.
+#[test]
+fn real_path_vkmark_and_syncval_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    assert!(
+        compositor_root().join("usr/bin/vkmark").exists(),
+        "the compositor chroot has no vkmark: run tests/guest/setup-compositor.sh"
+    );
+    run_some_in_guest(
+        &test_exe("guest_real"),
+        &["vkmark_", "syncval_"],
+        &[],
+        &["tests/guest/compositor.sh", "--real"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "1500"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
     );

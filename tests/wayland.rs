@@ -9,7 +9,7 @@ use ash::vk;
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
 use common::stats::{json_number, json_percentile, stats_lines};
 use common::weston::{through_layer, Weston};
-use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
+use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir, SYNC_VALIDATION};
 use std::time::Duration;
 
 #[test]
@@ -224,6 +224,64 @@ fn validation_above_the_layer_sees_correct_wsi_use() {
             Some("0"),
             "{scenario:?}\n{out}"
         );
+    }
+}
+
+/// Synchronization validation, below the layer (it checks the layer's own
+/// submissions: the present's, the acquire's signal, the copy path's copy,
+/// early acquire's wait on the release timeline) and above it (the
+/// application's use of what the layer returns), stays quiet on every plan
+/// the host offers, in every present mode, through resizes and
+/// recreations (the probe's resize storm: FIFO, MAILBOX and IMMEDIATE in
+/// turn, random sizes down to 1×1). First the control: with a hazard the
+/// probe records on purpose, validation reports it, so it is on.
+#[test]
+fn synchronization_validation_is_quiet_on_every_plan_mode_and_resize() {
+    let m = Manifests::new();
+    let w = Weston::start();
+    let mut control = SYNC_VALIDATION.to_vec();
+    control.push(("PROBE_SYNC_HAZARD", "1"));
+    let out = probe_run(
+        &m,
+        &w,
+        &["frames", "--frames", "3", "--validation"],
+        &control,
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.contains("SYNC-HAZARD-WRITE-AFTER-WRITE"),
+        "synchronization validation is not on\n{out}"
+    );
+    let above = "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi";
+    for (plan, env) in [
+        ("shm, worker wait, queue signal", &[][..]),
+        ("the copy path", &[("SYNCBRIDGE_IMAGES", "copy")][..]),
+        (
+            "early acquire off",
+            &[("SYNCBRIDGE_EARLY_ACQUIRE", "off")][..],
+        ),
+        (
+            "early acquire with an acquire fence",
+            &[("PROBE_ACQUIRE_FENCE", "1")][..],
+        ),
+    ] {
+        for placement in ["below", "above"] {
+            let mut env = env.to_vec();
+            env.extend(SYNC_VALIDATION);
+            if placement == "above" {
+                env.push(("VK_INSTANCE_LAYERS", above));
+                env.push(("PROBE_VALIDATION_IN_ENV", "1"));
+            }
+            let out = probe_clean(
+                &m,
+                &w,
+                &["resize-storm", "--frames", "12"],
+                &env,
+                &format!("{plan}, validation {placement} the layer"),
+            );
+            assert_eq!(out.probe_number("storm_recreations"), 12, "{out}");
+            assert!(!out.stderr.contains("syncbridge: error"), "{out}");
+        }
     }
 }
 

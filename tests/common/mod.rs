@@ -300,6 +300,19 @@ pub fn child_command_of(exe: impl AsRef<std::ffi::OsStr>, name: &str, m: &Manife
     cmd
 }
 
+/// The environment that turns on the Khronos validation layer's
+/// synchronization validation: `VK_LAYER_ENABLES` (read by bookworm's
+/// 1.3.239 and trixie's 1.4.309) and the 1.4 setting's own variable.
+/// `PROBE_SYNC_HAZARD=1` makes the probe record a write-after-write hazard,
+/// which shows that it is on.
+pub const SYNC_VALIDATION: [(&str, &str); 2] = [
+    (
+        "VK_LAYER_ENABLES",
+        "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT",
+    ),
+    ("VK_KHRONOS_VALIDATION_VALIDATE_SYNC", "true"),
+];
+
 /// The probe scenarios valgrind memcheck runs over (`tests/reliability.rs`
 /// on the host, `tests/guest_real.rs` on the core path): a few frames, and
 /// the bad-input scenario.

@@ -244,7 +244,8 @@ pub unsafe fn command_pool(device: &ash::Device) -> vk::CommandPool {
 
 /// Records into `cb` (reset first) a clear of `image` to `rgba`, from an
 /// undefined layout to `PRESENT_SRC_KHR`, with the barriers that make the
-/// clear's write visible to the presentation engine.
+/// clear's write visible to the presentation engine. The submission must
+/// wait for the image's acquire semaphore at `TRANSFER`.
 ///
 /// # Safety
 /// `cb` must be resettable and not in use; `image` a colour image of the
@@ -278,9 +279,14 @@ pub unsafe fn record_clear(
         device
             .begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
             .expect("vkBeginCommandBuffer");
+        // From TRANSFER, the stage the acquire semaphore is waited at: the
+        // layout transition then follows the wait, so it cannot overwrite
+        // the image while the presentation engine still reads it
+        // (synchronization validation above a swapchain reports
+        // TOP_OF_PIPE here as a write-after-read).
         device.cmd_pipeline_barrier(
             cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
+            vk::PipelineStageFlags::TRANSFER,
             vk::PipelineStageFlags::TRANSFER,
             vk::DependencyFlags::empty(),
             &[],
@@ -299,6 +305,18 @@ pub unsafe fn record_clear(
             &vk::ClearColorValue { float32: rgba },
             &[range],
         );
+        if std::env::var_os("PROBE_SYNC_HAZARD").is_some() {
+            // A second clear with no barrier after the first: a
+            // write-after-write hazard, for tests that show synchronization
+            // validation is on.
+            device.cmd_clear_color_image(
+                cb,
+                image,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &vk::ClearColorValue { float32: rgba },
+                &[range],
+            );
+        }
         device.cmd_pipeline_barrier(
             cb,
             vk::PipelineStageFlags::TRANSFER,
