@@ -625,7 +625,9 @@ fn syncval_is_quiet_on_every_plan_mode_and_resize() {
         "synchronization validation is not on\n{out}"
     );
     let above = "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi";
-    let cases: [(&str, &[(&str, &str)], &str, bool); 7] = [
+    // (name, settings, the plan they lead to, validation above the layer)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, bool);
+    let cases: [Case; 7] = [
         ("core", &[], CORE_PLAN, false),
         ("core-above", &[], CORE_PLAN, true),
         (
