@@ -2262,6 +2262,20 @@ mod rely {
             g.device.device_wait_idle().expect("idle");
             let (fds1, rss1) = (fd_count(), rss_kib());
             println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1}", o.frames);
+            if std::env::var_os("PROBE_LIST_FDS").is_some() {
+                for e in std::fs::read_dir("/proc/self/fd")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let t = std::fs::read_link(e.path()).unwrap_or_default();
+                    println!(
+                        "probe: fd {} -> {}",
+                        e.file_name().to_string_lossy(),
+                        t.display()
+                    );
+                }
+            }
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);

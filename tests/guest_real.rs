@@ -983,3 +983,115 @@ fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
         &format!("error after {} ms", took.as_millis()),
     );
 }
+
+// ---- explicit sync (wp_linux_drm_syncobj_v1) with trixie's lavapipe
+
+/// The conformance compositor's lines printed since `from` (its log file,
+/// `compositor.sh --real --conformance`), as they stand now.
+fn conformance_lines_since(from: usize) -> Vec<common::conformance::Line> {
+    let text = std::fs::read_to_string(env("SYNCBRIDGE_COMPOSITOR_LOGFILE")).unwrap_or_default();
+    text.lines()
+        .skip(from)
+        .map(common::conformance::Line::parse)
+        .collect()
+}
+
+/// Explicit sync against the conformance compositor
+/// (`tests/guest/compositor.sh --real --conformance`: it runs outside the
+/// chroot as root on virtio-gpu's render node, `tests/guest.rs` boots this
+/// guest with `--virtio-gpu`): trixie's lavapipe exports SYNC_FD, so the
+/// render semaphore's sync_file is imported into each acquire point, and
+/// the release point's sync_file goes into the application's acquire
+/// semaphore and fence.
+#[test]
+#[ignore = "needs the test guest's trixie chroot with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_sync_file_in_the_acquire_point() {
+    assert_eq!(
+        std::env::var("SYNCBRIDGE_COMPOSITOR").as_deref(),
+        Ok("conformance"),
+        "run under tests/guest/compositor.sh --real --conformance"
+    );
+    let from = conformance_lines_since(0).len();
+    let m = Manifests::new();
+    let tmp = TempDir::new("explicit");
+    let stats = tmp.path().join("stats.jsonl");
+    let out = run(
+        probe(
+            &m,
+            &[
+                "frames",
+                "--frames",
+                "30",
+                "--color",
+                "0,1,0",
+                "--validation",
+            ],
+            &[("SYNCBRIDGE_STATS", stats.to_str().unwrap())],
+        ),
+        Duration::from_secs(300),
+    );
+    let line = std::fs::read_to_string(&stats).unwrap_or_default();
+    // A second client: 150 recreations; a run whose fds grow lists them
+    // (PROBE_LIST_FDS), to say which.
+    let leak = run(
+        probe(
+            &m,
+            &["leak-recreate", "--frames", "150"],
+            &[("PROBE_LIST_FDS", "1")],
+        ),
+        Duration::from_secs(400),
+    );
+    let lines = conformance_lines_since(from);
+    let text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
+    out.assert_success();
+    assert!(out.stdout.contains("probe: result=ok"), "{out}");
+    assert_validation_quiet(&out);
+    assert!(
+        out.stderr.contains(
+            "on wayland: DmaBuf buffers, present ExplicitSyncobj, acquire ImportSyncFile"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("acquire points: the render semaphore's sync_file"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("syncbridge: error"), "{out}");
+    assert!(line.contains("\"sync\":\"explicit\""), "{line}");
+    leak.assert_success();
+    assert_eq!(
+        leak.probe_number("fds_100"),
+        leak.probe_number("fds_end"),
+        "{leak}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.kind == "error"),
+        "the compositor saw errors:\n{text}"
+    );
+    let commits: Vec<_> = lines.iter().filter(|l| l.kind == "commit").collect();
+    // The first client's 30 frames (the last may be dropped with its
+    // swapchain), and of leak-recreate's 150 one-frame swapchains those
+    // whose frame reached the compositor before the swapchain went (73
+    // and 79 in two runs).
+    assert!(
+        commits.len() >= 29 + 30,
+        "{} commits:\n{text}",
+        commits.len()
+    );
+    let green = commits
+        .iter()
+        .filter(|c| c.get("pixel") == Some("0xff00ff00"))
+        .count();
+    assert!(green >= 29, "{green} green commits:\n{text}");
+    for c in &commits {
+        assert_eq!(c.get("wait"), Some("point"), "{}", c.text);
+        assert_eq!(c.get("kind"), Some("dmabuf"), "{}", c.text);
+        assert!(c.number("acquire_point").is_some(), "{}", c.text);
+    }
+    println!(
+        "@@ real name=explicit_sync_file commits={} fds_end={}",
+        commits.len(),
+        leak.probe_number("fds_end")
+    );
+}

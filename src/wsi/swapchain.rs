@@ -26,6 +26,7 @@ use super::surface::Surface;
 use crate::device::cpu_time;
 use crate::device::DeviceData;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess, Vgem};
+use crate::sync::explicit::{AcquirePoint, ExplicitSync};
 use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, fault, AcquireSync, Plan, PresentSync};
@@ -335,6 +336,9 @@ struct InFlight {
     /// The frame went to the presenter at present time (its fence travels
     /// with the buffer); the waiter only tracks completion.
     sent_early: bool,
+    /// Explicit sync without a sync_file: the acquire point the waiter
+    /// signals when the GPU is done.
+    acquire_point: Option<(Arc<ExplicitSync>, u64)>,
 }
 
 pub struct Swapchain {
@@ -358,6 +362,8 @@ pub struct Swapchain {
     /// The release timelines early acquires wait on (`None`: acquire waits
     /// for releases on the CPU).
     timelines: Option<Arc<ReleaseTimelines>>,
+    /// Explicit sync: the images' acquire and release timelines.
+    explicit: Option<Arc<ExplicitSync>>,
     shared: Arc<Shared>,
     /// Taken (closing the channel, which ends the waiter) on drop.
     to_waiter: Option<Sender<InFlight>>,
@@ -590,7 +596,44 @@ impl Swapchain {
         };
         let opaque = ci.composite_alpha == vk::CompositeAlphaFlagsKHR::OPAQUE;
         let ws = surface.platform.dma_buf_buffers(fourcc, opaque);
-        let (plan, choice) = plan_and_images(&dev, &params, &mut offer, &ws)?;
+        let (mut plan, choice) = plan_and_images(&dev, &params, &mut offer, &ws)?;
+        let explicit = if plan.present == PresentSync::ExplicitSyncobj {
+            match explicit_timelines(&dev, &plan, &offer, count) {
+                Ok(e) => Some(Arc::new(e)),
+                Err(e) => {
+                    // One line, and the implicit path.
+                    log::error!("explicit sync: the kernel refused the swapchain's timelines ({e}); using implicit sync");
+                    offer.kernel_syncobj = false;
+                    let mut implicit = sync::plan(crate::config::get(), &dev.caps, &offer)
+                        .ok_or(vk::Result::ERROR_INITIALIZATION_FAILED)?;
+                    implicit.reason = format!("{}; explicit sync: {e}", implicit.reason);
+                    plan = implicit;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if crate::config::get().sync == crate::config::SyncMode::Explicit && explicit.is_none() {
+            crate::warn_once!(
+                "SYNCBRIDGE_SYNC=explicit: explicit sync is not available on {}, using {} ({})",
+                surface.platform.platform(),
+                plan.present.name(),
+                plan.reason
+            );
+        }
+        if let Some(e) = &explicit {
+            log::info!(
+                "explicit sync: timelines on {}, acquire points by {:?}, releases counted when {}",
+                e.node().display(),
+                e.acquire_by,
+                if e.wait_available {
+                    "the release point has a fence"
+                } else {
+                    "the release point signalled"
+                }
+            );
+        }
         log::info!(
             "swapchain {}x{} {:?} {:?} on {}: {plan}; images {} ({})",
             ci.image_extent.width,
@@ -620,6 +663,7 @@ impl Swapchain {
             present_mode: ci.present_mode,
             opaque,
             buffers: plan.buffers,
+            explicit: explicit.clone(),
         };
         let backend = surface
             .platform
@@ -633,7 +677,10 @@ impl Swapchain {
             }
         };
         let mut render_sems = Vec::new();
-        if plan.present == PresentSync::ImplicitSyncFile {
+        let sync_file_points = explicit
+            .as_ref()
+            .is_some_and(|e| e.acquire_by == AcquirePoint::SyncFile);
+        if plan.present == PresentSync::ImplicitSyncFile || sync_file_points {
             for _ in 0..images.len() {
                 match sync::vk::create_exportable_semaphore(&dev) {
                     Ok(sem) => render_sems.push(sem),
@@ -698,7 +745,12 @@ impl Swapchain {
         // for images handed out early.
         let idle_check = IdleCheck {
             all: plan.acquire == AcquireSync::QueueSignal,
-            bufs: if plan.acquire == AcquireSync::QueueSignal || timelines.is_some() {
+            explicit: explicit.clone(),
+            bufs: if explicit.is_some() {
+                // The release points, not the dma-bufs' fences, say when the
+                // compositor is done.
+                Vec::new()
+            } else if plan.acquire == AcquireSync::QueueSignal || timelines.is_some() {
                 images
                     .iter()
                     .map(|i| i.backing.dma_buf().and_then(|b| b.try_clone().ok()))
@@ -751,6 +803,7 @@ impl Swapchain {
             render_sems,
             fences: Mutex::new(FencePool::new(&dev)),
             timelines,
+            explicit,
             dev,
             surface,
             images,
@@ -940,16 +993,22 @@ impl Swapchain {
         semaphore: vk::Semaphore,
         fence: vk::Fence,
     ) -> Result<(), vk::Result> {
-        let buf = self.images[index]
-            .backing
-            .dma_buf()
-            .ok_or(vk::Result::ERROR_UNKNOWN)?;
+        let buf = self.images[index].backing.dma_buf();
+        // Explicit sync: the release point of the image's last commit (it
+        // has a fence: that is when the image was released); otherwise the
+        // dma-buf's fences.
+        let export = || -> Result<crate::kernel::SyncFile, String> {
+            match (&self.explicit, buf) {
+                (Some(ex), _) => ex.export_release(index),
+                (None, Some(buf)) => {
+                    fault::with_dma_buf(buf, |b| b.export_sync_file(SyncAccess::Write))
+                }
+                (None, None) => return Err(format!("image {index} has no dma-buf")),
+            }
+            .map_err(|e| format!("exporting the release fences of image {index}: {e}"))
+        };
         let mut left = (semaphore, fence);
         if self.fallback.acquire().is_none() {
-            let export = || {
-                fault::with_dma_buf(buf, |b| b.export_sync_file(SyncAccess::Write))
-                    .map_err(|e| format!("exporting the release fences of image {index}: {e}"))
-            };
             let imported = (|| -> Result<(), String> {
                 if semaphore != vk::Semaphore::null() {
                     let sf = export()?;
@@ -971,7 +1030,12 @@ impl Swapchain {
             }
         }
         let limit = Duration::from_millis(crate::config::get().release_timeout_ms);
-        match cpu_time::blocking(|| buf.poll_ready(SyncAccess::Write, limit)) {
+        let idle = cpu_time::blocking(|| match (&self.explicit, buf) {
+            (Some(ex), _) => ex.export_release(index).and_then(|sf| sf.wait(limit)),
+            (None, Some(buf)) => buf.poll_ready(SyncAccess::Write, limit),
+            (None, None) => Ok(true),
+        });
+        match idle {
             Ok(true) => {}
             Ok(false) => log::warn!(
                 "image {index}: the window system still reads it after {} ms; handing it out",
@@ -985,10 +1049,13 @@ impl Swapchain {
     /// The present sync this swapchain's frames take now: the plan's, or
     /// worker wait once the plan's failed ([`SyncFallback`]).
     fn present_sync(&self) -> PresentSync {
-        if self.fallback.present().is_some() {
-            PresentSync::WorkerWait
-        } else {
-            self.plan.present
+        match self.plan.present {
+            PresentSync::ImplicitSyncFile | PresentSync::ImplicitSoftFence
+                if self.fallback.present().is_some() =>
+            {
+                PresentSync::WorkerWait
+            }
+            planned => planned,
         }
     }
 
@@ -1095,11 +1162,12 @@ impl Swapchain {
             }
         };
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
-        // The render semaphore only while the sync_file path holds: after
-        // a failed export it may still be signalled.
-        let signal: Vec<vk::Semaphore> = match self.present_sync() {
-            PresentSync::ImplicitSyncFile => self.render_sems.get(i).copied().into_iter().collect(),
-            _ => Vec::new(),
+        // The render semaphore (the sync_file path, explicit sync's points
+        // by sync_file) only until that path failed: after a failed export
+        // it may still be signalled.
+        let signal: Vec<vk::Semaphore> = match self.fallback.present() {
+            None => self.render_sems.get(i).copied().into_iter().collect(),
+            Some(_) => Vec::new(),
         };
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
@@ -1121,6 +1189,9 @@ impl Swapchain {
             return e;
         }
         fence.mark_submitted();
+        if let Some(ex) = &self.explicit {
+            return self.present_explicit(ex, i, fence, status);
+        }
         if self.defers {
             let mut st = self.shared.lock();
             if st.presenter_will_look {
@@ -1162,6 +1233,56 @@ impl Swapchain {
             fence,
             soft_fence,
             sent_early,
+            acquire_point: None,
+        };
+        let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
+        if !matches!(sent, Some(Ok(()))) {
+            return vk::Result::ERROR_SURFACE_LOST_KHR;
+        }
+        status
+    }
+
+    /// Explicit sync: frame `i` goes to the presenter at once, its commit
+    /// carrying a new acquire point of the image's timeline: the render
+    /// semaphore's sync_file imported into it, or signalled by the GPU
+    /// waiter when the frame's fence signals.
+    fn present_explicit(
+        &self,
+        ex: &Arc<ExplicitSync>,
+        i: usize,
+        fence: Arc<FrameFence>,
+        status: vk::Result,
+    ) -> vk::Result {
+        let point = ex.next_acquire(i);
+        let mut by_worker =
+            ex.acquire_by == AcquirePoint::Worker || self.fallback.present().is_some();
+        if let (false, Some(&sem)) = (by_worker, self.render_sems.get(i)) {
+            let imported = cpu_time::driver(|| sync::vk::export_semaphore(&self.dev, sem))
+                .map_err(|e| format!("vkGetSemaphoreFdKHR: {e:?}"))
+                .and_then(|sf| {
+                    ex.import_acquire(i, point, &sf)
+                        .map_err(|e| format!("the render sync_file into an acquire point: {e}"))
+                });
+            if let Err(why) = imported {
+                // From now on the GPU waiter signals every acquire point.
+                self.fallback.present_failed(why);
+                by_worker = true;
+            }
+        }
+        // Always through the waiter, even when the GPU is already done: it
+        // signals each timeline's points in order (an image's frame dropped
+        // in MAILBOX may still wait there while the image is presented
+        // again).
+        let acquire_point = by_worker.then(|| (ex.clone(), point));
+        // Imported or not, the point is set before the compositor sees the
+        // commit; it waits for it.
+        self.hand_to_presenter(i);
+        let frame = InFlight {
+            index: i,
+            fence,
+            soft_fence: None,
+            sent_early: true,
+            acquire_point,
         };
         let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
         if !matches!(sent, Some(Ok(()))) {
@@ -1327,6 +1448,14 @@ fn gpu_wait_loop(
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }
                     }
+                    if let Some((ex, point)) = &frame.acquire_point {
+                        if let Err(e) = ex.signal_acquire(frame.index, *point) {
+                            log::warn!(
+                                "signalling acquire point {point} of image {}: {e}",
+                                frame.index
+                            );
+                        }
+                    }
                     if !frame.sent_early {
                         let _ = ready.send(frame.index);
                         shared.with_waiter.fetch_sub(1, Ordering::AcqRel);
@@ -1352,6 +1481,23 @@ fn gpu_wait_loop(
             }
         }
     }
+}
+
+/// The timelines of an explicit-sync swapchain of `count` images, on the
+/// compositor's main device where it has timeline syncobjs.
+fn explicit_timelines(
+    dev: &DeviceData,
+    plan: &Plan,
+    offer: &sync::Offer,
+    count: usize,
+) -> crate::kernel::Result<ExplicitSync> {
+    let node = crate::kernel::SyncobjDevice::preferred(offer.main_device)?;
+    ExplicitSync::new(
+        node,
+        count,
+        sync::acquire_point_source(crate::config::get(), &dev.caps),
+        plan.acquire == AcquireSync::ImportSyncFile,
+    )
 }
 
 /// The image an acquire may hand out before its release: one the window
@@ -1384,6 +1530,8 @@ struct IdleCheck {
     /// Every image's (acquire signals with an empty submission); otherwise
     /// only those of images handed out early.
     all: bool,
+    /// Explicit sync: the release points are checked instead of dma-bufs.
+    explicit: Option<Arc<ExplicitSync>>,
     /// Per image, its dma-buf (empty: no dma-bufs, nothing to check).
     bufs: Vec<Option<DmaBuf>>,
 }
@@ -1402,6 +1550,12 @@ impl Presenter<'_> {
     /// Whether image `i`'s released dma-buf must be idle before the image is
     /// reused, and is not yet.
     fn still_read(&self, i: usize) -> bool {
+        if let Some(ex) = &self.idle_check.explicit {
+            if !self.idle_check.all && self.shared.lock().owed[i].is_none() {
+                return false;
+            }
+            return !ex.released(i);
+        }
         let Some(buf) = self.idle_check.bufs.get(i).and_then(Option::as_ref) else {
             return false;
         };
@@ -1434,6 +1588,7 @@ impl Presenter<'_> {
                 fence,
                 soft_fence: None,
                 sent_early: false,
+                acquire_point: None,
             })
             .collect();
         self.shared

@@ -683,6 +683,7 @@ impl Drop for Xvfb {
     }
 }
 
+pub mod conformance;
 pub mod fence_watch;
 pub mod image;
 pub mod stats;

@@ -52,13 +52,13 @@ pub enum Woken {
     Deadline,
 }
 
-/// Dispatches the layer's queue until `done(state)`, `wake` becomes
-/// readable, or `deadline` passes. A broken connection is
-/// `VK_ERROR_SURFACE_LOST_KHR`.
+/// Dispatches the layer's queue until `done(state)`, one of `wake` (the
+/// swapchain's wake eventfd, release-point eventfds) becomes readable, or
+/// `deadline` passes. A broken connection is `VK_ERROR_SURFACE_LOST_KHR`.
 pub fn dispatch_until<S>(
     queue: &mut EventQueue<S>,
     state: &mut S,
-    wake: Option<BorrowedFd<'_>>,
+    wake: &[BorrowedFd<'_>],
     deadline: Option<Instant>,
     mut done: impl FnMut(&S) -> bool,
 ) -> Result<Woken, vk::Result> {
@@ -88,9 +88,7 @@ pub fn dispatch_until<S>(
         let (wl_ready, wake_ready) = {
             let wl_fd = guard.connection_fd();
             let mut fds = vec![PollFd::new(&wl_fd, PollFlags::IN)];
-            if let Some(w) = &wake {
-                fds.push(PollFd::new(w, PollFlags::IN));
-            }
+            fds.extend(wake.iter().map(|w| PollFd::new(w, PollFlags::IN)));
             match poll(&mut fds, timeout.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
@@ -103,8 +101,7 @@ pub fn dispatch_until<S>(
             }
             (
                 wl.contains(PollFlags::IN),
-                fds.get(1)
-                    .is_some_and(|f| f.revents().contains(PollFlags::IN)),
+                fds[1..].iter().any(|f| f.revents().contains(PollFlags::IN)),
             )
         };
         if wl_ready {
