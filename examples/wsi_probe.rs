@@ -924,6 +924,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
         "early-acquire" => unsafe { early_acquire(o, g) },
+        "stuck-compositor" => unsafe { stuck_compositor(o, g) },
         "early-acquire-queued" => unsafe { early_acquire_queued(o, g) },
         "swapchain-maintenance1" => unsafe { swapchain_maintenance1(o, g) },
         // VK_EXT_surface_maintenance1: the capabilities of each present
@@ -1019,6 +1020,43 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
         }
         drop(stopped.take());
         ok & frames_then_teardown(g, o, c, s, fence)
+    }
+}
+
+/// With the compositor stopped (so it releases nothing), `--frames`
+/// ordinary frames (acquire with a semaphore, 20 s timeout): past the
+/// swapchain's images, each acquire waits for a replaced image's release,
+/// which the layer's release timeout gives up on. Reports every frame's
+/// result and the slowest frame's time.
+unsafe fn stuck_compositor(o: &Opts, g: &Gpu) -> bool {
+    unsafe {
+        let s = frame_sync(g);
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        println!("probe: images={}", c.images.len());
+        let stopped = Stopped::new(o.stop_pid.expect("--stop-pid PID"));
+        let mut ok = true;
+        let mut slowest = Duration::ZERO;
+        let mut done = 0;
+        for n in 0..o.frames {
+            let t = Instant::now();
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+                break;
+            }
+            slowest = slowest.max(t.elapsed());
+            done += 1;
+        }
+        println!(
+            "probe: stuck_frames={done} slowest_frame_millis={}",
+            slowest.as_millis()
+        );
+        drop(stopped);
+        g.device.device_wait_idle().expect("idle");
+        destroy_sync(g, s);
+        g.device.free_command_buffers(g.pool, &c.cmds);
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        ok
     }
 }
 

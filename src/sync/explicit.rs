@@ -173,14 +173,26 @@ impl ExplicitSync {
     }
 
     /// Whether release point `point` of image `index` has a fence
-    /// (`available`) or has signalled, without waiting.
+    /// (`available`) or has signalled, without waiting. A point the
+    /// compositor has not submitted yet is not ready (a wait without
+    /// `WAIT_FOR_SUBMIT` would be `EINVAL` for it).
     pub fn release_ready(&self, index: usize, point: u64, available: bool) -> kernel::Result<bool> {
         let t = &self.images[index].release;
         if available {
             t.wait_available(point, Duration::ZERO)
         } else {
-            t.wait(point, Duration::ZERO, false)
+            t.wait(point, Duration::ZERO, true)
         }
+    }
+
+    /// Waits up to `timeout` for image `index`'s newest release point to
+    /// signal (submitted or not yet). `Ok(false)` on timeout.
+    pub fn wait_released(&self, index: usize, timeout: Duration) -> kernel::Result<bool> {
+        let point = self.release_point(index);
+        if point == 0 {
+            return Ok(true);
+        }
+        self.images[index].release.wait(point, timeout, true)
     }
 
     /// Whether image `index`'s newest release point has signalled (no
@@ -194,14 +206,24 @@ impl ExplicitSync {
                 .is_ok_and(|done| done >= point)
     }
 
-    /// Image `index`'s newest release point as a sync_file (it must have
-    /// a fence: [`release_ready`](Self::release_ready) with `available`).
+    /// Image `index`'s newest release point as a sync_file. It has a
+    /// fence once the image was released ([`release_ready`](Self::release_ready)
+    /// with `available`); a point still without one is a release the layer
+    /// stopped waiting for (the release timeout let the image go): there
+    /// is nothing to wait on, and the signalled form is returned.
     pub fn export_release(&self, index: usize) -> kernel::Result<SyncFile> {
         let point = self.release_point(index);
         if point == 0 {
             return Ok(SyncFile::Signaled);
         }
-        self.images[index].release.export_sync_file(point)
+        let t = &self.images[index].release;
+        match t.export_sync_file(point) {
+            Ok(sf) => Ok(sf),
+            Err(e) => match t.wait_available(point, Duration::ZERO) {
+                Ok(false) => Ok(SyncFile::Signaled),
+                _ => Err(e),
+            },
+        }
     }
 }
 

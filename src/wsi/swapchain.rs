@@ -77,6 +77,10 @@ struct State {
     /// newest has been replaced and its release is on the way.
     shown_seq: Vec<u64>,
     last_shown: u64,
+    /// Per image the window system holds: since when a newer frame
+    /// replaced it on screen (`None`: not replaced, or not held). Past the
+    /// release timeout the presenter treats it as released.
+    replaced_at: Vec<Option<Instant>>,
     /// A presented frame still on its way also counts as replacing the
     /// newest shown one (every queued frame, or a newer one, will be
     /// shown). Not in FIFO, where it would let the application run one
@@ -180,6 +184,7 @@ impl Shared {
             return None;
         }
         st.ws_holds[index] = false;
+        st.replaced_at[index] = None;
         log::debug!("image {index}: released");
         let signal = st.settle_owed(index);
         if st.images[index] == ImageState::Shown {
@@ -203,7 +208,16 @@ impl Shared {
         if st.ws_holds[index] {
             return None;
         }
+        // The frame shown before is replaced from now on: its release is
+        // due, and the release timeout runs.
+        let newest = st.last_shown;
+        if let Some(j) = (0..st.ws_holds.len())
+            .find(|&j| st.ws_holds[j] && st.shown_seq[j] == newest && st.replaced_at[j].is_none())
+        {
+            st.replaced_at[j] = Some(Instant::now());
+        }
         st.ws_holds[index] = true;
+        st.replaced_at[index] = None;
         st.images[index] = ImageState::Shown;
         log::debug!("image {index}: shown");
         st.last_shown += 1;
@@ -228,6 +242,7 @@ impl Shared {
             .filter_map(|i| {
                 let value = st.settle_owed(i)?;
                 st.ws_holds[i] = false;
+                st.replaced_at[i] = None;
                 Some((i, value))
             })
             .collect()
@@ -709,6 +724,7 @@ impl Swapchain {
                 release_value: vec![0; count],
                 shown_seq: vec![0; count],
                 last_shown: 0,
+                replaced_at: vec![None; count],
                 queued_replaces: !matches!(
                     ci.present_mode,
                     vk::PresentModeKHR::FIFO
@@ -1031,7 +1047,7 @@ impl Swapchain {
         }
         let limit = Duration::from_millis(crate::config::get().release_timeout_ms);
         let idle = cpu_time::blocking(|| match (&self.explicit, buf) {
-            (Some(ex), _) => ex.export_release(index).and_then(|sf| sf.wait(limit)),
+            (Some(ex), _) => ex.wait_released(index, limit),
             (None, Some(buf)) => buf.poll_ready(SyncAccess::Write, limit),
             (None, None) => Ok(true),
         });
@@ -1630,6 +1646,8 @@ impl Presenter<'_> {
         let mut events = Vec::new();
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
+        // One line per swapchain for releases given up on.
+        let mut warned_release_timeout = false;
         // The present id of the frame waiting for its frame event.
         let mut pending_id = 0u64;
         // SYNCBRIDGE_FPS_LIMIT: the earliest time the next frame is shown.
@@ -1691,21 +1709,36 @@ impl Presenter<'_> {
                 }
                 late.push_back(a);
             }
-            let (retired, overdue, oldest_owed) = {
+            let (retired, overdue, oldest_due) = {
                 let st = shared.lock();
+                // Since when each held image's release is due: it was
+                // replaced on screen, or handed out early.
+                let due =
+                    |i: usize| match (st.replaced_at[i].filter(|_| st.ws_holds[i]), st.owed[i]) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 let overdue: Vec<usize> = (0..st.owed.len())
-                    .filter(|&i| st.owed[i].is_some_and(|t| now - t >= release_timeout))
+                    .filter(|&i| due(i).is_some_and(|t| now - t >= release_timeout))
                     .collect();
-                (st.retired, overdue, st.owed.iter().flatten().min().copied())
+                (
+                    st.retired,
+                    overdue,
+                    (0..st.owed.len()).filter_map(due).min(),
+                )
             };
             for i in overdue {
                 // A window system that keeps a replaced buffer this long is
-                // stuck: the GPU must not wait for it forever.
-                crate::warn_once!(
-                    "the window system has not released a replaced buffer in {} ms; \
-                     letting the GPU reuse it (SYNCBRIDGE_RELEASE_TIMEOUT_MS)",
-                    release_timeout.as_millis()
-                );
+                // stuck: the application must not wait for it forever, on
+                // the GPU (an image handed out early) or in acquire.
+                if !warned_release_timeout {
+                    warned_release_timeout = true;
+                    log::warn!(
+                        "the window system has not released a replaced buffer in {} ms; \
+                         letting the application reuse it (SYNCBRIDGE_RELEASE_TIMEOUT_MS)",
+                        release_timeout.as_millis()
+                    );
+                }
                 shared.stats().release_timeouts += 1;
                 not_idle.retain(|&j| j != i);
                 self.released(i);
@@ -1818,7 +1851,7 @@ impl Presenter<'_> {
             if let Some(a) = awaiting.front() {
                 sooner(a.handed + timeout);
             }
-            if let Some(t) = oldest_owed {
+            if let Some(t) = oldest_due {
                 sooner(t + release_timeout);
             } else if self.timelines.is_some() {
                 // An early acquire may make a release owed while this
