@@ -1300,11 +1300,16 @@ impl Swapchain {
             sent_early: true,
             acquire_point,
         };
-        let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
-        if !matches!(sent, Some(Ok(()))) {
-            return vk::Result::ERROR_SURFACE_LOST_KHR;
+        match self.to_waiter.as_ref().map(|tx| tx.send(frame)) {
+            Some(Ok(())) => status,
+            Some(Err(mpsc::SendError(frame))) => {
+                // The waiter is gone (a lost device): the commit must not
+                // wait for a point no one would signal.
+                signal_acquire_point(&frame);
+                vk::Result::ERROR_SURFACE_LOST_KHR
+            }
+            None => vk::Result::ERROR_SURFACE_LOST_KHR,
         }
-        status
     }
 
     /// On the copy path, the command buffer that copies image `index` into
@@ -1444,8 +1449,10 @@ fn gpu_wait_loop(
     ready: &Sender<usize>,
     shared: &Shared,
 ) {
+    // Once the swapchain is being destroyed, how long the waiter still
+    // waits for the GPU, all frames together.
+    let mut give_up_at: Option<Instant> = None;
     while let Ok(frame) = rx.recv() {
-        let started = Instant::now();
         loop {
             // SAFETY: the layer's own fence, submitted by present(); no
             // one resets it while this frame holds it.
@@ -1464,14 +1471,7 @@ fn gpu_wait_loop(
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }
                     }
-                    if let Some((ex, point)) = &frame.acquire_point {
-                        if let Err(e) = ex.signal_acquire(frame.index, *point) {
-                            log::warn!(
-                                "signalling acquire point {point} of image {}: {e}",
-                                frame.index
-                            );
-                        }
-                    }
+                    signal_acquire_point(&frame);
                     if !frame.sent_early {
                         let _ = ready.send(frame.index);
                         shared.with_waiter.fetch_sub(1, Ordering::AcqRel);
@@ -1480,10 +1480,13 @@ fn gpu_wait_loop(
                     break;
                 }
                 Err(vk::Result::TIMEOUT) => {
-                    if shared.shutdown.load(Ordering::SeqCst)
-                        && started.elapsed() > DESTROY_FENCE_TIMEOUT
-                    {
-                        return;
+                    if shared.shutdown.load(Ordering::SeqCst) {
+                        let at = *give_up_at
+                            .get_or_insert_with(|| Instant::now() + DESTROY_FENCE_TIMEOUT);
+                        if Instant::now() >= at {
+                            give_up(frame, rx);
+                            return;
+                        }
                     }
                 }
                 Err(e) => {
@@ -1492,10 +1495,41 @@ fn gpu_wait_loop(
                     } else {
                         vk::Result::ERROR_SURFACE_LOST_KHR
                     });
+                    give_up(frame, rx);
                     return;
                 }
             }
         }
+    }
+}
+
+/// Explicit sync without a sync_file: `frame`'s rendering is done (or
+/// given up on), its acquire point signals.
+fn signal_acquire_point(frame: &InFlight) {
+    if let Some((ex, point)) = &frame.acquire_point {
+        if let Err(e) = ex.signal_acquire(frame.index, *point) {
+            log::warn!(
+                "signalling acquire point {point} of image {}: {e}",
+                frame.index
+            );
+        }
+    }
+}
+
+/// The GPU waiter stops waiting (the swapchain is destroyed while the GPU
+/// still renders, or the device is lost): every frame it still has lets
+/// the window system go on. A frame's soft fence signals as it is dropped;
+/// its acquire point is signalled here, or a compositor would keep the
+/// commit (and every later one of the surface, which it applies in order)
+/// waiting for a point no one signals.
+fn give_up(frame: InFlight, rx: &Receiver<InFlight>) {
+    let frames: Vec<InFlight> = std::iter::once(frame).chain(rx.try_iter()).collect();
+    log::warn!(
+        "the GPU has not finished {} presented frame(s); letting the window system have them",
+        frames.len()
+    );
+    for f in &frames {
+        signal_acquire_point(f);
     }
 }
 
