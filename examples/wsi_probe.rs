@@ -1670,6 +1670,30 @@ mod rely {
             .unwrap_or(0)
     }
 
+    /// Sends every request still in libwayland's buffer (waiting, bounded,
+    /// while the socket is full) and waits for the compositor to answer a
+    /// round trip: it has then read every request sent before, and
+    /// libwayland has closed its dups of the fds they carried.
+    pub fn settle(q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = q.flush().map_err(wayland_client::DispatchError::from);
+            let r = r.and_then(|()| q.roundtrip(w).map(|_| ()));
+            match r {
+                Ok(()) => return true,
+                Err(wayland_client::DispatchError::Backend(
+                    wayland_client::backend::WaylandError::Io(e),
+                )) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    println!("probe: settle_error={e}");
+                    return false;
+                }
+            }
+        }
+    }
+
     /// What each open file descriptor points at (`/proc/self/fd`), by fd.
     pub fn fd_targets() -> std::collections::BTreeMap<u32, String> {
         std::fs::read_dir("/proc/self/fd")
@@ -2273,13 +2297,26 @@ mod rely {
     }
 
     /// `--frames` recreations with oldSwapchain (one frame each); fds and
-    /// RSS after the first 100 and at the end.
+    /// RSS after the first 100 and at the end, and the fds open at the end
+    /// that were not at the 100th (`new_fds`). The end's count is taken
+    /// once every request has reached the compositor ([`settle`]): a
+    /// request waiting in libwayland's buffer (the compositor reads
+    /// slowly) holds a dup of each fd it carries until it is sent. With
+    /// `--stop-pid` the compositor is stopped for the last third of the
+    /// recreations, so that buffer fills (`fds_stopped`: the count before
+    /// it is continued and the requests go).
     pub unsafe fn leak_recreate(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         unsafe {
             let s = frame_sync(g);
             let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let (mut fds0, mut rss0) = (0, 0);
+            let mut targets0 = fd_targets();
+            let stop_at = o.stop_pid.map(|_| o.frames - o.frames / 3);
+            let mut stopped = None;
             for n in 0..o.frames {
+                if Some(n) == stop_at {
+                    stopped = Some(Stopped::new(o.stop_pid.expect("--stop-pid")));
+                }
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
                     println!("probe: error={e:?} recreation={n}");
                     return false;
@@ -2294,26 +2331,20 @@ mod rely {
                 g.swapchain_fn.destroy_swapchain(c.handle, None);
                 c = new;
                 if n + 1 == 100.min(o.frames) {
+                    settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    targets0 = fd_targets();
                 }
             }
             g.device.device_wait_idle().expect("idle");
-            let (fds1, rss1) = (fd_count(), rss_kib());
-            println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1}", o.frames);
-            if std::env::var_os("PROBE_LIST_FDS").is_some() {
-                for e in std::fs::read_dir("/proc/self/fd")
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    let t = std::fs::read_link(e.path()).unwrap_or_default();
-                    println!(
-                        "probe: fd {} -> {}",
-                        e.file_name().to_string_lossy(),
-                        t.display()
-                    );
-                }
+            if let Some(stopped) = stopped.take() {
+                println!("probe: fds_stopped={}", fd_count());
+                drop(stopped);
             }
+            let settled = settle(q, w);
+            let (fds1, rss1) = (fd_count(), rss_kib());
+            println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: new_fds={}", new_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
