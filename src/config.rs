@@ -73,15 +73,20 @@ pub enum Fault {
     /// `fence-import`: `vkImportFenceFdKHR` answers
     /// `VK_ERROR_INVALID_EXTERNAL_HANDLE`.
     FenceImport,
+    /// `syncobj`: the fd of an explicit-sync timeline the layer checks by
+    /// importing it back (as the compositor will) is an eventfd:
+    /// `DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE` refuses it.
+    Syncobj,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::SyncFile,
         Fault::DmaBuf,
         Fault::SemaphoreExport,
         Fault::SemaphoreImport,
         Fault::FenceImport,
+        Fault::Syncobj,
     ];
 
     /// The name `SYNCBRIDGE_DEBUG_FAULTS` lists it by.
@@ -92,6 +97,7 @@ impl Fault {
             Fault::SemaphoreExport => "semaphore-export",
             Fault::SemaphoreImport => "semaphore-import",
             Fault::FenceImport => "fence-import",
+            Fault::Syncobj => "syncobj",
         }
     }
 
@@ -375,8 +381,8 @@ mod tests {
         assert!(c.fault(Fault::SyncFile) && c.fault(Fault::FenceImport));
         assert!(!c.fault(Fault::DmaBuf) && !c.fault(Fault::SemaphoreExport));
         assert!(c.warnings.is_empty());
-        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire,x,y")]);
-        assert!(c.fault(Fault::DmaBuf));
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire,x,y,syncobj")]);
+        assert!(c.fault(Fault::DmaBuf) && c.fault(Fault::Syncobj));
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(Fault::ALL.iter().all(|f| !Config::default().fault(*f)));
     }

@@ -610,6 +610,56 @@ fn explicit_or_implicit_forced_by_syncbridge_sync() {
     assert_eq!(log.summary("errors"), 0, "{log}");
 }
 
+/// A timeline the kernel refuses (`SYNCBRIDGE_DEBUG_FAULTS=syncobj`: the
+/// layer's check imports an eventfd as the timeline's fd, and
+/// `DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE` refuses it for real): one error line,
+/// and the swapchain takes the implicit path on the same compositor, every
+/// frame read back after its implicit fence, no sync point, no protocol
+/// error (no syncobj surface is left for a commit without points).
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_timeline_the_kernel_refuses_gives_one_error_and_implicit_sync() {
+    let m = Manifests::new();
+    let cc = Fixture::start(&[]);
+    let out = run(
+        explicit_probe(
+            &m,
+            &cc,
+            &["frames", "--frames", "5", "--color", "0,0,1"],
+            &[("SYNCBRIDGE_DEBUG_FAULTS", "syncobj")],
+        ),
+        Duration::from_secs(240),
+    );
+    let log = Log::of(cc);
+    assert_ok(&out);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("syncbridge: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0].contains("the kernel refused the swapchain's timelines")
+            && errors[0].contains("DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("on wayland: DmaBuf buffers, present ImplicitSoftFence"),
+        "{out}"
+    );
+    assert!(log.success, "{log}");
+    assert_eq!(log.summary("errors"), 0, "{log}");
+    assert_eq!(log.summary("explicit"), 0, "{log}");
+    let commits = log.commits();
+    assert!(commits.len() >= 4, "{log}");
+    for c in &commits {
+        assert_eq!(c.get("kind"), Some("dmabuf"), "{}", c.text);
+        assert_eq!(c.get("acquire_point"), Some("none"), "{}", c.text);
+        assert_eq!(c.get("pixel"), Some("0xff0000ff"), "{}", c.text);
+    }
+}
+
 #[test]
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_syncbridge_info_says_explicit_and_why() {

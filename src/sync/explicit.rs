@@ -31,7 +31,7 @@
 //! before the image is free.
 
 use crate::kernel::{self, SyncFile, Syncobj, SyncobjDevice};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,8 +78,10 @@ impl std::fmt::Debug for ExplicitSync {
 
 impl ExplicitSync {
     /// Two timelines per image on `dev`, each checked to export as an fd
-    /// (what the compositor imports). A kernel that refuses any of it gives
-    /// the error, and nothing is left behind.
+    /// and to import back from it, as the compositor will
+    /// (`SYNCBRIDGE_DEBUG_FAULTS=syncobj` makes the kernel refuse that
+    /// import). A kernel that refuses any of it gives the error, and
+    /// nothing is left behind.
     pub fn new(
         dev: Arc<SyncobjDevice>,
         count: usize,
@@ -90,8 +92,10 @@ impl ExplicitSync {
         for _ in 0..count {
             let acquire = dev.create(false)?;
             let release = dev.create(false)?;
-            drop(acquire.export_fd()?);
-            drop(release.export_fd()?);
+            for timeline in [&acquire, &release] {
+                let fd = super::fault::syncobj_fd(timeline.export_fd()?)?;
+                drop(dev.import(fd.as_fd())?);
+            }
             images.push(ImageTimelines {
                 acquire,
                 release,
