@@ -675,9 +675,20 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             println!("probe: images={}", c.images.len());
             let s = frame_sync(g);
             let t = Instant::now();
-            for _ in 0..o.frames {
+            for n in 0..o.frames {
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
-                    println!("probe: error={e:?}");
+                    println!("probe: error={e:?} frame={n}");
+                    // The swapchain is destroyed after the error as
+                    // after any frame: whatever the layer opened for it
+                    // must be closed.
+                    let _ = g.device.device_wait_idle();
+                    destroy_sync(g, s);
+                    g.device.free_command_buffers(g.pool, &c.cmds);
+                    g.swapchain_fn.destroy_swapchain(c.handle, None);
+                    println!(
+                        "probe: new_fds_after_error={}",
+                        rely::new_fds(&fds_before, &rely::fd_targets())
+                    );
                     return false;
                 }
                 pump(q, w);

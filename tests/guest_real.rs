@@ -974,7 +974,7 @@ fn mutter_then_killed_mid_stream_gives_an_error_not_a_hang() {
         .status()
         .expect("kill");
     assert!(killed.success(), "kill -KILL {pid}");
-    let (took, stderr) =
+    let (took, _, stderr) =
         common::assert_error_after_compositor_death(child, Duration::from_secs(30));
     assert!(stderr.contains(CORE_PLAN), "not the core path\n{stderr}");
     report(

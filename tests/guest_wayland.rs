@@ -506,6 +506,46 @@ fn explicit_release_points_never_signalled_cannot_hang_the_application() {
     eprintln!("10 frames with releases never signalled: {took:?}");
 }
 
+/// The compositor killed (SIGKILL) mid-stream on the explicit path: the
+/// application gets `VK_ERROR_SURFACE_LOST_KHR` or
+/// `VK_ERROR_OUT_OF_DATE_KHR` within a bounded time (no wait on a release
+/// point that will never come), and once it destroys the swapchain every
+/// fd the layer opened for it is closed (the render node the timelines
+/// live on stays open: a process-wide cache).
+#[test]
+#[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_compositor_killed_mid_stream() {
+    let m = Manifests::new();
+    let cc = Fixture::start(&[]);
+    let mut cmd = explicit_probe(&m, &cc, &["frames", "--frames", "1000000"], &[]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("probe");
+    let flowing = cc.wait_for(Duration::from_secs(180), |lines: &[Line]| {
+        lines.iter().filter(|l| l.kind == "commit").count() >= 10
+    });
+    cc.signal(libc::SIGKILL);
+    assert!(flowing, "fewer than 10 commits in 180 s:\n{}", cc.text());
+    let (took, stdout, stderr) =
+        common::assert_error_after_compositor_death(child, Duration::from_secs(30));
+    assert!(
+        stderr.contains("present ExplicitSyncobj"),
+        "not the explicit path:\n{stderr}"
+    );
+    let left = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("probe: new_fds_after_error="))
+        .unwrap_or_else(|| panic!("no new_fds_after_error line:\n{stdout}"));
+    assert!(
+        left == "none"
+            || left.split(',').all(|fd| fd
+                .split_once(':')
+                .is_some_and(|(_, t)| t.starts_with("/dev/dri/"))),
+        "fds left after the swapchain was destroyed: {left}\n{stdout}\n{stderr}"
+    );
+    eprintln!("explicit, compositor killed: error after {took:?}, fds left {left}");
+}
+
 #[test]
 #[ignore = "needs the test guest with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
 fn explicit_recreation_and_destruction_with_points_outstanding() {

@@ -401,7 +401,13 @@ fn compositor_killed_mid_stream_gives_an_error_not_a_hang() {
     let child = cmd.spawn().expect("probe");
     std::thread::sleep(Duration::from_millis(1500));
     w.kill();
-    common::assert_error_after_compositor_death(child, Duration::from_secs(15));
+    let (_, stdout, stderr) =
+        common::assert_error_after_compositor_death(child, Duration::from_secs(15));
+    // The swapchain destroyed after the error closed what it opened.
+    assert!(
+        stdout.contains("probe: new_fds_after_error=none"),
+        "{stdout}\n{stderr}"
+    );
 }
 
 #[test]
