@@ -100,6 +100,8 @@ struct Opts {
     slow_clears: u32,
     /// `early-acquire`: the compositor's process, stopped and continued.
     stop_pid: Option<i32>,
+    /// `leak-recreate --stop-pid`: for how many of the last recreations.
+    stop_last: Option<u32>,
     /// `early-acquire`: `present` (continue the compositor and go on) or
     /// `destroy` (destroy the swapchain with the compositor still stopped).
     then: String,
@@ -127,6 +129,7 @@ fn parse() -> Opts {
         threads: 4,
         slow_clears: 100,
         stop_pid: None,
+        stop_last: None,
         then: "present".into(),
         extra_usage: vk::ImageUsageFlags::empty(),
         pace_fps: 0,
@@ -171,6 +174,7 @@ fn parse() -> Opts {
                     .expect("--slow-clears N")
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
+            "--stop-last" => o.stop_last = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
             "--minimize" => o.minimize = true,
             "--pace-fps" => {
@@ -1738,6 +1742,36 @@ mod rely {
         }
     }
 
+    /// The kinds of fd (targets, the fd numbers aside) of which more are
+    /// open in `after` than in `before`, as `target×N` (N more), or `none`:
+    /// for a long run, where the layer opens and closes fds all along
+    /// (an fd number seen first with one target may later hold another).
+    pub fn grown_fds(
+        before: &std::collections::BTreeMap<u32, String>,
+        after: &std::collections::BTreeMap<u32, String>,
+    ) -> String {
+        let kinds = |m: &std::collections::BTreeMap<u32, String>| {
+            let mut k = std::collections::BTreeMap::<String, usize>::new();
+            for t in m.values().filter(|t| !t.ends_with("/fd")) {
+                *k.entry(t.clone()).or_default() += 1;
+            }
+            k
+        };
+        let (b, a) = (kinds(before), kinds(after));
+        let grown: Vec<String> = a
+            .iter()
+            .filter_map(|(t, &n)| {
+                let m = b.get(t).copied().unwrap_or(0);
+                (n > m).then(|| format!("{t}×{}", n - m))
+            })
+            .collect();
+        if grown.is_empty() {
+            "none".into()
+        } else {
+            grown.join(",")
+        }
+    }
+
     /// Resident set size of this process in KiB.
     pub fn rss_kib() -> u64 {
         std::fs::read_to_string("/proc/self/status")
@@ -2281,12 +2315,15 @@ mod rely {
     }
 
     /// `--frames` frames on one swapchain; fds and RSS after the first
-    /// 1,000 and at the end.
+    /// 1,000 and at the end, each once the compositor has read every
+    /// request ([`settle`]), and the kinds of fd of which more are open at
+    /// the end than after the 1,000th frame (`new_fds`, [`grown_fds`]).
     pub unsafe fn leak(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         unsafe {
             let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let s = frame_sync(g);
             let (mut fds0, mut rss0) = (0, 0);
+            let mut targets0 = fd_targets();
             for n in 0..o.frames {
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
                     println!("probe: error={e:?} frame={n}");
@@ -2295,12 +2332,16 @@ mod rely {
                 pump(q, w);
                 if n + 1 == 1000.min(o.frames) {
                     g.device.device_wait_idle().expect("idle");
+                    settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    targets0 = fd_targets();
                 }
             }
             g.device.device_wait_idle().expect("idle");
+            let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
-            println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1}", o.frames);
+            println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
             true
@@ -2308,21 +2349,24 @@ mod rely {
     }
 
     /// `--frames` recreations with oldSwapchain (one frame each); fds and
-    /// RSS after the first 100 and at the end, and the fds open at the end
-    /// that were not at the 100th (`new_fds`). The end's count is taken
+    /// RSS after the first 100 and at the end, and the kinds of fd of which
+    /// more are open at the end than at the 100th (`new_fds`,
+    /// [`grown_fds`]). The end's count is taken
     /// once every request has reached the compositor ([`settle`]): a
     /// request waiting in libwayland's buffer (the compositor reads
     /// slowly) holds a dup of each fd it carries until it is sent. With
-    /// `--stop-pid` the compositor is stopped for the last third of the
-    /// recreations, so that buffer fills (`fds_stopped`: the count before
-    /// it is continued and the requests go).
+    /// `--stop-pid` the compositor is stopped for the last `--stop-last`
+    /// recreations (default a third), so that buffer fills (`fds_stopped`:
+    /// the count before it is continued and the requests go).
     pub unsafe fn leak_recreate(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         unsafe {
             let s = frame_sync(g);
             let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let (mut fds0, mut rss0) = (0, 0);
             let mut targets0 = fd_targets();
-            let stop_at = o.stop_pid.map(|_| o.frames - o.frames / 3);
+            let stop_at = o
+                .stop_pid
+                .map(|_| o.frames - o.stop_last.unwrap_or(o.frames / 3).min(o.frames));
             let mut stopped = None;
             for n in 0..o.frames {
                 if Some(n) == stop_at {
@@ -2355,7 +2399,7 @@ mod rely {
             let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
             println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
-            println!("probe: new_fds={}", new_fds(&targets0, &fd_targets()));
+            println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);

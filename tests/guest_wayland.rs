@@ -586,7 +586,7 @@ fn explicit_fds_stay_flat_over_recreations() {
     assert_ok(&out);
     assert_explicit_plan(&out);
     let (fds100, fds_end) = (out.probe_number("fds_100"), out.probe_number("fds_end"));
-    assert_eq!(out.probe_value("settled").as_deref(), Some("true"), "{out}");
+    assert_eq!(out.probe_word("settled"), "true", "{out}");
     assert_eq!(out.probe_value("new_fds").as_deref(), Some("none"), "{out}");
     assert_eq!(fds100, fds_end, "fds grew over 100 recreations:\n{out}");
     assert_eq!(log.summary("errors"), 0, "{log}");
