@@ -1032,15 +1032,18 @@ fn explicit_sync_file_in_the_acquire_point() {
     );
     let line = std::fs::read_to_string(&stats).unwrap_or_default();
     // A second client: 500 recreations, the compositor stopped for the
-    // last 100 (it reads nothing: a slow compositor at its worst). A
+    // last 60 (it reads nothing: a slow compositor at its worst). A
     // request libwayland still buffers holds a dup of each fd it carries,
-    // 3 dma-bufs and 6 timelines per recreation here, until it is sent:
-    // once the socket is full (about 50 recreations) they pile up
-    // (`fds_stopped`; a loaded CI machine once counted fds 25 -> 106 so;
-    // stopped for 167 they passed the limit of 1,024 and libwayland
-    // failed the connection with EMFILE). The fds are counted once the
-    // compositor has read every request; any kind of fd more at the end
-    // than at the 100th recreation is listed.
+    // 3 dma-bufs and 6 timelines per recreation here, until it is sent: a
+    // loaded CI machine once counted fds 25 -> 106 so, and before a new
+    // swapchain waited for the socket to take the requests before it
+    // (`conn::drain`), a compositor that fell behind over 400
+    // recreations and then stopped for 100 brought them past the limit of
+    // 1,024 (libwayland failed the connection with EMFILE). Stopped, each
+    // recreation past a full socket waits 1 s and then queues its fds
+    // (`fds_stopped`). The fds are counted once the compositor has read
+    // every request; any kind of fd more at the end than at the 100th
+    // recreation is listed.
     let pid = env("SYNCBRIDGE_COMPOSITOR_PID");
     let leak = run(
         probe(
@@ -1052,7 +1055,7 @@ fn explicit_sync_file_in_the_acquire_point() {
                 "--stop-pid",
                 &pid,
                 "--stop-last",
-                "100",
+                "60",
             ],
             &[],
         ),

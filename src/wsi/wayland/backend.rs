@@ -249,6 +249,10 @@ struct Explicit {
     pending: Vec<(usize, u64, Option<OwnedFd>)>,
 }
 
+/// How long a new swapchain waits for the socket to take the requests
+/// queued before it ([`conn::drain`]).
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
 /// How often a release point is looked at where the kernel gives no
 /// eventfd for it.
 const RELEASE_POLL: Duration = Duration::from_millis(1);
@@ -401,6 +405,13 @@ impl WaylandBackend {
         let conn = unsafe { conn::connect(display) };
         // SAFETY: forwarded from the caller.
         let surface: wl_surface::WlSurface = unsafe { conn::foreign(&conn, surface) }?;
+        if !conn::drain(&conn, DRAIN_LIMIT) {
+            crate::warn_once!(
+                "the compositor has not read this client's requests for {} ms; \
+                 queueing a swapchain's buffers anyway",
+                DRAIN_LIMIT.as_millis()
+            );
+        }
         let queue = conn.new_event_queue::<State>();
         let qh = queue.handle();
         let registry = conn.display().get_registry(&qh, ());

@@ -44,6 +44,40 @@ fn lost(e: impl std::fmt::Display) -> vk::Result {
     vk::Result::ERROR_SURFACE_LOST_KHR
 }
 
+/// Waits, at most `limit`, until the socket takes every request still in
+/// libwayland's buffer (`false`: it did not in time). While the compositor
+/// does not read, each request that carries an fd holds libwayland's dup
+/// of it (libwayland 1.23 grows its buffer instead of failing): a
+/// swapchain's buffers and timelines are queued only once the requests
+/// before went, so a slow compositor does not make the fds pile up (a
+/// client recreating its swapchain while the compositor read nothing
+/// reached the fd limit of 1,024 so, and libwayland failed the
+/// connection with EMFILE). A compositor that reads nothing at all still
+/// gets them, at most one swapchain's worth per `limit`. A broken
+/// connection counts as drained: the next call reports it.
+pub fn drain(conn: &Connection, limit: std::time::Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        match conn.flush() {
+            Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => return true,
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let backend = conn.backend();
+        let fd = backend.poll_fd();
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        let timeout = rustix::time::Timespec::try_from(left).ok();
+        if let Err(e) = poll(&mut fds, timeout.as_ref()) {
+            if e != rustix::io::Errno::INTR {
+                return true;
+            }
+        }
+    }
+}
+
 /// What ended a [`dispatch_until`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Woken {
