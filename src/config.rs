@@ -49,8 +49,8 @@ pub enum ImageMode {
     Copy,
 }
 
-/// A failure `SYNCBRIDGE_DEBUG_FAULTS` makes happen on the sync_file path,
-/// so that the tests reach the fallbacks a broken kernel or driver would
+/// A failure `SYNCBRIDGE_DEBUG_FAULTS` makes happen on the sync_file path
+/// (or, `syncobj`, on explicit sync), so that the tests reach the fallbacks a broken kernel or driver would
 /// take the layer to. Where the real kernel can be made to refuse, it is
 /// (the layer hands it an fd of the wrong kind); a driver cannot be made
 /// to fail on request, so its calls are answered with the error a failing
@@ -142,9 +142,9 @@ pub struct Config {
     /// blocking the application's thread until then.
     pub early_acquire: bool,
     /// `SYNCBRIDGE_RELEASE_TIMEOUT_MS`: how long the layer waits for the
-    /// window system to release an image handed out early before it
-    /// signals the application anyway (a stuck compositor must not hang
-    /// the GPU).
+    /// window system to release an image replaced on screen (or handed
+    /// out early) before it treats it as released (a stuck compositor
+    /// must not hang acquire, nor the GPU).
     pub release_timeout_ms: u64,
     /// Problems found while parsing, logged once the logger is up.
     pub warnings: Vec<String>,
