@@ -1185,9 +1185,10 @@ fn explicit_fds_flat_over_10000_frames() {
         !lines.iter().any(|l| l.kind == "error"),
         "the compositor saw errors"
     );
-    // IMMEDIATE hands every frame over: the compositor sees most of them
-    // (a commit replaced before it is applied still counts as read).
-    assert!(commits >= 5000, "{commits} commits of 10,000 frames");
+    // IMMEDIATE hands every frame over and the compositor applies (reads)
+    // each commit in order: all 10,000 in the one run measured; the last
+    // few may still be on their way when the swapchain goes.
+    assert!(commits >= 9_990, "{commits} commits of 10,000 frames");
     println!(
         "@@ real name=explicit_10000_frames took_s={} commits={commits} fds {fd0}->{fd1} rss_kib {rss0}->{rss1}",
         took.as_secs()
