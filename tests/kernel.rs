@@ -586,6 +586,13 @@ fn explicit_sync_timelines_from_both_sides() {
         assert_eq!(r, 1);
         assert!(!ex.released(1));
         assert!(!ex.release_ready(1, r, true).unwrap());
+        // Not submitted yet: not released, and not an error (the look
+        // passes WAIT_FOR_SUBMIT; without it the kernel says EINVAL).
+        assert!(!ex.release_ready(1, r, false).unwrap());
+        assert!(!ex.wait_released(1, NOW).unwrap());
+        // A release the layer gave up on (the release timeout) has no
+        // fence yet: its sync_file is the signalled form.
+        assert!(signaled(&ex.export_release(1).unwrap()));
         let efd = ex.release_eventfd(1, r, true);
         let reading = SoftFence::new().unwrap();
         compositor_rel
