@@ -1688,14 +1688,21 @@ mod rely {
     /// Sends every request still in libwayland's buffer (waiting, bounded,
     /// while the socket is full) and waits for the compositor to answer a
     /// round trip: it has then read every request sent before, and
-    /// libwayland has closed its dups of the fds they carried.
+    /// libwayland has closed its dups of the fds they carried. Then 500 ms
+    /// more: the compositor may apply the last commit (and release the
+    /// buffer it replaced) just after its answer, and the layer closes a
+    /// release point's eventfd when the point comes (measured: 36 fds
+    /// after 1,000 explicit frames, 35 after 10,000, without the pause).
     pub fn settle(q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let r = q.flush().map_err(wayland_client::DispatchError::from);
             let r = r.and_then(|()| q.roundtrip(w).map(|_| ()));
             match r {
-                Ok(()) => return true,
+                Ok(()) => {
+                    std::thread::sleep(Duration::from_millis(500));
+                    return true;
+                }
                 Err(wayland_client::DispatchError::Backend(
                     wayland_client::backend::WaylandError::Io(e),
                 )) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
