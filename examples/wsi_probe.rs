@@ -100,6 +100,8 @@ struct Opts {
     slow_clears: u32,
     /// `early-acquire`: the compositor's process, stopped and continued.
     stop_pid: Option<i32>,
+    /// `leak-recreate --stop-pid`: for how many of the last recreations.
+    stop_last: Option<u32>,
     /// `early-acquire`: `present` (continue the compositor and go on) or
     /// `destroy` (destroy the swapchain with the compositor still stopped).
     then: String,
@@ -127,6 +129,7 @@ fn parse() -> Opts {
         threads: 4,
         slow_clears: 100,
         stop_pid: None,
+        stop_last: None,
         then: "present".into(),
         extra_usage: vk::ImageUsageFlags::empty(),
         pace_fps: 0,
@@ -171,6 +174,7 @@ fn parse() -> Opts {
                     .expect("--slow-clears N")
             }
             "--stop-pid" => o.stop_pid = a.next().and_then(|v| v.parse().ok()),
+            "--stop-last" => o.stop_last = a.next().and_then(|v| v.parse().ok()),
             "--then" => o.then = a.next().expect("--then present|destroy"),
             "--minimize" => o.minimize = true,
             "--pace-fps" => {
@@ -682,9 +686,20 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             println!("probe: images={}", c.images.len());
             let s = frame_sync(g);
             let t = Instant::now();
-            for _ in 0..o.frames {
+            for n in 0..o.frames {
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
-                    println!("probe: error={e:?}");
+                    println!("probe: error={e:?} frame={n}");
+                    // The swapchain is destroyed after the error as
+                    // after any frame: whatever the layer opened for it
+                    // must be closed.
+                    let _ = g.device.device_wait_idle();
+                    destroy_sync(g, s);
+                    g.device.free_command_buffers(g.pool, &c.cmds);
+                    g.swapchain_fn.destroy_swapchain(c.handle, None);
+                    println!(
+                        "probe: new_fds_after_error={}",
+                        rely::new_fds(&fds_before, &rely::fd_targets())
+                    );
                     return false;
                 }
                 pump(q, w);
@@ -931,6 +946,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         // PROBE_TIMES_OUT: a file for the per-frame samples.
         "bench" => unsafe { bench(o, g, q, w) },
         "early-acquire" => unsafe { early_acquire(o, g) },
+        "stuck-compositor" => unsafe { stuck_compositor(o, g) },
         "early-acquire-queued" => unsafe { early_acquire_queued(o, g) },
         "swapchain-maintenance1" => unsafe { swapchain_maintenance1(o, g) },
         // VK_EXT_surface_maintenance1: the capabilities of each present
@@ -1026,6 +1042,43 @@ unsafe fn early_acquire(o: &Opts, g: &Gpu) -> bool {
         }
         drop(stopped.take());
         ok & frames_then_teardown(g, o, c, s, fence)
+    }
+}
+
+/// With the compositor stopped (so it releases nothing), `--frames`
+/// ordinary frames (acquire with a semaphore, 20 s timeout): past the
+/// swapchain's images, each acquire waits for a replaced image's release,
+/// which the layer's release timeout gives up on. Reports every frame's
+/// result and the slowest frame's time.
+unsafe fn stuck_compositor(o: &Opts, g: &Gpu) -> bool {
+    unsafe {
+        let s = frame_sync(g);
+        let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
+        println!("probe: images={}", c.images.len());
+        let stopped = Stopped::new(o.stop_pid.expect("--stop-pid PID"));
+        let mut ok = true;
+        let mut slowest = Duration::ZERO;
+        let mut done = 0;
+        for n in 0..o.frames {
+            let t = Instant::now();
+            if let Err(e) = one_frame(g, &c, &s, o.color) {
+                println!("probe: error={e:?} frame={n}");
+                ok = false;
+                break;
+            }
+            slowest = slowest.max(t.elapsed());
+            done += 1;
+        }
+        println!(
+            "probe: stuck_frames={done} slowest_frame_millis={}",
+            slowest.as_millis()
+        );
+        drop(stopped);
+        g.device.device_wait_idle().expect("idle");
+        destroy_sync(g, s);
+        g.device.free_command_buffers(g.pool, &c.cmds);
+        g.swapchain_fn.destroy_swapchain(c.handle, None);
+        ok
     }
 }
 
@@ -1639,6 +1692,37 @@ mod rely {
             .unwrap_or(0)
     }
 
+    /// Sends every request still in libwayland's buffer (waiting, bounded,
+    /// while the socket is full) and waits for the compositor to answer a
+    /// round trip: it has then read every request sent before, and
+    /// libwayland has closed its dups of the fds they carried. Then 500 ms
+    /// more: the compositor may apply the last commit (and release the
+    /// buffer it replaced) just after its answer, and the layer closes a
+    /// release point's eventfd when the point comes (measured: 36 fds
+    /// after 1,000 explicit frames, 35 after 10,000, without the pause).
+    pub fn settle(q: &mut EventQueue<Win>, w: &mut Win) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = q.flush().map_err(wayland_client::DispatchError::from);
+            let r = r.and_then(|()| q.roundtrip(w).map(|_| ()));
+            match r {
+                Ok(()) => {
+                    std::thread::sleep(Duration::from_millis(500));
+                    return true;
+                }
+                Err(wayland_client::DispatchError::Backend(
+                    wayland_client::backend::WaylandError::Io(e),
+                )) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    println!("probe: settle_error={e}");
+                    return false;
+                }
+            }
+        }
+    }
+
     /// What each open file descriptor points at (`/proc/self/fd`), by fd.
     pub fn fd_targets() -> std::collections::BTreeMap<u32, String> {
         std::fs::read_dir("/proc/self/fd")
@@ -1669,6 +1753,36 @@ mod rely {
             "none".into()
         } else {
             new.join(",")
+        }
+    }
+
+    /// The kinds of fd (targets, the fd numbers aside) of which more are
+    /// open in `after` than in `before`, as `target×N` (N more), or `none`:
+    /// for a long run, where the layer opens and closes fds all along
+    /// (an fd number seen first with one target may later hold another).
+    pub fn grown_fds(
+        before: &std::collections::BTreeMap<u32, String>,
+        after: &std::collections::BTreeMap<u32, String>,
+    ) -> String {
+        let kinds = |m: &std::collections::BTreeMap<u32, String>| {
+            let mut k = std::collections::BTreeMap::<String, usize>::new();
+            for t in m.values().filter(|t| !t.ends_with("/fd")) {
+                *k.entry(t.clone()).or_default() += 1;
+            }
+            k
+        };
+        let (b, a) = (kinds(before), kinds(after));
+        let grown: Vec<String> = a
+            .iter()
+            .filter_map(|(t, &n)| {
+                let m = b.get(t).copied().unwrap_or(0);
+                (n > m).then(|| format!("{t}×{}", n - m))
+            })
+            .collect();
+        if grown.is_empty() {
+            "none".into()
+        } else {
+            grown.join(",")
         }
     }
 
@@ -2215,12 +2329,15 @@ mod rely {
     }
 
     /// `--frames` frames on one swapchain; fds and RSS after the first
-    /// 1,000 and at the end.
+    /// 1,000 and at the end, each once the compositor has read every
+    /// request ([`settle`]), and the kinds of fd of which more are open at
+    /// the end than after the 1,000th frame (`new_fds`, [`grown_fds`]).
     pub unsafe fn leak(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         unsafe {
             let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let s = frame_sync(g);
             let (mut fds0, mut rss0) = (0, 0);
+            let mut targets0 = fd_targets();
             for n in 0..o.frames {
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
                     println!("probe: error={e:?} frame={n}");
@@ -2229,12 +2346,16 @@ mod rely {
                 pump(q, w);
                 if n + 1 == 1000.min(o.frames) {
                     g.device.device_wait_idle().expect("idle");
+                    settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    targets0 = fd_targets();
                 }
             }
             g.device.device_wait_idle().expect("idle");
+            let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
-            println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1}", o.frames);
+            println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
             true
@@ -2242,13 +2363,29 @@ mod rely {
     }
 
     /// `--frames` recreations with oldSwapchain (one frame each); fds and
-    /// RSS after the first 100 and at the end.
+    /// RSS after the first 100 and at the end, and the kinds of fd of which
+    /// more are open at the end than at the 100th (`new_fds`,
+    /// [`grown_fds`]). The end's count is taken
+    /// once every request has reached the compositor ([`settle`]): a
+    /// request waiting in libwayland's buffer (the compositor reads
+    /// slowly) holds a dup of each fd it carries until it is sent. With
+    /// `--stop-pid` the compositor is stopped for the last `--stop-last`
+    /// recreations (default a third), so that buffer fills (`fds_stopped`:
+    /// the count before it is continued and the requests go).
     pub unsafe fn leak_recreate(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
         unsafe {
             let s = frame_sync(g);
             let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let (mut fds0, mut rss0) = (0, 0);
+            let mut targets0 = fd_targets();
+            let stop_at = o
+                .stop_pid
+                .map(|_| o.frames - o.stop_last.unwrap_or(o.frames / 3).min(o.frames));
+            let mut stopped = None;
             for n in 0..o.frames {
+                if Some(n) == stop_at {
+                    stopped = Some(Stopped::new(o.stop_pid.expect("--stop-pid")));
+                }
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
                     println!("probe: error={e:?} recreation={n}");
                     return false;
@@ -2263,12 +2400,20 @@ mod rely {
                 g.swapchain_fn.destroy_swapchain(c.handle, None);
                 c = new;
                 if n + 1 == 100.min(o.frames) {
+                    settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    targets0 = fd_targets();
                 }
             }
             g.device.device_wait_idle().expect("idle");
+            if let Some(stopped) = stopped.take() {
+                println!("probe: fds_stopped={}", fd_count());
+                drop(stopped);
+            }
+            let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
-            println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1}", o.frames);
+            println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
             g.swapchain_fn.destroy_swapchain(c.handle, None);

@@ -49,8 +49,8 @@ pub enum ImageMode {
     Copy,
 }
 
-/// A failure `SYNCBRIDGE_DEBUG_FAULTS` makes happen on the sync_file path,
-/// so that the tests reach the fallbacks a broken kernel or driver would
+/// A failure `SYNCBRIDGE_DEBUG_FAULTS` makes happen on the sync_file path
+/// (or, `syncobj`, on explicit sync), so that the tests reach the fallbacks a broken kernel or driver would
 /// take the layer to. Where the real kernel can be made to refuse, it is
 /// (the layer hands it an fd of the wrong kind); a driver cannot be made
 /// to fail on request, so its calls are answered with the error a failing
@@ -73,15 +73,20 @@ pub enum Fault {
     /// `fence-import`: `vkImportFenceFdKHR` answers
     /// `VK_ERROR_INVALID_EXTERNAL_HANDLE`.
     FenceImport,
+    /// `syncobj`: the fd of an explicit-sync timeline the layer checks by
+    /// importing it back (as the compositor will) is an eventfd:
+    /// `DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE` refuses it.
+    Syncobj,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::SyncFile,
         Fault::DmaBuf,
         Fault::SemaphoreExport,
         Fault::SemaphoreImport,
         Fault::FenceImport,
+        Fault::Syncobj,
     ];
 
     /// The name `SYNCBRIDGE_DEBUG_FAULTS` lists it by.
@@ -92,6 +97,7 @@ impl Fault {
             Fault::SemaphoreExport => "semaphore-export",
             Fault::SemaphoreImport => "semaphore-import",
             Fault::FenceImport => "fence-import",
+            Fault::Syncobj => "syncobj",
         }
     }
 
@@ -136,9 +142,9 @@ pub struct Config {
     /// blocking the application's thread until then.
     pub early_acquire: bool,
     /// `SYNCBRIDGE_RELEASE_TIMEOUT_MS`: how long the layer waits for the
-    /// window system to release an image handed out early before it
-    /// signals the application anyway (a stuck compositor must not hang
-    /// the GPU).
+    /// window system to release an image replaced on screen (or handed
+    /// out early) before it treats it as released (a stuck compositor
+    /// must not hang acquire, nor the GPU).
     pub release_timeout_ms: u64,
     /// Problems found while parsing, logged once the logger is up.
     pub warnings: Vec<String>,
@@ -375,8 +381,8 @@ mod tests {
         assert!(c.fault(Fault::SyncFile) && c.fault(Fault::FenceImport));
         assert!(!c.fault(Fault::DmaBuf) && !c.fault(Fault::SemaphoreExport));
         assert!(c.warnings.is_empty());
-        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire,x,y")]);
-        assert!(c.fault(Fault::DmaBuf));
+        let c = Config::from_vars([("SYNCBRIDGE_DEBUG_FAULTS", "dma-buf,gpu-on-fire,x,y,syncobj")]);
+        assert!(c.fault(Fault::DmaBuf) && c.fault(Fault::Syncobj));
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(Fault::ALL.iter().all(|f| !Config::default().fault(*f)));
     }

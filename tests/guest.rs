@@ -197,7 +197,7 @@ fn wayland_dma_buf_tests_pass_in_the_guest() {
     // llvmpipe starting under TCG takes a while.
     run_some_in_guest(
         &test_exe("guest_wayland"),
-        &["--skip", "mutter_"],
+        &["--skip", "mutter_", "--skip", "explicit_"],
         &[],
         &["tests/guest/compositor.sh", "--sway"],
         &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
@@ -220,6 +220,49 @@ fn wayland_soft_fence_tests_pass_under_mutter_in_the_guest() {
         &["tests/guest/compositor.sh", "--mutter", "--outside"],
         &[
             ("SYNCBRIDGE_GUEST_TIMEOUT", "600"),
+            ("RUST_TEST_NOCAPTURE", "1"),
+        ],
+    );
+}
+
+/// The `explicit_` tests of `guest_wayland`: explicit sync against the
+/// conformance compositor (which each test starts itself) on virtio-gpu's
+/// render node, with bookworm's lavapipe (acquire points signalled by the
+/// layer's GPU waiter).
+#[test]
+fn wayland_explicit_sync_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    common::conformance::build();
+    run_some_in_guest(
+        &test_exe("guest_wayland"),
+        &["explicit_"],
+        &["--virtio-gpu"],
+        &[],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "900")],
+    );
+}
+
+/// The `explicit_` tests of `guest_real`: explicit sync against the
+/// conformance compositor with trixie's lavapipe (SYNC_FD: the render
+/// semaphore's sync_file in each acquire point), as root in the chroot, in
+/// a guest with virtio-gpu (its render node has the timelines); the
+/// compositor runs outside the chroot (`compositor.sh --conformance`).
+#[test]
+fn real_path_explicit_sync_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    require_compositor_chroot();
+    common::conformance::build();
+    run_some_in_guest(
+        &test_exe("guest_real"),
+        &["explicit_"],
+        &["--virtio-gpu"],
+        &["tests/guest/compositor.sh", "--real", "--conformance"],
+        &[
+            ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
     );
@@ -256,6 +299,10 @@ fn real_path_tests_pass_in_the_guest() {
             "valgrind_",
             "--skip",
             "vkmark_",
+            "--skip",
+            "syncval_",
+            "--skip",
+            "explicit_",
         ],
         &[],
         &["tests/guest/compositor.sh", "--real"],
@@ -346,5 +393,23 @@ fn real_path_memcheck_in_the_guest() {
             ("SYNCBRIDGE_GUEST_TIMEOUT", "2400"),
             ("RUST_TEST_NOCAPTURE", "1"),
         ],
+    );
+}
+
+#[test]
+fn conformance_compositor_tests_pass_in_the_guest() {
+    if skip_or_require_guest() {
+        return;
+    }
+    // The fixture is its own crate (tests/conformance-compositor, its own
+    // lock file and target directory): built here, on the host, because
+    // the guest sees the host's file system read-only. virtio-gpu's render
+    // node has the timelines its syncobj global needs.
+    common::conformance::build();
+    run_in_guest(
+        &test_exe("guest_conformance"),
+        &["--virtio-gpu"],
+        &[],
+        &[("SYNCBRIDGE_GUEST_TIMEOUT", "600")],
     );
 }

@@ -33,6 +33,9 @@ APT_PACKAGES=(
     # libraries the crate links against
     libwayland-dev libxcb1-dev libx11-xcb-dev libxcb-present-dev libxcb-dri3-dev
     libxcb-shm0-dev pkg-config
+    # tests/conformance-compositor: smithay links libxkbcommon (its input
+    # module, built whatever features are chosen)
+    libxkbcommon-dev
     # memory checking in tests/reliability.rs
     valgrind
     # general tools the scripts use

@@ -519,3 +519,104 @@ fn syncobj_probe_and_use() {
     other.transfer_from(5, &obj, 2, false).unwrap();
     assert!(other.wait(5, SOON, false).unwrap());
 }
+
+/// The explicit-sync timelines of a swapchain (`sync::explicit`) on the
+/// node the layer would pick, seen from both sides: the compositor's side
+/// imports the fds the layer sends with `import_timeline`, waits for the
+/// acquire point and signals the release point.
+#[test]
+#[ignore = "needs the test guest (tests/guest/run.sh)"]
+fn explicit_sync_timelines_from_both_sides() {
+    use std::os::fd::AsFd;
+    use VkLayer_syncbridge::sync::explicit::{AcquirePoint, ExplicitSync};
+    let dev = match SyncobjDevice::preferred(None) {
+        Ok(d) => d,
+        Err(e) => {
+            assert!(e.is_unsupported(), "{e}");
+            assert!(
+                std::env::var_os("SYNCBRIDGE_EXPECT_SYNCOBJ").is_none(),
+                "SYNCBRIDGE_EXPECT_SYNCOBJ set but no syncobj device: {e}"
+            );
+            return;
+        }
+    };
+    // The compositor's main device names its card node; the layer takes
+    // the render node of the same device.
+    let card = list_drm_nodes()
+        .into_iter()
+        .find(|n| n.driver == dev.driver() && n.path.to_string_lossy().contains("card"))
+        .expect("the syncobj device's card node");
+    let rdev = rustix::fs::stat(&card.path).unwrap().st_rdev;
+    let main = SyncobjDevice::preferred(Some(rdev)).unwrap();
+    assert!(
+        main.path().to_string_lossy().contains("renderD"),
+        "{:?} for {:?}",
+        main.path(),
+        card.path
+    );
+    assert_eq!(main.driver(), dev.driver());
+    // A dev_t that is no DRM device here: any node with timelines.
+    assert!(SyncobjDevice::preferred(Some(u64::MAX)).is_ok());
+
+    let before = fd_count();
+    for round in 0..20 {
+        let ex = ExplicitSync::new(main.clone(), 3, AcquirePoint::SyncFile, true).unwrap();
+        let (acq_fd, rel_fd) = ex.timeline_fds(1).unwrap();
+        let compositor_acq = main.import(acq_fd.as_fd()).unwrap();
+        let compositor_rel = main.import(rel_fd.as_fd()).unwrap();
+        drop((acq_fd, rel_fd));
+        // Frame 1 of image 1: the render fence (a soft fence standing in
+        // for the driver's sync_file) into acquire point 1.
+        let a = ex.next_acquire(1);
+        assert_eq!((a, ex.acquire_point(1), ex.acquire_point(0)), (1, 1, 0));
+        let soft = SoftFence::new().unwrap();
+        ex.import_acquire(1, a, &soft.sync_file().unwrap()).unwrap();
+        assert!(!compositor_acq.wait(a, NOW, true).unwrap());
+        soft.signal().unwrap();
+        assert!(compositor_acq.wait(a, SOON, true).unwrap());
+        // The worker's way: the next point signalled from the CPU.
+        let a2 = ex.next_acquire(1);
+        assert!(!compositor_acq.wait(a2, NOW, true).unwrap());
+        ex.signal_acquire(1, a2).unwrap();
+        assert!(compositor_acq.wait(a2, SOON, true).unwrap());
+        // The commit's release point: nothing yet, then a pending fence
+        // (the compositor's GPU still reads), then signalled.
+        assert!(ex.released(1), "no commit yet");
+        let r = ex.next_release(1);
+        assert_eq!(r, 1);
+        assert!(!ex.released(1));
+        assert!(!ex.release_ready(1, r, true).unwrap());
+        // Not submitted yet: not released, and not an error (the look
+        // passes WAIT_FOR_SUBMIT; without it the kernel says EINVAL).
+        assert!(!ex.release_ready(1, r, false).unwrap());
+        assert!(!ex.wait_released(1, NOW).unwrap());
+        // A release the layer gave up on (the release timeout) has no
+        // fence yet: its sync_file is the signalled form.
+        assert!(signaled(&ex.export_release(1).unwrap()));
+        let efd = ex.release_eventfd(1, r, true);
+        let reading = SoftFence::new().unwrap();
+        compositor_rel
+            .import_sync_file(r, &reading.sync_file().unwrap())
+            .unwrap();
+        assert!(ex.release_ready(1, r, true).unwrap(), "available");
+        assert!(!ex.release_ready(1, r, false).unwrap(), "not signalled");
+        assert!(!ex.released(1));
+        if let Ok(efd) = efd {
+            let e = SyncFile::from_fd(efd);
+            assert!(e.wait(SOON).unwrap(), "the eventfd woke for the fence");
+        }
+        let released = ex.export_release(1).unwrap();
+        assert!(!signaled(&released));
+        reading.signal().unwrap();
+        assert!(released.wait(SOON).unwrap());
+        assert!(ex.released(1));
+        assert!(ex.release_ready(1, r, false).unwrap());
+        if round == 0 {
+            eprintln!(
+                "explicit timelines on {}: both sides agree",
+                ex.node().display()
+            );
+        }
+    }
+    assert_eq!(fd_count(), before, "fds left by 20 swapchains' timelines");
+}

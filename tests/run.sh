@@ -25,6 +25,8 @@ tests/install-deps.sh
 
 step "cargo fmt --check"
 cargo fmt --check
+# The conformance compositor is its own crate (the tests build it).
+cargo fmt --check --manifest-path tests/conformance-compositor/Cargo.toml
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings

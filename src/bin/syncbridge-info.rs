@@ -179,6 +179,8 @@ fn wayland_report() -> (Value, Option<Offer>) {
     let offer = Offer {
         server_shm: g.get("wl_shm").is_some(),
         server_dma_buf: !linear.is_empty(),
+        server_explicit: g.get("wp_linux_drm_syncobj_manager_v1").is_some(),
+        main_device: g.main_device,
         ..Offer::default()
     };
     let report = json!({
@@ -188,6 +190,19 @@ fn wayland_report() -> (Value, Option<Offer>) {
         "dmabuf_linear_formats": linear,
         "dmabuf_format_modifier_pairs": g.dmabuf_formats.len(),
         "wp_linux_drm_syncobj_manager_v1": version("wp_linux_drm_syncobj_manager_v1"),
+        "explicit_sync": if offer.server_explicit {
+            match kernel::SyncobjDevice::preferred(g.main_device) {
+                Ok(d) => format!(
+                    "timelines on {} ({}){}",
+                    d.path().display(),
+                    d.driver(),
+                    if g.main_device.is_some() { "" } else { "; the compositor names no main device" }
+                ),
+                Err(e) => format!("offered, but no DRM node with timeline syncobjs ({e})"),
+            }
+        } else {
+            "not offered by the compositor".to_string()
+        },
         "zwp_linux_explicit_synchronization_v1": version("zwp_linux_explicit_synchronization_v1"),
         "wp_fifo_manager_v1": version("wp_fifo_manager_v1"),
         "wp_presentation": version("wp_presentation"),

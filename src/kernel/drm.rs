@@ -94,6 +94,13 @@ impl DrmDevice {
             ))
     }
 
+    /// The device (in sysfs) this node belongs to: a card node and its
+    /// render node name the same one.
+    pub fn sysfs_device(&self) -> Option<PathBuf> {
+        let name = self.path.file_name()?.to_str()?;
+        std::fs::canonicalize(Path::new("/sys/class/drm").join(name).join("device")).ok()
+    }
+
     /// Every node that opens, in discovery order.
     pub fn open_all() -> Vec<DrmDevice> {
         node_paths()
@@ -154,6 +161,13 @@ impl DrmDevice {
         // SAFETY: on success the kernel installed a new fd that we now own.
         Ok(unsafe { OwnedFd::from_raw_fd(arg.fd) })
     }
+}
+
+/// The device (in sysfs) of a DRM node given as a `dev_t` (as
+/// linux-dmabuf feedback names the compositor's main device).
+pub(crate) fn sysfs_device_of(dev: u64) -> Option<PathBuf> {
+    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+    std::fs::canonicalize(format!("/sys/dev/char/{major}:{minor}/device")).ok()
 }
 
 fn driver_name(fd: BorrowedFd<'_>) -> Result<String> {

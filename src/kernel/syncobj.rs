@@ -6,13 +6,13 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::time::{clock_gettime, ClockId};
 
-use super::drm::DrmDevice;
+use super::drm::{sysfs_device_of, DrmDevice};
 use super::error::{KernelError, Result};
 use super::sync_file::SyncFile;
 use super::sys;
@@ -53,6 +53,35 @@ impl SyncobjDevice {
     pub fn shared() -> Result<Arc<SyncobjDevice>> {
         static SHARED: OnceLock<Result<Arc<SyncobjDevice>>> = OnceLock::new();
         SHARED.get_or_init(SyncobjDevice::open).clone()
+    }
+
+    /// A node with timeline syncobjs on the device `main` (a `dev_t`: the
+    /// compositor's main device from linux-dmabuf feedback), its render
+    /// node first; any node with timelines ([`shared`](Self::shared)) when
+    /// `main` is `None`, names no DRM device here, or has none. Cached per
+    /// device.
+    pub fn preferred(main: Option<u64>) -> Result<Arc<SyncobjDevice>> {
+        static BY_DEVICE: Mutex<Vec<(u64, Option<Arc<SyncobjDevice>>)>> = Mutex::new(Vec::new());
+        let Some(main) = main else {
+            return SyncobjDevice::shared();
+        };
+        let mut cache = BY_DEVICE.lock().unwrap_or_else(|e| e.into_inner());
+        let found = match cache.iter().find(|(d, _)| *d == main) {
+            Some((_, found)) => found.clone(),
+            None => {
+                let found = sysfs_device_of(main).and_then(|want| {
+                    let mut devs = DrmDevice::open_all();
+                    devs.sort_by_key(|d| !d.path.to_string_lossy().contains("renderD"));
+                    devs.into_iter()
+                        .find(|d| d.sysfs_device().as_ref() == Some(&want) && has_timeline(d))
+                        .map(|dev| Arc::new(SyncobjDevice { dev }))
+                });
+                cache.push((main, found.clone()));
+                found
+            }
+        };
+        drop(cache);
+        found.map_or_else(SyncobjDevice::shared, Ok)
     }
 
     pub fn path(&self) -> &Path {

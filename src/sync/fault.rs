@@ -1,20 +1,21 @@
 //! The failures `SYNCBRIDGE_DEBUG_FAULTS` makes happen, so that the tests
-//! reach the fallbacks of the sync_file path on a kernel and driver that
-//! work. Where the kernel can be made to refuse for real, it is: the layer
-//! hands it an fd of the wrong kind (an eventfd) where it expects a
-//! sync_file or a dma-buf. A driver cannot be made to fail on request, so
+//! reach the fallbacks of the sync_file path (and of explicit sync) on a
+//! kernel and driver that work. Where the kernel can be made to refuse for
+//! real, it is: the layer hands it an fd of the wrong kind (an eventfd)
+//! where it expects a sync_file, a dma-buf or a syncobj. A driver cannot be made to fail on request, so
 //! its calls are answered with an error it may return, without being made
 //! ([`crate::sync::vk`]).
 
 use crate::config::Fault;
 use crate::kernel::{DmaBuf, KernelError, SyncFile};
+use std::os::fd::OwnedFd;
 
 /// Whether `SYNCBRIDGE_DEBUG_FAULTS` names `fault`.
 pub fn active(fault: Fault) -> bool {
     crate::config::get().fault(fault)
 }
 
-fn eventfd() -> Result<std::os::fd::OwnedFd, KernelError> {
+fn eventfd() -> Result<OwnedFd, KernelError> {
     rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).map_err(KernelError::from)
 }
 
@@ -37,4 +38,13 @@ pub fn with_dma_buf<R>(
         return f(&DmaBuf::from_fd(eventfd()?));
     }
     f(buf)
+}
+
+/// `timeline`, a syncobj's fd, or under the `syncobj` fault an fd that is
+/// not one (the real one is closed).
+pub fn syncobj_fd(timeline: OwnedFd) -> Result<OwnedFd, KernelError> {
+    if active(Fault::Syncobj) {
+        return eventfd();
+    }
+    Ok(timeline)
 }

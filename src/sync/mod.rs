@@ -14,14 +14,14 @@
 //!
 //! | present side ([`PresentSync`]) | needs |
 //! |---|---|
-//! | `ExplicitSyncobj`: the render semaphore's sync_file becomes the acquire point of a `wp_linux_drm_syncobj_v1` timeline | SYNC_FD export, a syncobj device, the protocol |
+//! | `ExplicitSyncobj`: each commit carries an acquire point of a DRM syncobj timeline (`wp_linux_drm_syncobj_v1`): the render semaphore's sync_file imported into it, or (no SYNC_FD export) signalled by a worker thread when the GPU is done ([`explicit`]) | the protocol, a DRM node with timeline syncobjs, dma-buf images |
 //! | `ImplicitSyncFile`: the render semaphore's sync_file is imported into the dma-buf as a write fence (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`) | SYNC_FD export, the kernel ioctls, dma-buf images |
 //! | `ImplicitSoftFence`: a userspace-signalled kernel fence is imported into the dma-buf now and signalled by a worker thread when the GPU is done | the kernel ioctls, a soft-fence source, dma-buf images |
 //! | `WorkerWait`: a worker thread waits for the GPU, then hands the buffer over | nothing |
 //!
 //! | acquire side ([`AcquireSync`]) | needs |
 //! |---|---|
-//! | `ImportSyncFile`: the released buffer's fences, exported as a sync_file, are imported into the app's semaphore/fence | SYNC_FD import, dma-buf images, the kernel ioctls |
+//! | `ImportSyncFile`: the released buffer's fences (explicit sync: its release point), exported as a sync_file, are imported into the app's semaphore/fence | SYNC_FD import, dma-buf images, the kernel ioctls (explicit sync: a syncobj timeline) |
 //! | `QueueSignal`: the layer waits (off the app thread) until the buffer is idle, then signals the app's semaphore/fence with an empty submission | nothing |
 //!
 //! Both apply to images the window system has released. When none is free,
@@ -33,6 +33,7 @@
 //! ([`DeviceCaps::early_acquire`]) and an acquire that passes only a fence
 //! (a binary semaphore may not wait for a signal not yet submitted).
 
+pub mod explicit;
 pub mod fault;
 pub mod frame_fence;
 pub mod release_timeline;
@@ -85,6 +86,9 @@ pub struct Offer {
     pub kernel_syncobj: bool,
     /// A userspace-signalled kernel fence source (vgem) is available.
     pub kernel_soft_fence: bool,
+    /// The device the window system composites on, a `dev_t`
+    /// (linux-dmabuf feedback): its node is preferred for syncobjs.
+    pub main_device: Option<u64>,
 }
 
 /// The synchronization plan of one swapchain.
@@ -135,7 +139,34 @@ pub fn complete_offer(offer: &mut Offer, caps: &DeviceCaps) {
     offer.kernel_sync_file =
         kernel::dma_buf::sync_file_support() == kernel::SyncFileSupport::Supported;
     offer.kernel_soft_fence = kernel::SoftFence::is_available();
-    offer.kernel_syncobj = kernel::SyncobjDevice::shared().is_ok();
+    offer.kernel_syncobj = kernel::SyncobjDevice::preferred(offer.main_device).is_ok();
+}
+
+/// How the acquire points of an explicit-sync swapchain on `caps` are
+/// made: the render semaphore's sync_file where the driver exports one,
+/// unless `SYNCBRIDGE_DEBUG_FENCE_DELAY_MS` asks for the worker to hold
+/// them back.
+pub fn acquire_point_source(cfg: &Config, caps: &DeviceCaps) -> explicit::AcquirePoint {
+    if caps.semaphore_sync_fd_export && cfg.debug_fence_delay_ms == 0 {
+        explicit::AcquirePoint::SyncFile
+    } else {
+        explicit::AcquirePoint::Worker
+    }
+}
+
+/// Why explicit sync cannot be used with `offer` (`dma`: the buffers are
+/// dma-bufs), for the plan's reason and the line `SYNCBRIDGE_SYNC=explicit`
+/// gets.
+fn explicit_missing(offer: &Offer, dma: bool) -> &'static str {
+    if !offer.server_explicit {
+        "the window system does not speak explicit sync (no wp_linux_drm_syncobj_manager_v1)"
+    } else if !dma {
+        "shared-memory buffers carry no sync points"
+    } else if !offer.kernel_syncobj {
+        "no DRM node with timeline syncobjs (DRM_CAP_SYNCOBJ_TIMELINE)"
+    } else {
+        "SYNCBRIDGE_SYNC rules it out"
+    }
 }
 
 /// Picks how a swapchain synchronizes. Returns `None` when nothing the
@@ -161,13 +192,25 @@ pub fn plan(cfg: &Config, caps: &DeviceCaps, offer: &Offer) -> Option<Plan> {
     };
 
     let dma = buffers == BufferKind::DmaBuf;
-    let explicit_ok =
-        dma && offer.server_explicit && offer.kernel_syncobj && caps.semaphore_sync_fd_export;
+    // Explicit sync needs no SYNC_FD from the driver: without it a worker
+    // thread signals the acquire point.
+    let explicit_ok = dma && offer.server_explicit && offer.kernel_syncobj;
     let implicit_ok = dma && offer.kernel_sync_file && caps.semaphore_sync_fd_export;
     let soft_ok = dma && offer.kernel_sync_file && offer.kernel_soft_fence;
     let wanted = cfg.sync;
     let present = match wanted {
-        SyncMode::Auto | SyncMode::Explicit if explicit_ok => PresentSync::ExplicitSyncobj,
+        SyncMode::Auto | SyncMode::Explicit if explicit_ok => {
+            why.push("the window system speaks explicit sync and a DRM node has timeline syncobjs");
+            why.push(match acquire_point_source(cfg, caps) {
+                explicit::AcquirePoint::SyncFile => {
+                    "acquire points: the render semaphore's sync_file"
+                }
+                explicit::AcquirePoint::Worker => {
+                    "acquire points: signalled by a worker thread when the GPU is done"
+                }
+            });
+            PresentSync::ExplicitSyncobj
+        }
         SyncMode::Auto | SyncMode::Explicit | SyncMode::Implicit if implicit_ok => {
             PresentSync::ImplicitSyncFile
         }
@@ -189,9 +232,23 @@ pub fn plan(cfg: &Config, caps: &DeviceCaps, offer: &Offer) -> Option<Plan> {
         }
     };
     if wanted == SyncMode::Explicit && present != PresentSync::ExplicitSyncobj {
-        why.push("explicit sync was asked for but is not available");
+        why.push("SYNCBRIDGE_SYNC=explicit, but explicit sync is not available");
+        why.push(explicit_missing(offer, dma));
     }
-    let acquire = if dma
+    if wanted == SyncMode::Implicit && explicit_ok {
+        why.push("SYNCBRIDGE_SYNC=implicit: explicit sync not used");
+    }
+    let acquire = if present == PresentSync::ExplicitSyncobj {
+        // The release point's sync_file, into the application's semaphore
+        // and fence; or the layer waits for the point to signal.
+        if caps.semaphore_sync_fd_import && caps.fence_sync_fd_import {
+            why.push("release points: their sync_file into the acquire semaphore and fence");
+            AcquireSync::ImportSyncFile
+        } else {
+            why.push("release points: waited for by the layer");
+            AcquireSync::QueueSignal
+        }
+    } else if dma
         && offer.kernel_sync_file
         && caps.semaphore_sync_fd_import
         && caps.fence_sync_fd_import
@@ -237,6 +294,126 @@ mod tests {
             kernel_sync_file: true,
             kernel_syncobj: true,
             kernel_soft_fence: true,
+            main_device: None,
+        }
+    }
+
+    #[test]
+    fn explicit_needs_no_sync_fd_from_the_driver() {
+        let cfg = Config::default();
+        let mut caps = full_caps();
+        caps.semaphore_sync_fd_export = false;
+        caps.fence_sync_fd_import = false;
+        let p = plan(&cfg, &caps, &full_offer()).unwrap();
+        assert_eq!(
+            (p.buffers, p.present, p.acquire),
+            (
+                BufferKind::DmaBuf,
+                PresentSync::ExplicitSyncobj,
+                AcquireSync::QueueSignal
+            )
+        );
+        assert!(p.reason.contains("signalled by a worker thread"), "{p}");
+        assert!(p.reason.contains("waited for by the layer"), "{p}");
+        assert_eq!(
+            acquire_point_source(&cfg, &caps),
+            explicit::AcquirePoint::Worker
+        );
+        let p = plan(&cfg, &full_caps(), &full_offer()).unwrap();
+        assert!(p.reason.contains("the render semaphore's sync_file"), "{p}");
+        assert_eq!(
+            acquire_point_source(&cfg, &full_caps()),
+            explicit::AcquirePoint::SyncFile
+        );
+        // The delay of the testing aid needs the worker to hold points back.
+        let delayed = Config {
+            debug_fence_delay_ms: 50,
+            ..Config::default()
+        };
+        assert_eq!(
+            acquire_point_source(&delayed, &full_caps()),
+            explicit::AcquirePoint::Worker
+        );
+        // Without the dma-buf sync_file ioctls explicit sync still works.
+        let offer = Offer {
+            kernel_sync_file: false,
+            ..full_offer()
+        };
+        let p = plan(&cfg, &full_caps(), &offer).unwrap();
+        assert_eq!(
+            (p.present, p.acquire),
+            (PresentSync::ExplicitSyncobj, AcquireSync::ImportSyncFile)
+        );
+    }
+
+    #[test]
+    fn explicit_never_on_shared_memory_nor_without_a_node() {
+        let cfg = Config {
+            buffers: BufferMode::Shm,
+            ..Config::default()
+        };
+        let p = plan(&cfg, &full_caps(), &full_offer()).unwrap();
+        assert_eq!(
+            (p.buffers, p.present),
+            (BufferKind::Shm, PresentSync::WorkerWait)
+        );
+        let offer = Offer {
+            kernel_syncobj: false,
+            ..full_offer()
+        };
+        assert_eq!(
+            plan(&Config::default(), &full_caps(), &offer)
+                .unwrap()
+                .present,
+            PresentSync::ImplicitSyncFile
+        );
+    }
+
+    #[test]
+    fn forcing_explicit_or_implicit_says_why() {
+        let explicit = Config {
+            sync: SyncMode::Explicit,
+            ..Config::default()
+        };
+        let implicit = Config {
+            sync: SyncMode::Implicit,
+            ..Config::default()
+        };
+        let p = plan(&explicit, &full_caps(), &full_offer()).unwrap();
+        assert_eq!(p.present, PresentSync::ExplicitSyncobj);
+        let p = plan(&implicit, &full_caps(), &full_offer()).unwrap();
+        assert_eq!(
+            (p.present, p.acquire),
+            (PresentSync::ImplicitSyncFile, AcquireSync::ImportSyncFile)
+        );
+        assert!(p.reason.contains("SYNCBRIDGE_SYNC=implicit"), "{p}");
+        for (offer, why) in [
+            (
+                Offer {
+                    server_explicit: false,
+                    ..full_offer()
+                },
+                "wp_linux_drm_syncobj_manager_v1",
+            ),
+            (
+                Offer {
+                    kernel_syncobj: false,
+                    ..full_offer()
+                },
+                "DRM_CAP_SYNCOBJ_TIMELINE",
+            ),
+            (
+                Offer {
+                    server_dma_buf: false,
+                    ..full_offer()
+                },
+                "shared-memory buffers carry no sync points",
+            ),
+        ] {
+            let p = plan(&explicit, &full_caps(), &offer).unwrap();
+            assert_ne!(p.present, PresentSync::ExplicitSyncobj);
+            assert!(p.reason.contains("SYNCBRIDGE_SYNC=explicit"), "{p}");
+            assert!(p.reason.contains(why), "{p}");
         }
     }
 

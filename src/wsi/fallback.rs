@@ -9,9 +9,10 @@
 //! acquire:
 //!
 //! - present: the frame (and every later one) goes the worker-wait way
-//!   (the GPU waiter hands the buffer over once rendering is done), and
-//!   the render semaphore is no longer signalled (one whose export failed
-//!   stays signalled until the swapchain goes, never signalled twice);
+//!   (the GPU waiter hands the buffer over once rendering is done; on
+//!   explicit sync it signals the acquire points instead), and the render
+//!   semaphore is no longer signalled (one whose export failed stays
+//!   signalled until the swapchain goes, never signalled twice);
 //! - acquire: the compositor's reads are waited for on the CPU (bounded
 //!   by `SYNCBRIDGE_RELEASE_TIMEOUT_MS`) and what is left of the
 //!   application's semaphore and fence is signalled by a queue submission.

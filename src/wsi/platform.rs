@@ -36,6 +36,11 @@ pub struct BackendParams {
     pub present_mode: vk::PresentModeKHR,
     pub opaque: bool,
     pub buffers: crate::sync::BufferKind,
+    /// The swapchain's timelines where the plan is explicit sync: every
+    /// commit carries an acquire and a release point of image's own, and
+    /// the backend reports [`BackendEvent::Released`] when the release
+    /// point has a fence (`ExplicitSync::wait_available`) or signalled.
+    pub explicit: Option<std::sync::Arc<crate::sync::explicit::ExplicitSync>>,
 }
 
 /// Something the window system told the backend.

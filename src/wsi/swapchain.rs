@@ -26,6 +26,7 @@ use super::surface::Surface;
 use crate::device::cpu_time;
 use crate::device::DeviceData;
 use crate::kernel::{DmaBuf, SoftFence, SyncAccess, Vgem};
+use crate::sync::explicit::{AcquirePoint, ExplicitSync};
 use crate::sync::frame_fence::{FencePool, FrameFence};
 use crate::sync::release_timeline::ReleaseTimelines;
 use crate::sync::{self, fault, AcquireSync, Plan, PresentSync};
@@ -76,6 +77,10 @@ struct State {
     /// newest has been replaced and its release is on the way.
     shown_seq: Vec<u64>,
     last_shown: u64,
+    /// Per image the window system holds: since when a newer frame
+    /// replaced it on screen (`None`: not replaced, or not held). Past the
+    /// release timeout the presenter treats it as released.
+    replaced_at: Vec<Option<Instant>>,
     /// A presented frame still on its way also counts as replacing the
     /// newest shown one (every queued frame, or a newer one, will be
     /// shown). Not in FIFO, where it would let the application run one
@@ -179,6 +184,7 @@ impl Shared {
             return None;
         }
         st.ws_holds[index] = false;
+        st.replaced_at[index] = None;
         log::debug!("image {index}: released");
         let signal = st.settle_owed(index);
         if st.images[index] == ImageState::Shown {
@@ -202,7 +208,16 @@ impl Shared {
         if st.ws_holds[index] {
             return None;
         }
+        // The frame shown before is replaced from now on: its release is
+        // due, and the release timeout runs.
+        let newest = st.last_shown;
+        if let Some(j) = (0..st.ws_holds.len())
+            .find(|&j| st.ws_holds[j] && st.shown_seq[j] == newest && st.replaced_at[j].is_none())
+        {
+            st.replaced_at[j] = Some(Instant::now());
+        }
         st.ws_holds[index] = true;
+        st.replaced_at[index] = None;
         st.images[index] = ImageState::Shown;
         log::debug!("image {index}: shown");
         st.last_shown += 1;
@@ -227,6 +242,7 @@ impl Shared {
             .filter_map(|i| {
                 let value = st.settle_owed(i)?;
                 st.ws_holds[i] = false;
+                st.replaced_at[i] = None;
                 Some((i, value))
             })
             .collect()
@@ -335,6 +351,9 @@ struct InFlight {
     /// The frame went to the presenter at present time (its fence travels
     /// with the buffer); the waiter only tracks completion.
     sent_early: bool,
+    /// Explicit sync without a sync_file: the acquire point the waiter
+    /// signals when the GPU is done.
+    acquire_point: Option<(Arc<ExplicitSync>, u64)>,
 }
 
 pub struct Swapchain {
@@ -358,6 +377,8 @@ pub struct Swapchain {
     /// The release timelines early acquires wait on (`None`: acquire waits
     /// for releases on the CPU).
     timelines: Option<Arc<ReleaseTimelines>>,
+    /// Explicit sync: the images' acquire and release timelines.
+    explicit: Option<Arc<ExplicitSync>>,
     shared: Arc<Shared>,
     /// Taken (closing the channel, which ends the waiter) on drop.
     to_waiter: Option<Sender<InFlight>>,
@@ -590,7 +611,44 @@ impl Swapchain {
         };
         let opaque = ci.composite_alpha == vk::CompositeAlphaFlagsKHR::OPAQUE;
         let ws = surface.platform.dma_buf_buffers(fourcc, opaque);
-        let (plan, choice) = plan_and_images(&dev, &params, &mut offer, &ws)?;
+        let (mut plan, choice) = plan_and_images(&dev, &params, &mut offer, &ws)?;
+        let explicit = if plan.present == PresentSync::ExplicitSyncobj {
+            match explicit_timelines(&dev, &plan, &offer, count) {
+                Ok(e) => Some(Arc::new(e)),
+                Err(e) => {
+                    // One line, and the implicit path.
+                    log::error!("explicit sync: the kernel refused the swapchain's timelines ({e}); using implicit sync");
+                    offer.kernel_syncobj = false;
+                    let mut implicit = sync::plan(crate::config::get(), &dev.caps, &offer)
+                        .ok_or(vk::Result::ERROR_INITIALIZATION_FAILED)?;
+                    implicit.reason = format!("{}; explicit sync: {e}", implicit.reason);
+                    plan = implicit;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if crate::config::get().sync == crate::config::SyncMode::Explicit && explicit.is_none() {
+            crate::warn_once!(
+                "SYNCBRIDGE_SYNC=explicit: explicit sync is not available on {}, using {} ({})",
+                surface.platform.platform(),
+                plan.present.name(),
+                plan.reason
+            );
+        }
+        if let Some(e) = &explicit {
+            log::info!(
+                "explicit sync: timelines on {}, acquire points by {:?}, releases counted when {}",
+                e.node().display(),
+                e.acquire_by,
+                if e.wait_available {
+                    "the release point has a fence"
+                } else {
+                    "the release point signalled"
+                }
+            );
+        }
         log::info!(
             "swapchain {}x{} {:?} {:?} on {}: {plan}; images {} ({})",
             ci.image_extent.width,
@@ -620,6 +678,7 @@ impl Swapchain {
             present_mode: ci.present_mode,
             opaque,
             buffers: plan.buffers,
+            explicit: explicit.clone(),
         };
         let backend = surface
             .platform
@@ -633,7 +692,10 @@ impl Swapchain {
             }
         };
         let mut render_sems = Vec::new();
-        if plan.present == PresentSync::ImplicitSyncFile {
+        let sync_file_points = explicit
+            .as_ref()
+            .is_some_and(|e| e.acquire_by == AcquirePoint::SyncFile);
+        if plan.present == PresentSync::ImplicitSyncFile || sync_file_points {
             for _ in 0..images.len() {
                 match sync::vk::create_exportable_semaphore(&dev) {
                     Ok(sem) => render_sems.push(sem),
@@ -662,6 +724,7 @@ impl Swapchain {
                 release_value: vec![0; count],
                 shown_seq: vec![0; count],
                 last_shown: 0,
+                replaced_at: vec![None; count],
                 queued_replaces: !matches!(
                     ci.present_mode,
                     vk::PresentModeKHR::FIFO
@@ -698,7 +761,12 @@ impl Swapchain {
         // for images handed out early.
         let idle_check = IdleCheck {
             all: plan.acquire == AcquireSync::QueueSignal,
-            bufs: if plan.acquire == AcquireSync::QueueSignal || timelines.is_some() {
+            explicit: explicit.clone(),
+            bufs: if explicit.is_some() {
+                // The release points, not the dma-bufs' fences, say when the
+                // compositor is done.
+                Vec::new()
+            } else if plan.acquire == AcquireSync::QueueSignal || timelines.is_some() {
                 images
                     .iter()
                     .map(|i| i.backing.dma_buf().and_then(|b| b.try_clone().ok()))
@@ -751,6 +819,7 @@ impl Swapchain {
             render_sems,
             fences: Mutex::new(FencePool::new(&dev)),
             timelines,
+            explicit,
             dev,
             surface,
             images,
@@ -940,16 +1009,22 @@ impl Swapchain {
         semaphore: vk::Semaphore,
         fence: vk::Fence,
     ) -> Result<(), vk::Result> {
-        let buf = self.images[index]
-            .backing
-            .dma_buf()
-            .ok_or(vk::Result::ERROR_UNKNOWN)?;
+        let buf = self.images[index].backing.dma_buf();
+        // Explicit sync: the release point of the image's last commit (it
+        // has a fence: that is when the image was released); otherwise the
+        // dma-buf's fences.
+        let export = || -> Result<crate::kernel::SyncFile, String> {
+            match (&self.explicit, buf) {
+                (Some(ex), _) => ex.export_release(index),
+                (None, Some(buf)) => {
+                    fault::with_dma_buf(buf, |b| b.export_sync_file(SyncAccess::Write))
+                }
+                (None, None) => return Err(format!("image {index} has no dma-buf")),
+            }
+            .map_err(|e| format!("exporting the release fences of image {index}: {e}"))
+        };
         let mut left = (semaphore, fence);
         if self.fallback.acquire().is_none() {
-            let export = || {
-                fault::with_dma_buf(buf, |b| b.export_sync_file(SyncAccess::Write))
-                    .map_err(|e| format!("exporting the release fences of image {index}: {e}"))
-            };
             let imported = (|| -> Result<(), String> {
                 if semaphore != vk::Semaphore::null() {
                     let sf = export()?;
@@ -971,7 +1046,12 @@ impl Swapchain {
             }
         }
         let limit = Duration::from_millis(crate::config::get().release_timeout_ms);
-        match cpu_time::blocking(|| buf.poll_ready(SyncAccess::Write, limit)) {
+        let idle = cpu_time::blocking(|| match (&self.explicit, buf) {
+            (Some(ex), _) => ex.wait_released(index, limit),
+            (None, Some(buf)) => buf.poll_ready(SyncAccess::Write, limit),
+            (None, None) => Ok(true),
+        });
+        match idle {
             Ok(true) => {}
             Ok(false) => log::warn!(
                 "image {index}: the window system still reads it after {} ms; handing it out",
@@ -985,10 +1065,13 @@ impl Swapchain {
     /// The present sync this swapchain's frames take now: the plan's, or
     /// worker wait once the plan's failed ([`SyncFallback`]).
     fn present_sync(&self) -> PresentSync {
-        if self.fallback.present().is_some() {
-            PresentSync::WorkerWait
-        } else {
-            self.plan.present
+        match self.plan.present {
+            PresentSync::ImplicitSyncFile | PresentSync::ImplicitSoftFence
+                if self.fallback.present().is_some() =>
+            {
+                PresentSync::WorkerWait
+            }
+            planned => planned,
         }
     }
 
@@ -1095,11 +1178,12 @@ impl Swapchain {
             }
         };
         let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
-        // The render semaphore only while the sync_file path holds: after
-        // a failed export it may still be signalled.
-        let signal: Vec<vk::Semaphore> = match self.present_sync() {
-            PresentSync::ImplicitSyncFile => self.render_sems.get(i).copied().into_iter().collect(),
-            _ => Vec::new(),
+        // The render semaphore (the sync_file path, explicit sync's points
+        // by sync_file) only until that path failed: after a failed export
+        // it may still be signalled.
+        let signal: Vec<vk::Semaphore> = match self.fallback.present() {
+            None => self.render_sems.get(i).copied().into_iter().collect(),
+            Some(_) => Vec::new(),
         };
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
@@ -1121,6 +1205,9 @@ impl Swapchain {
             return e;
         }
         fence.mark_submitted();
+        if let Some(ex) = &self.explicit {
+            return self.present_explicit(ex, i, fence, status);
+        }
         if self.defers {
             let mut st = self.shared.lock();
             if st.presenter_will_look {
@@ -1162,12 +1249,67 @@ impl Swapchain {
             fence,
             soft_fence,
             sent_early,
+            acquire_point: None,
         };
         let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
         if !matches!(sent, Some(Ok(()))) {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
         status
+    }
+
+    /// Explicit sync: frame `i` goes to the presenter at once, its commit
+    /// carrying a new acquire point of the image's timeline: the render
+    /// semaphore's sync_file imported into it, or signalled by the GPU
+    /// waiter when the frame's fence signals.
+    fn present_explicit(
+        &self,
+        ex: &Arc<ExplicitSync>,
+        i: usize,
+        fence: Arc<FrameFence>,
+        status: vk::Result,
+    ) -> vk::Result {
+        let point = ex.next_acquire(i);
+        let mut by_worker =
+            ex.acquire_by == AcquirePoint::Worker || self.fallback.present().is_some();
+        if let (false, Some(&sem)) = (by_worker, self.render_sems.get(i)) {
+            let imported = cpu_time::driver(|| sync::vk::export_semaphore(&self.dev, sem))
+                .map_err(|e| format!("vkGetSemaphoreFdKHR: {e:?}"))
+                .and_then(|sf| {
+                    ex.import_acquire(i, point, &sf)
+                        .map_err(|e| format!("the render sync_file into an acquire point: {e}"))
+                });
+            if let Err(why) = imported {
+                // From now on the GPU waiter signals every acquire point.
+                self.fallback.present_failed(why);
+                by_worker = true;
+            }
+        }
+        // Always through the waiter, even when the GPU is already done: it
+        // signals each timeline's points in order (an image's frame dropped
+        // in MAILBOX may still wait there while the image is presented
+        // again).
+        let acquire_point = by_worker.then(|| (ex.clone(), point));
+        // Imported or not, the point is set before the compositor sees the
+        // commit; it waits for it.
+        self.hand_to_presenter(i);
+        let frame = InFlight {
+            index: i,
+            fence,
+            soft_fence: None,
+            sent_early: true,
+            acquire_point,
+        };
+        match self.to_waiter.as_ref().map(|tx| tx.send(frame)) {
+            Some(Ok(())) => status,
+            Some(Err(mpsc::SendError(frame))) => {
+                // The waiter is gone (a lost device): the commit must not
+                // wait for a point no one would signal.
+                signal_acquire_point(&frame);
+                vk::Result::ERROR_SURFACE_LOST_KHR
+            }
+            None => vk::Result::ERROR_SURFACE_LOST_KHR,
+        }
     }
 
     /// On the copy path, the command buffer that copies image `index` into
@@ -1307,8 +1449,10 @@ fn gpu_wait_loop(
     ready: &Sender<usize>,
     shared: &Shared,
 ) {
+    // Once the swapchain is being destroyed, how long the waiter still
+    // waits for the GPU, all frames together.
+    let mut give_up_at: Option<Instant> = None;
     while let Ok(frame) = rx.recv() {
-        let started = Instant::now();
         loop {
             // SAFETY: the layer's own fence, submitted by present(); no
             // one resets it while this frame holds it.
@@ -1327,6 +1471,7 @@ fn gpu_wait_loop(
                             log::warn!("signalling the render fence of image {}: {e}", frame.index);
                         }
                     }
+                    signal_acquire_point(&frame);
                     if !frame.sent_early {
                         let _ = ready.send(frame.index);
                         shared.with_waiter.fetch_sub(1, Ordering::AcqRel);
@@ -1335,10 +1480,13 @@ fn gpu_wait_loop(
                     break;
                 }
                 Err(vk::Result::TIMEOUT) => {
-                    if shared.shutdown.load(Ordering::SeqCst)
-                        && started.elapsed() > DESTROY_FENCE_TIMEOUT
-                    {
-                        return;
+                    if shared.shutdown.load(Ordering::SeqCst) {
+                        let at = *give_up_at
+                            .get_or_insert_with(|| Instant::now() + DESTROY_FENCE_TIMEOUT);
+                        if Instant::now() >= at {
+                            give_up(frame, rx);
+                            return;
+                        }
                     }
                 }
                 Err(e) => {
@@ -1347,11 +1495,59 @@ fn gpu_wait_loop(
                     } else {
                         vk::Result::ERROR_SURFACE_LOST_KHR
                     });
+                    give_up(frame, rx);
                     return;
                 }
             }
         }
     }
+}
+
+/// Explicit sync without a sync_file: `frame`'s rendering is done (or
+/// given up on), its acquire point signals.
+fn signal_acquire_point(frame: &InFlight) {
+    if let Some((ex, point)) = &frame.acquire_point {
+        if let Err(e) = ex.signal_acquire(frame.index, *point) {
+            log::warn!(
+                "signalling acquire point {point} of image {}: {e}",
+                frame.index
+            );
+        }
+    }
+}
+
+/// The GPU waiter stops waiting (the swapchain is destroyed while the GPU
+/// still renders, or the device is lost): every frame it still has lets
+/// the window system go on. A frame's soft fence signals as it is dropped;
+/// its acquire point is signalled here, or a compositor would keep the
+/// commit (and every later one of the surface, which it applies in order)
+/// waiting for a point no one signals.
+fn give_up(frame: InFlight, rx: &Receiver<InFlight>) {
+    let frames: Vec<InFlight> = std::iter::once(frame).chain(rx.try_iter()).collect();
+    log::warn!(
+        "the GPU has not finished {} presented frame(s); letting the window system have them",
+        frames.len()
+    );
+    for f in &frames {
+        signal_acquire_point(f);
+    }
+}
+
+/// The timelines of an explicit-sync swapchain of `count` images, on the
+/// compositor's main device where it has timeline syncobjs.
+fn explicit_timelines(
+    dev: &DeviceData,
+    plan: &Plan,
+    offer: &sync::Offer,
+    count: usize,
+) -> crate::kernel::Result<ExplicitSync> {
+    let node = crate::kernel::SyncobjDevice::preferred(offer.main_device)?;
+    ExplicitSync::new(
+        node,
+        count,
+        sync::acquire_point_source(crate::config::get(), &dev.caps),
+        plan.acquire == AcquireSync::ImportSyncFile,
+    )
 }
 
 /// The image an acquire may hand out before its release: one the window
@@ -1384,6 +1580,8 @@ struct IdleCheck {
     /// Every image's (acquire signals with an empty submission); otherwise
     /// only those of images handed out early.
     all: bool,
+    /// Explicit sync: the release points are checked instead of dma-bufs.
+    explicit: Option<Arc<ExplicitSync>>,
     /// Per image, its dma-buf (empty: no dma-bufs, nothing to check).
     bufs: Vec<Option<DmaBuf>>,
 }
@@ -1402,6 +1600,12 @@ impl Presenter<'_> {
     /// Whether image `i`'s released dma-buf must be idle before the image is
     /// reused, and is not yet.
     fn still_read(&self, i: usize) -> bool {
+        if let Some(ex) = &self.idle_check.explicit {
+            if !self.idle_check.all && self.shared.lock().owed[i].is_none() {
+                return false;
+            }
+            return !ex.released(i);
+        }
         let Some(buf) = self.idle_check.bufs.get(i).and_then(Option::as_ref) else {
             return false;
         };
@@ -1434,6 +1638,7 @@ impl Presenter<'_> {
                 fence,
                 soft_fence: None,
                 sent_early: false,
+                acquire_point: None,
             })
             .collect();
         self.shared
@@ -1475,6 +1680,8 @@ impl Presenter<'_> {
         let mut events = Vec::new();
         let timeout = backend.frame_event_timeout();
         let release_timeout = Duration::from_millis(crate::config::get().release_timeout_ms);
+        // One line per swapchain for releases given up on.
+        let mut warned_release_timeout = false;
         // The present id of the frame waiting for its frame event.
         let mut pending_id = 0u64;
         // SYNCBRIDGE_FPS_LIMIT: the earliest time the next frame is shown.
@@ -1536,21 +1743,36 @@ impl Presenter<'_> {
                 }
                 late.push_back(a);
             }
-            let (retired, overdue, oldest_owed) = {
+            let (retired, overdue, oldest_due) = {
                 let st = shared.lock();
+                // Since when each held image's release is due: it was
+                // replaced on screen, or handed out early.
+                let due =
+                    |i: usize| match (st.replaced_at[i].filter(|_| st.ws_holds[i]), st.owed[i]) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 let overdue: Vec<usize> = (0..st.owed.len())
-                    .filter(|&i| st.owed[i].is_some_and(|t| now - t >= release_timeout))
+                    .filter(|&i| due(i).is_some_and(|t| now - t >= release_timeout))
                     .collect();
-                (st.retired, overdue, st.owed.iter().flatten().min().copied())
+                (
+                    st.retired,
+                    overdue,
+                    (0..st.owed.len()).filter_map(due).min(),
+                )
             };
             for i in overdue {
                 // A window system that keeps a replaced buffer this long is
-                // stuck: the GPU must not wait for it forever.
-                crate::warn_once!(
-                    "the window system has not released a replaced buffer in {} ms; \
-                     letting the GPU reuse it (SYNCBRIDGE_RELEASE_TIMEOUT_MS)",
-                    release_timeout.as_millis()
-                );
+                // stuck: the application must not wait for it forever, on
+                // the GPU (an image handed out early) or in acquire.
+                if !warned_release_timeout {
+                    warned_release_timeout = true;
+                    log::warn!(
+                        "the window system has not released a replaced buffer in {} ms; \
+                         letting the application reuse it (SYNCBRIDGE_RELEASE_TIMEOUT_MS)",
+                        release_timeout.as_millis()
+                    );
+                }
                 shared.stats().release_timeouts += 1;
                 not_idle.retain(|&j| j != i);
                 self.released(i);
@@ -1663,7 +1885,7 @@ impl Presenter<'_> {
             if let Some(a) = awaiting.front() {
                 sooner(a.handed + timeout);
             }
-            if let Some(t) = oldest_owed {
+            if let Some(t) = oldest_due {
                 sooner(t + release_timeout);
             } else if self.timelines.is_some() {
                 // An early acquire may make a release owed while this

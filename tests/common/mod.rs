@@ -536,11 +536,11 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
 /// compositor was killed, and checks that it failed with
 /// `VK_ERROR_SURFACE_LOST_KHR` or `VK_ERROR_OUT_OF_DATE_KHR`; a client
 /// still running after `limit` is killed and the test fails: it hung.
-/// Returns how long it took and the client's stderr.
+/// Returns how long it took, the client's stdout and its stderr.
 pub fn assert_error_after_compositor_death(
     mut child: std::process::Child,
     limit: Duration,
-) -> (Duration, String) {
+) -> (Duration, String, String) {
     let t0 = std::time::Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -554,7 +554,7 @@ pub fn assert_error_after_compositor_death(
     };
     let took = t0.elapsed();
     let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !status.success(),
@@ -565,7 +565,7 @@ pub fn assert_error_after_compositor_death(
             || stdout.contains("error=ERROR_OUT_OF_DATE_KHR"),
         "expected SURFACE_LOST or OUT_OF_DATE:\n{stdout}\n{stderr}"
     );
-    (took, stderr)
+    (took, stdout, stderr)
 }
 
 /// Runs `cmd` to completion, killing it after `limit`.
@@ -696,6 +696,7 @@ impl Drop for Xvfb {
     }
 }
 
+pub mod conformance;
 pub mod fence_watch;
 pub mod image;
 pub mod stats;

@@ -21,6 +21,16 @@
 #                 guest's bookworm userland: bookworm's lavapipe, no SYNC_FD,
 #                 so the layer takes the soft-fence path on vgem), while
 #                 mutter stays on the real path (nodes 0600 for nobody)
+#   --conformance the conformance compositor (tests/conformance-compositor,
+#                 built on the host; SYNCBRIDGE_CONFORMANCE_BIN overrides
+#                 where), run from the host's root as root with
+#                 SYNCBRIDGE_CONFORMANCE_ARGS added to its command line: it
+#                 offers wp_linux_drm_syncobj_v1 on the first render node
+#                 with timelines (boot the guest with --virtio-gpu) and
+#                 prints one line per commit into the log file. With
+#                 --real (give it after --real) CMD runs in the chroot on
+#                 trixie's lavapipe as with weston. No screenshots: its log
+#                 has every frame's pixels.
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY; root may connect (xhost si:localuser:root)
 #   --real        the real path (TESTBED.md): weston 14 GL with the guest's
@@ -87,11 +97,12 @@ while [ $# -gt 0 ]; do
         --real) REAL=1; KIND=weston; shift ;;
         --mutter) REAL=1; KIND=mutter; shift ;;
         --outside) OUTSIDE=1; shift ;;
+        --conformance) KIND=conformance; shift ;;
         --) shift; break ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway|--mutter] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway|--mutter|--conformance] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
 log() { echo "compositor.sh: $*" >&2; }
 ROOT="${SYNCBRIDGE_COMPOSITOR_ROOT:-$HOME/.cache/syncbridge-guest/trixie-root}"
 TIMEOUT="${SYNCBRIDGE_COMPOSITOR_TIMEOUT:-240}"
@@ -200,6 +211,19 @@ case "$KIND" in
             --no-x11 --virtual-monitor 1024x768 --wayland-display=wayland-1 >>"$LOGFILE" 2>&1 &
         SHOT='echo "mutter: no screenshot tool in the chroot" >&2; exit 1'
         ;;
+    conformance)
+        CCBIN="${SYNCBRIDGE_CONFORMANCE_BIN:-$PWD/tests/conformance-compositor/target/debug/conformance-compositor}"
+        if [ ! -x "$CCBIN" ]; then
+            log "no $CCBIN: build it on the host (cargo build --manifest-path tests/conformance-compositor/Cargo.toml)"
+            exit 2
+        fi
+        # Outside the chroot, as root (it opens the render node even where
+        # --real leaves it 0600); its socket is in $RT, which the chroot
+        # sees at the same path.
+        # shellcheck disable=SC2086
+        XDG_RUNTIME_DIR=$RT "$CCBIN" --socket wayland-1 ${SYNCBRIDGE_CONFORMANCE_ARGS:-} >>"$LOGFILE" 2>&1 &
+        SHOT='echo "conformance: no screenshots; its log has each frame'"'"'s pixels" >&2; exit 1'
+        ;;
     *) log "unknown compositor '$KIND'"; exit 2 ;;
 esac
 CPID=$!
@@ -231,7 +255,9 @@ done
 export XDG_RUNTIME_DIR=$RT WAYLAND_DISPLAY=$SOCK SYNCBRIDGE_COMPOSITOR=$KIND
 export SYNCBRIDGE_SCREENSHOT=$RT/screenshot SYNCBRIDGE_COMPOSITOR_LOGFILE=$LOGFILE
 # A round trip through the chroot's wayland-info: the compositor is serving.
-until inchroot WAYLAND_DISPLAY=$SOCK wayland-info -i wl_compositor >/dev/null 2>&1; do
+# (The conformance compositor says so itself; its socket is root's.)
+until if [ "$KIND" = conformance ]; then grep -q '^ready ' "$LOGFILE"; else
+        inchroot WAYLAND_DISPLAY=$SOCK wayland-info -i wl_compositor >/dev/null 2>&1; fi; do
     if ! kill -0 "$CPID" 2>/dev/null || [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then
         log "$KIND does not answer on $SOCK after $(elapsed) s; its log:"
         cat "$LOGFILE" >&2
@@ -239,7 +265,8 @@ until inchroot WAYLAND_DISPLAY=$SOCK wayland-info -i wl_compositor >/dev/null 2>
     fi
     sleep 0.5
 done
-CPROC=$(pgrep -o -x "$KIND" || true)
+CPROC=
+[ "$KIND" = conformance ] || CPROC=$(pgrep -o -x "$KIND" || true)
 export SYNCBRIDGE_COMPOSITOR_PID=${CPROC:-$CPID}
 if [ "$REAL" = 1 ]; then
     log "$KIND ready on $RT/$SOCK after $(elapsed) s (GL without a DRM node: nodes left 0600)"

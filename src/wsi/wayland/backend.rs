@@ -3,11 +3,12 @@
 use super::conn::{self, Woken};
 use super::formats;
 use super::Globals;
+use crate::sync::explicit::ExplicitSync;
 use crate::sync::BufferKind;
 use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
 use ash::vk;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
@@ -17,6 +18,10 @@ use wayland_protocols::wp::fifo::v1::client::{wp_fifo_manager_v1, wp_fifo_v1};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
+use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
+    wp_linux_drm_syncobj_manager_v1, wp_linux_drm_syncobj_surface_v1,
+    wp_linux_drm_syncobj_timeline_v1,
+};
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::wp::tearing_control::v1::client::{
     wp_tearing_control_manager_v1, wp_tearing_control_v1,
@@ -24,6 +29,15 @@ use wayland_protocols::wp::tearing_control::v1::client::{
 
 /// A surface's tearing control object (see [`super::Tearing`]).
 pub type TearingControl = wp_tearing_control_v1::WpTearingControlV1;
+/// A surface's explicit-sync object (see [`super::SyncobjSurface`]).
+pub type SyncobjSurfaceProxy = wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1;
+type SyncobjTimeline = wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1;
+
+impl super::per_surface::SurfaceExtension for SyncobjSurfaceProxy {
+    fn destroy_object(&self) {
+        self.destroy();
+    }
+}
 
 impl super::per_surface::SurfaceExtension for TearingControl {
     fn destroy_object(&self) {
@@ -47,6 +61,9 @@ pub(super) struct State {
     refresh: Duration,
     /// Whether `refresh` came from the compositor (not the default).
     refresh_known: bool,
+    /// Explicit sync: release points, not `wl_buffer.release`, give the
+    /// buffers back (the protocol makes that event's delivery undefined).
+    explicit: bool,
 }
 
 /// The tag of a feedback the backend asks for itself (to learn the
@@ -64,6 +81,7 @@ impl Default for State {
             last_done: None,
             refresh: DEFAULT_REFRESH,
             refresh_known: false,
+            explicit: false,
         }
     }
 }
@@ -138,7 +156,9 @@ impl Dispatch<wl_buffer::WlBuffer, usize> for State {
         _: &QueueHandle<Self>,
     ) {
         if let wl_buffer::Event::Release = ev {
-            s.events.push(BackendEvent::Released(*index));
+            if !s.explicit {
+                s.events.push(BackendEvent::Released(*index));
+            }
         }
     }
 }
@@ -168,6 +188,9 @@ wayland_client::delegate_noop!(State: wp_tearing_control_manager_v1::WpTearingCo
 wayland_client::delegate_noop!(State: wp_tearing_control_v1::WpTearingControlV1);
 wayland_client::delegate_noop!(State: wp_fifo_manager_v1::WpFifoManagerV1);
 wayland_client::delegate_noop!(State: wp_fifo_v1::WpFifoV1);
+wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1);
+wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1);
+wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1);
 
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
@@ -206,8 +229,164 @@ pub(super) struct WaylandBackend {
     /// The surface's `wp_fifo_v1`, on a FIFO swapchain where the
     /// compositor offers it (`None`: FIFO waits for frame callbacks).
     fifo: Option<std::sync::Arc<super::fifo::Fifo>>,
+    /// Explicit sync: the swapchain's timelines and their imports.
+    explicit: Option<Explicit>,
     // Keeps the layer's queue alive as long as the objects on it.
     _conn: Connection,
+}
+
+/// A backend's explicit sync (`wp_linux_drm_syncobj_v1`).
+struct Explicit {
+    sync: std::sync::Arc<ExplicitSync>,
+    /// The surface's syncobj object, kept by the `VkSurfaceKHR`.
+    surface: std::sync::Arc<super::SyncobjSurface>,
+    /// Per image, its acquire and release timelines as the compositor
+    /// imported them.
+    timelines: Vec<(SyncobjTimeline, SyncobjTimeline)>,
+    /// Release points committed and not yet come: image, point, and the
+    /// eventfd that becomes readable then (`None`: the kernel has no
+    /// syncobj eventfd, the point is looked at every [`RELEASE_POLL`]).
+    pending: Vec<(usize, u64, Option<OwnedFd>)>,
+}
+
+/// How long a new swapchain waits for the socket to take the requests
+/// queued before it ([`conn::drain`]).
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+/// How often a release point is looked at where the kernel gives no
+/// eventfd for it.
+const RELEASE_POLL: Duration = Duration::from_millis(1);
+
+impl Explicit {
+    /// Binds the manager, makes (or reuses) the surface's syncobj object
+    /// and imports every image's timelines.
+    fn new(
+        sync: &std::sync::Arc<ExplicitSync>,
+        conn: &Connection,
+        registry: &wl_registry::WlRegistry,
+        qh: &QueueHandle<State>,
+        surface: &wl_surface::WlSurface,
+        globals: &Globals,
+        syncobj: std::sync::Arc<super::SyncobjSurface>,
+    ) -> Result<Self, vk::Result> {
+        let g = globals
+            .get("wp_linux_drm_syncobj_manager_v1")
+            .ok_or(vk::Result::ERROR_INITIALIZATION_FAILED)?;
+        // The fds first: a kernel that refuses them leaves nothing sent.
+        let fds = (0..sync.image_count())
+            .map(|i| sync.timeline_fds(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                log::error!("exporting a swapchain timeline for the compositor: {e}");
+                vk::Result::ERROR_INITIALIZATION_FAILED
+            })?;
+        let manager = registry
+            .bind::<wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1, _, _>(
+                g.name,
+                g.version.min(1),
+                qh,
+                (),
+            );
+        {
+            let mut s = syncobj.lock();
+            if s.is_none() {
+                *s = Some((manager.get_surface(surface, qh, ()), conn.clone()));
+            }
+        }
+        // libwayland sends a dup of each fd; ours close at the end of the
+        // loop.
+        let timelines = fds
+            .iter()
+            .map(|(a, r)| {
+                (
+                    manager.import_timeline(a.as_fd(), qh, ()),
+                    manager.import_timeline(r.as_fd(), qh, ()),
+                )
+            })
+            .collect();
+        manager.destroy();
+        Ok(Self {
+            sync: sync.clone(),
+            surface: syncobj,
+            timelines,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The acquire and release points of image `index`'s commit, on the
+    /// surface's syncobj object. `false`: the object is gone (a newer
+    /// swapchain of the surface is not on explicit sync; this one is
+    /// retired), and the commit goes without points.
+    fn set_points(&mut self, index: usize) -> bool {
+        let guard = self.surface.lock();
+        let Some((surface, _)) = guard.as_ref() else {
+            return false;
+        };
+        let (acquire_tl, release_tl) = &self.timelines[index];
+        let acquire = self.sync.acquire_point(index);
+        let release = self.sync.next_release(index);
+        surface.set_acquire_point(acquire_tl, (acquire >> 32) as u32, acquire as u32);
+        surface.set_release_point(release_tl, (release >> 32) as u32, release as u32);
+        drop(guard);
+        let efd = match self
+            .sync
+            .release_eventfd(index, release, self.sync.wait_available)
+        {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                crate::warn_once!(
+                    "no eventfd for release points ({e}); looking at them every {} ms",
+                    RELEASE_POLL.as_millis()
+                );
+                None
+            }
+        };
+        // A point of the same image not come yet cannot be (the image is
+        // committed again only after its release), but keep one per image.
+        self.pending.retain(|(i, _, _)| *i != index);
+        self.pending.push((index, release, efd));
+        true
+    }
+
+    /// Reports the release points that came.
+    fn collect(&mut self, events: &mut Vec<BackendEvent>) {
+        let sync = &self.sync;
+        self.pending.retain(|(index, point, _)| {
+            match sync.release_ready(*index, *point, sync.wait_available) {
+                Ok(false) => true,
+                Ok(true) => {
+                    events.push(BackendEvent::Released(*index));
+                    false
+                }
+                Err(e) => {
+                    // Not a point the layer can wait for: the buffer is
+                    // given back, as a compositor that is gone would.
+                    log::warn!("waiting for the release point of image {index}: {e}");
+                    events.push(BackendEvent::Released(*index));
+                    false
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Explicit {
+    fn drop(&mut self) {
+        // After the swapchain's last commit: the points it set stay.
+        for (a, r) in self.timelines.drain(..) {
+            a.destroy();
+            r.destroy();
+        }
+    }
+}
+
+/// Destroys the surface's syncobj object, if a swapchain made one, before
+/// a commit without sync points (a swapchain not on explicit sync).
+fn drop_syncobj_surface(syncobj: &super::SyncobjSurface) {
+    if let Some((s, _)) = syncobj.lock().take() {
+        log::info!("wp_linux_drm_syncobj_surface_v1 destroyed: this swapchain is on implicit sync");
+        s.destroy();
+    }
 }
 
 impl WaylandBackend {
@@ -220,11 +399,19 @@ impl WaylandBackend {
         params: &BackendParams,
         tearing: std::sync::Arc<super::Tearing>,
         fifo: std::sync::Arc<super::fifo::Fifo>,
+        syncobj: std::sync::Arc<super::SyncobjSurface>,
     ) -> Result<Self, vk::Result> {
         // SAFETY: forwarded from the caller.
         let conn = unsafe { conn::connect(display) };
         // SAFETY: forwarded from the caller.
         let surface: wl_surface::WlSurface = unsafe { conn::foreign(&conn, surface) }?;
+        if !conn::drain(&conn, DRAIN_LIMIT) {
+            crate::warn_once!(
+                "the compositor has not read this client's requests for {} ms; \
+                 queueing a swapchain's buffers anyway",
+                DRAIN_LIMIT.as_millis()
+            );
+        }
         let queue = conn.new_event_queue::<State>();
         let qh = queue.handle();
         let registry = conn.display().get_registry(&qh, ());
@@ -269,6 +456,15 @@ impl WaylandBackend {
         let fifo = (params.present_mode == vk::PresentModeKHR::FIFO
             && make_fifo(&fifo, &conn, &registry, &qh, &surface, globals))
         .then_some(fifo);
+        let explicit = match (&params.explicit, params.buffers) {
+            (Some(sync), BufferKind::DmaBuf) => Some(Explicit::new(
+                sync, &conn, &registry, &qh, &surface, globals, syncobj,
+            )?),
+            _ => {
+                drop_syncobj_surface(&syncobj);
+                None
+            }
+        };
         let presentation = globals.get("wp_presentation").map(|g| {
             registry.bind::<wp_presentation::WpPresentation, _, _>(
                 g.name,
@@ -284,7 +480,11 @@ impl WaylandBackend {
             relaxed_async: false,
             fifo,
             queue,
-            state: State::default(),
+            state: State {
+                explicit: explicit.is_some(),
+                ..State::default()
+            },
+            explicit,
             surface,
             shm,
             dmabuf,
@@ -500,6 +700,12 @@ impl Backend for WaylandBackend {
         if let Some(f) = &self.fifo {
             super::fifo::constrain(f);
         }
+        if let Some(ex) = &mut self.explicit {
+            if !ex.set_points(index) {
+                log::debug!("image {index}: committed without sync points (syncobj surface gone)");
+                self.state.explicit = false;
+            }
+        }
         self.surface.commit();
         match self.queue.flush() {
             Ok(()) => Ok(()),
@@ -539,13 +745,27 @@ impl Backend for WaylandBackend {
         deadline: Option<Instant>,
         events: &mut Vec<BackendEvent>,
     ) -> Result<(), vk::Result> {
-        let r = conn::dispatch_until(
-            &mut self.queue,
-            &mut self.state,
-            Some(wake),
-            deadline,
-            |s| !s.events.is_empty(),
-        );
+        let mut deadline = deadline;
+        let mut fds = vec![wake];
+        if let Some(ex) = &mut self.explicit {
+            ex.collect(&mut self.state.events);
+            for (_, _, efd) in &ex.pending {
+                match efd {
+                    Some(fd) => fds.push(fd.as_fd()),
+                    None => {
+                        let poll = Instant::now() + RELEASE_POLL;
+                        deadline = Some(deadline.map_or(poll, |d| d.min(poll)));
+                    }
+                }
+            }
+        }
+        let r = conn::dispatch_until(&mut self.queue, &mut self.state, &fds, deadline, |s| {
+            !s.events.is_empty()
+        });
+        drop(fds);
+        if let Some(ex) = &mut self.explicit {
+            ex.collect(&mut self.state.events);
+        }
         events.append(&mut self.state.events);
         match r {
             Ok(Woken::Done | Woken::Wake | Woken::Deadline) => Ok(()),
@@ -568,6 +788,7 @@ impl Drop for WaylandBackend {
         if let Some(p) = self.presentation.take() {
             p.destroy();
         }
+        self.explicit.take();
         let _ = self.queue.flush();
     }
 }

@@ -44,6 +44,40 @@ fn lost(e: impl std::fmt::Display) -> vk::Result {
     vk::Result::ERROR_SURFACE_LOST_KHR
 }
 
+/// Waits, at most `limit`, until the socket takes every request still in
+/// libwayland's buffer (`false`: it did not in time). While the compositor
+/// does not read, each request that carries an fd holds libwayland's dup
+/// of it (libwayland 1.23 grows its buffer instead of failing): a
+/// swapchain's buffers and timelines are queued only once the requests
+/// before went, so a slow compositor does not make the fds pile up (a
+/// client recreating its swapchain while the compositor read nothing
+/// reached the fd limit of 1,024 so, and libwayland failed the
+/// connection with EMFILE). A compositor that reads nothing at all still
+/// gets them, at most one swapchain's worth per `limit`. A broken
+/// connection counts as drained: the next call reports it.
+pub fn drain(conn: &Connection, limit: std::time::Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        match conn.flush() {
+            Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => return true,
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let backend = conn.backend();
+        let fd = backend.poll_fd();
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        let timeout = rustix::time::Timespec::try_from(left).ok();
+        if let Err(e) = poll(&mut fds, timeout.as_ref()) {
+            if e != rustix::io::Errno::INTR {
+                return true;
+            }
+        }
+    }
+}
+
 /// What ended a [`dispatch_until`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Woken {
@@ -52,13 +86,13 @@ pub enum Woken {
     Deadline,
 }
 
-/// Dispatches the layer's queue until `done(state)`, `wake` becomes
-/// readable, or `deadline` passes. A broken connection is
-/// `VK_ERROR_SURFACE_LOST_KHR`.
+/// Dispatches the layer's queue until `done(state)`, one of `wake` (the
+/// swapchain's wake eventfd, release-point eventfds) becomes readable, or
+/// `deadline` passes. A broken connection is `VK_ERROR_SURFACE_LOST_KHR`.
 pub fn dispatch_until<S>(
     queue: &mut EventQueue<S>,
     state: &mut S,
-    wake: Option<BorrowedFd<'_>>,
+    wake: &[BorrowedFd<'_>],
     deadline: Option<Instant>,
     mut done: impl FnMut(&S) -> bool,
 ) -> Result<Woken, vk::Result> {
@@ -88,9 +122,7 @@ pub fn dispatch_until<S>(
         let (wl_ready, wake_ready) = {
             let wl_fd = guard.connection_fd();
             let mut fds = vec![PollFd::new(&wl_fd, PollFlags::IN)];
-            if let Some(w) = &wake {
-                fds.push(PollFd::new(w, PollFlags::IN));
-            }
+            fds.extend(wake.iter().map(|w| PollFd::new(w, PollFlags::IN)));
             match poll(&mut fds, timeout.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
@@ -103,8 +135,7 @@ pub fn dispatch_until<S>(
             }
             (
                 wl.contains(PollFlags::IN),
-                fds.get(1)
-                    .is_some_and(|f| f.revents().contains(PollFlags::IN)),
+                fds[1..].iter().any(|f| f.revents().contains(PollFlags::IN)),
             )
         };
         if wl_ready {

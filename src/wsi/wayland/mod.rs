@@ -188,6 +188,7 @@ pub const USED_GLOBALS: &[&str] = &[
     "wp_presentation",
     "wp_tearing_control_manager_v1",
     fifo::GLOBAL,
+    "wp_linux_drm_syncobj_manager_v1",
 ];
 
 /// Asks the compositor for its globals and `wl_shm` formats (two round
@@ -243,7 +244,7 @@ fn wait_done(
     probe: &mut Probe,
     deadline: Instant,
 ) -> Result<(), vk::Result> {
-    match conn::dispatch_until(queue, probe, None, Some(deadline), |p| p.done)? {
+    match conn::dispatch_until(queue, probe, &[], Some(deadline), |p| p.done)? {
         conn::Woken::Done => Ok(()),
         _ => {
             log::warn!("the compositor did not answer within {ROUNDTRIP_TIMEOUT:?}");
@@ -264,6 +265,14 @@ fn linear_formats(g: &Globals) -> Vec<u32> {
 /// The surface's `wp_tearing_control_v1` ([`per_surface`]).
 pub type Tearing = per_surface::PerSurface<backend::TearingControl>;
 
+/// The surface's `wp_linux_drm_syncobj_surface_v1` ([`per_surface`]), made
+/// by the first swapchain on explicit sync, so that a recreated swapchain
+/// reuses it (a second is the `surface_exists` protocol error). While it
+/// exists every commit with a buffer must carry an acquire and a release
+/// point, so a swapchain of the surface that is not on explicit sync
+/// destroys it first.
+pub type SyncobjSurface = per_surface::PerSurface<backend::SyncobjSurfaceProxy>;
+
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
     display: usize,
@@ -271,6 +280,7 @@ pub struct WaylandSurface {
     globals: Mutex<Option<Globals>>,
     tearing: std::sync::Arc<Tearing>,
     fifo: std::sync::Arc<fifo::Fifo>,
+    syncobj: std::sync::Arc<SyncobjSurface>,
 }
 
 impl WaylandSurface {
@@ -284,6 +294,7 @@ impl WaylandSurface {
             globals: Mutex::new(None),
             tearing: std::sync::Arc::default(),
             fifo: std::sync::Arc::default(),
+            syncobj: std::sync::Arc::default(),
         }
     }
 
@@ -354,9 +365,8 @@ impl PlatformSurface for WaylandSurface {
         Ok(Offer {
             server_shm: g.get("wl_shm").is_some(),
             server_dma_buf: !linear_formats(&g).is_empty(),
-            // wp_linux_drm_syncobj_v1 needs SYNC_FD export from the driver
-            // and is not wired into this backend yet.
-            server_explicit: false,
+            server_explicit: g.get("wp_linux_drm_syncobj_manager_v1").is_some(),
+            main_device: g.main_device,
             ..Offer::default()
         })
     }
@@ -393,6 +403,7 @@ impl PlatformSurface for WaylandSurface {
                 params,
                 self.tearing.clone(),
                 self.fifo.clone(),
+                self.syncobj.clone(),
             )
         }?;
         Ok(Box::new(b))

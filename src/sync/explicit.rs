@@ -1,0 +1,251 @@
+//! Explicit sync with the window system: DRM syncobj timeline points
+//! (`wp_linux_drm_syncobj_v1`).
+//!
+//! With explicit sync a commit carries two points: an *acquire* point the
+//! compositor waits for before it reads the buffer, and a *release* point it
+//! signals when it no longer reads it. Neither the dma-buf's implicit
+//! fences nor `wl_buffer.release` are the signal any more (the protocol
+//! makes the latter's delivery undefined while the surface has a syncobj
+//! object).
+//!
+//! Each image has two timelines of its own, one for its acquire points and
+//! one for its release points, as Mesa's WSI does: signalling a point also
+//! signals every earlier one, and a compositor may release buffers in
+//! another order than they were committed (or release one it never read,
+//! before its acquire point signalled), so a timeline shared between
+//! images, or between the two directions, could report a buffer released
+//! while it is still read. An image's `k`-th commit uses point `k` on both
+//! of its timelines: an image is committed again only after its release
+//! point signalled, so each timeline's points signal in order.
+//!
+//! The acquire point is the render semaphore's sync_file, imported into the
+//! point at present time, where the driver exports `SYNC_FD`; otherwise the
+//! GPU waiter signals the point from the CPU once the frame's fence has
+//! signalled. Either way the buffer goes to the compositor at once.
+//!
+//! The release point is watched by the presenter (an eventfd,
+//! `DRM_IOCTL_SYNCOBJ_EVENTFD`, in the backend's poll set; a zero-timeout
+//! wait where the kernel has no eventfd); once it has a fence, its sync_file
+//! becomes the payload of the application's acquire semaphore and fence
+//! where the driver imports `SYNC_FD`, or the layer waits for it to signal
+//! before the image is free.
+
+use crate::kernel::{self, SyncFile, Syncobj, SyncobjDevice};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a frame's acquire point is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcquirePoint {
+    /// The render semaphore's sync_file is imported into the point.
+    SyncFile,
+    /// The GPU waiter signals the point when the frame's fence signals.
+    Worker,
+}
+
+struct ImageTimelines {
+    acquire: Syncobj,
+    release: Syncobj,
+    /// The acquire point of the image's newest presented frame.
+    acquire_point: AtomicU64,
+    /// The release point of the image's newest commit.
+    release_point: AtomicU64,
+}
+
+/// One swapchain's timelines.
+pub struct ExplicitSync {
+    dev: Arc<SyncobjDevice>,
+    images: Vec<ImageTimelines>,
+    pub acquire_by: AcquirePoint,
+    /// A release counts once its point has a fence (the GPU waits for it,
+    /// through the application's semaphore): the acquire side imports the
+    /// point's sync_file. Otherwise once the point has signalled.
+    pub wait_available: bool,
+}
+
+impl std::fmt::Debug for ExplicitSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExplicitSync")
+            .field("node", &self.dev.path())
+            .field("images", &self.images.len())
+            .field("acquire_by", &self.acquire_by)
+            .field("wait_available", &self.wait_available)
+            .finish()
+    }
+}
+
+impl ExplicitSync {
+    /// Two timelines per image on `dev`, each checked to export as an fd
+    /// and to import back from it, as the compositor will
+    /// (`SYNCBRIDGE_DEBUG_FAULTS=syncobj` makes the kernel refuse that
+    /// import). A kernel that refuses any of it gives the error, and
+    /// nothing is left behind.
+    pub fn new(
+        dev: Arc<SyncobjDevice>,
+        count: usize,
+        acquire_by: AcquirePoint,
+        wait_available: bool,
+    ) -> kernel::Result<Self> {
+        let mut images = Vec::with_capacity(count);
+        for _ in 0..count {
+            let acquire = dev.create(false)?;
+            let release = dev.create(false)?;
+            for timeline in [&acquire, &release] {
+                let fd = super::fault::syncobj_fd(timeline.export_fd()?)?;
+                drop(dev.import(fd.as_fd())?);
+            }
+            images.push(ImageTimelines {
+                acquire,
+                release,
+                acquire_point: AtomicU64::new(0),
+                release_point: AtomicU64::new(0),
+            });
+        }
+        Ok(Self {
+            dev,
+            images,
+            acquire_by,
+            wait_available,
+        })
+    }
+
+    /// The DRM node the timelines live on.
+    pub fn node(&self) -> &std::path::Path {
+        self.dev.path()
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Image `index`'s acquire and release timelines as fds, for the
+    /// compositor to import (`import_timeline`).
+    pub fn timeline_fds(&self, index: usize) -> kernel::Result<(OwnedFd, OwnedFd)> {
+        let t = &self.images[index];
+        Ok((t.acquire.export_fd()?, t.release.export_fd()?))
+    }
+
+    /// The acquire point of a new frame of image `index` (application
+    /// thread, at present).
+    pub fn next_acquire(&self, index: usize) -> u64 {
+        self.images[index]
+            .acquire_point
+            .fetch_add(1, Ordering::AcqRel)
+            + 1
+    }
+
+    /// The acquire point of image `index`'s newest frame.
+    pub fn acquire_point(&self, index: usize) -> u64 {
+        self.images[index].acquire_point.load(Ordering::Acquire)
+    }
+
+    /// The render semaphore's sync_file becomes acquire point `point`.
+    pub fn import_acquire(&self, index: usize, point: u64, sf: &SyncFile) -> kernel::Result<()> {
+        self.images[index].acquire.import_sync_file(point, sf)
+    }
+
+    /// The frame's rendering is done: acquire point `point` signals.
+    pub fn signal_acquire(&self, index: usize, point: u64) -> kernel::Result<()> {
+        self.images[index].acquire.signal(point)
+    }
+
+    /// The release point of a new commit of image `index` (presenter, at
+    /// commit).
+    pub fn next_release(&self, index: usize) -> u64 {
+        self.images[index]
+            .release_point
+            .fetch_add(1, Ordering::AcqRel)
+            + 1
+    }
+
+    /// The release point of image `index`'s newest commit (0: none yet).
+    pub fn release_point(&self, index: usize) -> u64 {
+        self.images[index].release_point.load(Ordering::Acquire)
+    }
+
+    /// An eventfd readable when release point `point` of image `index` has
+    /// a fence (`available`) or has signalled.
+    pub fn release_eventfd(
+        &self,
+        index: usize,
+        point: u64,
+        available: bool,
+    ) -> kernel::Result<OwnedFd> {
+        self.images[index].release.eventfd(point, available)
+    }
+
+    /// Whether release point `point` of image `index` has a fence
+    /// (`available`) or has signalled, without waiting. A point the
+    /// compositor has not submitted yet is not ready (a wait without
+    /// `WAIT_FOR_SUBMIT` would be `EINVAL` for it).
+    pub fn release_ready(&self, index: usize, point: u64, available: bool) -> kernel::Result<bool> {
+        let t = &self.images[index].release;
+        if available {
+            t.wait_available(point, Duration::ZERO)
+        } else {
+            t.wait(point, Duration::ZERO, true)
+        }
+    }
+
+    /// Waits up to `timeout` for image `index`'s newest release point to
+    /// signal (submitted or not yet). `Ok(false)` on timeout.
+    pub fn wait_released(&self, index: usize, timeout: Duration) -> kernel::Result<bool> {
+        let point = self.release_point(index);
+        if point == 0 {
+            return Ok(true);
+        }
+        self.images[index].release.wait(point, timeout, true)
+    }
+
+    /// Whether image `index`'s newest release point has signalled (no
+    /// commit yet: it has).
+    pub fn released(&self, index: usize) -> bool {
+        let point = self.release_point(index);
+        point == 0
+            || self.images[index]
+                .release
+                .query()
+                .is_ok_and(|done| done >= point)
+    }
+
+    /// Image `index`'s newest release point as a sync_file. It has a
+    /// fence once the image was released ([`release_ready`](Self::release_ready)
+    /// with `available`); a point still without one is a release the layer
+    /// stopped waiting for (the release timeout let the image go): there
+    /// is nothing to wait on, and the signalled form is returned.
+    pub fn export_release(&self, index: usize) -> kernel::Result<SyncFile> {
+        let point = self.release_point(index);
+        if point == 0 {
+            return Ok(SyncFile::Signaled);
+        }
+        let t = &self.images[index].release;
+        match t.export_sync_file(point) {
+            Ok(sf) => Ok(sf),
+            Err(e) => match t.wait_available(point, Duration::ZERO) {
+                Ok(false) => Ok(SyncFile::Signaled),
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host has no DRM: every way in answers `Unsupported`, cleanly.
+    #[test]
+    fn without_drm_every_way_in_is_unsupported() {
+        if !kernel::list_drm_nodes().is_empty() {
+            eprintln!("this machine has DRM nodes; the guest's kernel tests cover them");
+            return;
+        }
+        assert!(SyncobjDevice::shared().unwrap_err().is_unsupported());
+        assert!(SyncobjDevice::preferred(Some(226 << 8))
+            .unwrap_err()
+            .is_unsupported());
+        assert!(SyncobjDevice::preferred(None).unwrap_err().is_unsupported());
+    }
+}
