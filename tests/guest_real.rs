@@ -618,13 +618,10 @@ fn syncval_is_quiet_on_every_plan_mode_and_resize() {
         Duration::from_secs(180),
     );
     out.assert_success();
-    // 1.4.309 names it in the text ("WRITE_AFTER_WRITE hazard detected"),
-    // 1.3.239 by its id (SYNC-HAZARD-WRITE-AFTER-WRITE).
     assert!(
-        out.stdout.contains("WRITE_AFTER_WRITE hazard"),
+        common::reports_write_after_write(&out),
         "synchronization validation is not on\n{out}"
     );
-    let above = "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi";
     // (name, settings, the plan they lead to, validation above the layer)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, bool);
     let cases: [Case; 7] = [
@@ -662,8 +659,7 @@ fn syncval_is_quiet_on_every_plan_mode_and_resize() {
         let mut env = env.to_vec();
         env.extend(common::SYNC_VALIDATION);
         if validation_above {
-            env.push(("VK_INSTANCE_LAYERS", above));
-            env.push(("PROBE_VALIDATION_IN_ENV", "1"));
+            env.extend(common::VALIDATION_ABOVE);
         }
         let out = run(
             probe(&m, &["resize-storm", "--frames", "6", "--validation"], &env),

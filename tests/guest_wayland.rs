@@ -287,6 +287,64 @@ fn mutter_shows_a_frame_only_after_its_write_fence_signals() {
         p50[1]
     );
 }
+/// Synchronization validation (bookworm's 1.3.239) on the soft-fence path
+/// against mutter (`compositor.sh --mutter --outside`): below the layer
+/// (it checks the layer's submissions, the worker's vgem fence being the
+/// kernel's side) and above it, over the probe's resize storm (FIFO,
+/// MAILBOX, IMMEDIATE in turn, random sizes), and with an acquire fence
+/// (early acquire). The control first: a hazard the probe records on
+/// purpose is reported, so synchronization validation is on.
+#[test]
+#[ignore = "needs the test guest with mutter (tests/guest.rs runs it)"]
+fn mutter_syncval_is_quiet_on_the_soft_fence_path() {
+    assert_eq!(
+        std::env::var("SYNCBRIDGE_COMPOSITOR").as_deref(),
+        Ok("mutter"),
+        "run under tests/guest/compositor.sh --mutter --outside"
+    );
+    let m = Manifests::new();
+    let mut control = common::SYNC_VALIDATION.to_vec();
+    control.push(("PROBE_SYNC_HAZARD", "1"));
+    let out = run(
+        probe_command(&m, &["frames", "--frames", "3", "--validation"], &control),
+        Duration::from_secs(180),
+    );
+    assert_ok(&out);
+    assert!(
+        common::reports_write_after_write(&out),
+        "synchronization validation is not on\n{out}"
+    );
+    for (name, extra, above) in [
+        ("below", &[][..], false),
+        ("above", &[][..], true),
+        ("acquire-fence", &[("PROBE_ACQUIRE_FENCE", "1")][..], false),
+    ] {
+        let mut env = extra.to_vec();
+        env.extend(common::SYNC_VALIDATION);
+        if above {
+            env.extend(common::VALIDATION_ABOVE);
+        }
+        let out = run(
+            probe_command(&m, &["resize-storm", "--frames", "6", "--validation"], &env),
+            Duration::from_secs(300),
+        );
+        assert_ok(&out);
+        assert!(
+            out.stderr
+                .contains("DmaBuf buffers, present ImplicitSoftFence"),
+            "{name}: not the soft-fence path\n{out}"
+        );
+        assert!(!out.stderr.contains("syncbridge: error"), "{name}\n{out}");
+        assert_eq!(out.probe_number("storm_recreations"), 6, "{name}\n{out}");
+        assert_eq!(
+            out.probe_value("validation_messages").as_deref(),
+            Some("0"),
+            "{name}\n{out}"
+        );
+        eprintln!("@@ wayland name=mutter-syncval-{name} messages=0");
+    }
+}
+
 // ---- explicit sync (wp_linux_drm_syncobj_v1) on the conformance compositor
 
 use common::conformance::{Fixture, Line, Log};

@@ -249,10 +249,9 @@ fn synchronization_validation_is_quiet_on_every_plan_mode_and_resize() {
     );
     out.assert_success();
     assert!(
-        out.stdout.contains("SYNC-HAZARD-WRITE-AFTER-WRITE"),
+        common::reports_write_after_write(&out),
         "synchronization validation is not on\n{out}"
     );
-    let above = "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi";
     for (plan, env) in [
         ("shm, worker wait, queue signal", &[][..]),
         ("the copy path", &[("SYNCBRIDGE_IMAGES", "copy")][..]),
@@ -269,8 +268,7 @@ fn synchronization_validation_is_quiet_on_every_plan_mode_and_resize() {
             let mut env = env.to_vec();
             env.extend(SYNC_VALIDATION);
             if placement == "above" {
-                env.push(("VK_INSTANCE_LAYERS", above));
-                env.push(("PROBE_VALIDATION_IN_ENV", "1"));
+                env.extend(common::VALIDATION_ABOVE);
             }
             let out = probe_clean(
                 &m,

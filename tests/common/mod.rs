@@ -313,6 +313,26 @@ pub const SYNC_VALIDATION: [(&str, &str); 2] = [
     ("VK_KHRONOS_VALIDATION_VALIDATE_SYNC", "true"),
 ];
 
+/// The environment that puts the validation layer above the layer under
+/// test (it checks the application's own calls); the probe then only
+/// listens (`PROBE_VALIDATION_IN_ENV`).
+pub const VALIDATION_ABOVE: [(&str, &str); 2] = [
+    (
+        "VK_INSTANCE_LAYERS",
+        "VK_LAYER_KHRONOS_validation:VK_LAYER_SYNCBRIDGE_wsi",
+    ),
+    ("PROBE_VALIDATION_IN_ENV", "1"),
+];
+
+/// Whether synchronization validation reported the write-after-write
+/// hazard `PROBE_SYNC_HAZARD=1` makes: 1.3.239 names it by its id
+/// (`SYNC-HAZARD-WRITE-AFTER-WRITE`), 1.4.309 in its text
+/// ("WRITE_AFTER_WRITE hazard detected").
+pub fn reports_write_after_write(out: &Output) -> bool {
+    out.stdout.contains("SYNC-HAZARD-WRITE-AFTER-WRITE")
+        || out.stdout.contains("WRITE_AFTER_WRITE hazard")
+}
+
 /// The probe scenarios valgrind memcheck runs over (`tests/reliability.rs`
 /// on the host, `tests/guest_real.rs` on the core path): a few frames, and
 /// the bad-input scenario.
