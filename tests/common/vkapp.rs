@@ -298,17 +298,15 @@ pub unsafe fn record_clear(
                 vk::AccessFlags::TRANSFER_WRITE,
             )],
         );
-        device.cmd_clear_color_image(
-            cb,
-            image,
-            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-            &vk::ClearColorValue { float32: rgba },
-            &[range],
-        );
-        if std::env::var_os("PROBE_SYNC_HAZARD").is_some() {
-            // A second clear with no barrier after the first: a
-            // write-after-write hazard, for tests that show synchronization
-            // validation is on.
+        // PROBE_SYNC_HAZARD: a second clear with no barrier after the
+        // first, a write-after-write hazard, for tests that show
+        // synchronization validation is on.
+        let clears = if std::env::var_os("PROBE_SYNC_HAZARD").is_some() {
+            2
+        } else {
+            1
+        };
+        for _ in 0..clears {
             device.cmd_clear_color_image(
                 cb,
                 image,
