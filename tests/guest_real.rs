@@ -611,8 +611,7 @@ fn mesa_own_wsi_next_to_the_layer() {
 fn syncval_is_quiet_on_every_plan_mode_and_resize() {
     let m = Manifests::new();
     let t = Instant::now();
-    let mut control = common::SYNC_VALIDATION.to_vec();
-    control.push(("PROBE_SYNC_HAZARD", "1"));
+    let control = common::sync_validation_env(&[("PROBE_SYNC_HAZARD", "1")], false);
     let out = run(
         probe(&m, &["frames", "--frames", "3", "--validation"], &control),
         Duration::from_secs(180),
@@ -656,11 +655,7 @@ fn syncval_is_quiet_on_every_plan_mode_and_resize() {
     let mut known = Vec::new();
     for (name, env, plan, validation_above) in cases {
         eprintln!("syncval: case {name}");
-        let mut env = env.to_vec();
-        env.extend(common::SYNC_VALIDATION);
-        if validation_above {
-            env.extend(common::VALIDATION_ABOVE);
-        }
+        let env = common::sync_validation_env(env, validation_above);
         let out = run(
             probe(&m, &["resize-storm", "--frames", "6", "--validation"], &env),
             Duration::from_secs(300),

@@ -303,8 +303,7 @@ fn mutter_syncval_is_quiet_on_the_soft_fence_path() {
         "run under tests/guest/compositor.sh --mutter --outside"
     );
     let m = Manifests::new();
-    let mut control = common::SYNC_VALIDATION.to_vec();
-    control.push(("PROBE_SYNC_HAZARD", "1"));
+    let control = common::sync_validation_env(&[("PROBE_SYNC_HAZARD", "1")], false);
     let out = run(
         probe_command(&m, &["frames", "--frames", "3", "--validation"], &control),
         Duration::from_secs(180),
@@ -319,11 +318,7 @@ fn mutter_syncval_is_quiet_on_the_soft_fence_path() {
         ("above", &[][..], true),
         ("acquire-fence", &[("PROBE_ACQUIRE_FENCE", "1")][..], false),
     ] {
-        let mut env = extra.to_vec();
-        env.extend(common::SYNC_VALIDATION);
-        if above {
-            env.extend(common::VALIDATION_ABOVE);
-        }
+        let env = common::sync_validation_env(extra, above);
         let out = run(
             probe_command(&m, &["resize-storm", "--frames", "6", "--validation"], &env),
             Duration::from_secs(300),

@@ -9,7 +9,7 @@ use ash::vk;
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
 use common::stats::{json_number, json_percentile, stats_lines};
 use common::weston::{through_layer, Weston};
-use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir, SYNC_VALIDATION};
+use common::{probe_exe, profile_dir, run, Manifests, Output, TempDir};
 use std::time::Duration;
 
 #[test]
@@ -239,8 +239,7 @@ fn validation_above_the_layer_sees_correct_wsi_use() {
 fn synchronization_validation_is_quiet_on_every_plan_mode_and_resize() {
     let m = Manifests::new();
     let w = Weston::start();
-    let mut control = SYNC_VALIDATION.to_vec();
-    control.push(("PROBE_SYNC_HAZARD", "1"));
+    let control = common::sync_validation_env(&[("PROBE_SYNC_HAZARD", "1")], false);
     let out = probe_run(
         &m,
         &w,
@@ -265,11 +264,7 @@ fn synchronization_validation_is_quiet_on_every_plan_mode_and_resize() {
         ),
     ] {
         for placement in ["below", "above"] {
-            let mut env = env.to_vec();
-            env.extend(SYNC_VALIDATION);
-            if placement == "above" {
-                env.extend(common::VALIDATION_ABOVE);
-            }
+            let env = common::sync_validation_env(env, placement == "above");
             let out = probe_clean(
                 &m,
                 &w,

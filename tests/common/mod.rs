@@ -324,6 +324,21 @@ pub const VALIDATION_ABOVE: [(&str, &str); 2] = [
     ("PROBE_VALIDATION_IN_ENV", "1"),
 ];
 
+/// `extra` with synchronization validation on ([`SYNC_VALIDATION`]), and
+/// the validation layer placed above the layer under test when `above`
+/// ([`VALIDATION_ABOVE`]; below it otherwise, as the probe enables it).
+pub fn sync_validation_env<'a>(
+    extra: &[(&'a str, &'a str)],
+    above: bool,
+) -> Vec<(&'a str, &'a str)> {
+    let mut env = extra.to_vec();
+    env.extend(SYNC_VALIDATION);
+    if above {
+        env.extend(VALIDATION_ABOVE);
+    }
+    env
+}
+
 /// Whether synchronization validation reported the write-after-write
 /// hazard `PROBE_SYNC_HAZARD=1` makes: 1.3.239 names it by its id
 /// (`SYNC-HAZARD-WRITE-AFTER-WRITE`), 1.4.309 in its text
