@@ -711,7 +711,7 @@ unsafe fn run(o: &Opts, g: &Gpu, q: &mut EventQueue<Win>, w: &mut Win) -> bool {
             );
             // Leave the last frame up for a screenshot.
             if std::env::var_os("PROBE_HOLD_MS").is_some() {
-                std::thread::sleep(Duration::from_millis(hold_ms()));
+                hold_last_frame();
             }
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
@@ -1377,6 +1377,23 @@ unsafe fn mode_caps(g: &Gpu) -> bool {
     true
 }
 
+/// Keeps the last frame up for `PROBE_HOLD_MS`; with
+/// `PROBE_HOLD_UNTIL_EOF=1`, only until stdin is closed (the caller has
+/// taken its screenshots) if that comes first.
+fn hold_last_frame() {
+    let hold = Duration::from_millis(hold_ms());
+    if std::env::var_os("PROBE_HOLD_UNTIL_EOF").is_none() {
+        std::thread::sleep(hold);
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(hold);
+}
+
 /// `PROBE_HOLD_MS`: how long the probe keeps a frame up for screenshots.
 fn hold_ms() -> u64 {
     std::env::var("PROBE_HOLD_MS")
@@ -1786,13 +1803,42 @@ mod rely {
         }
     }
 
-    /// Resident set size of this process in KiB.
-    pub fn rss_kib() -> u64 {
+    /// A `/proc/self/status` field in KiB (`VmRSS`, `RssAnon`, ...).
+    fn status_kib(field: &str) -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Resident set size of this process in KiB.
+    pub fn rss_kib() -> u64 {
+        status_kib("VmRSS")
+    }
+
+    /// What the process holds, in KiB: resident, resident anonymous, and
+    /// the bytes malloc has handed out and not had back (glibc's
+    /// `mallinfo2`: arena chunks in use plus mmapped blocks). RSS alone
+    /// cannot tell a leak from an allocator's step (an arena grown, a
+    /// freed chunk not trimmed); the heap in use can.
+    pub fn memory_sample() -> (u64, u64, u64) {
+        (rss_kib(), status_kib("RssAnon"), heap_kib())
+    }
+
+    /// The bytes malloc has handed out and not had back, in KiB.
+    pub fn heap_kib() -> u64 {
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let m = unsafe { libc::mallinfo2() };
+        (m.uordblks + m.hblkhd) as u64 / 1024
+    }
+
+    /// How many mappings the process has (a buffer mapped and never
+    /// unmapped shows here even when its fd was closed).
+    pub fn map_count() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .map(|m| m.lines().count())
             .unwrap_or(0)
     }
 
@@ -2337,7 +2383,9 @@ mod rely {
             let c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let s = frame_sync(g);
             let (mut fds0, mut rss0) = (0, 0);
+            let (mut heap0, mut maps0) = (0, 0);
             let mut targets0 = fd_targets();
+            let mut samples = Vec::new();
             for n in 0..o.frames {
                 if let Err(e) = one_frame(g, &c, &s, o.color) {
                     println!("probe: error={e:?} frame={n}");
@@ -2348,13 +2396,22 @@ mod rely {
                     g.device.device_wait_idle().expect("idle");
                     settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    (heap0, maps0) = (heap_kib(), map_count());
                     targets0 = fd_targets();
+                }
+                if (n + 1) % 500 == 0 {
+                    let (rss, anon, heap) = memory_sample();
+                    samples.push(format!("{}:{rss}:{anon}:{heap}", n + 1));
                 }
             }
             g.device.device_wait_idle().expect("idle");
             let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
+            let (heap1, maps1) = (heap_kib(), map_count());
             println!("probe: leak_frames={} fds_1000={fds0} fds_end={fds1} rss_kib_1000={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: heap_kib_1000={heap0} heap_kib_end={heap1} maps_1000={maps0} maps_end={maps1}");
+            // frame:rss:rss_anon:heap_in_use, KiB, every 500 frames.
+            println!("probe: memory_samples={}", samples.join(","));
             println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.swapchain_fn.destroy_swapchain(c.handle, None);
@@ -2377,6 +2434,7 @@ mod rely {
             let s = frame_sync(g);
             let mut c = create_chain(g, o, o.size, vk::SwapchainKHR::null()).expect("swapchain");
             let (mut fds0, mut rss0) = (0, 0);
+            let (mut heap0, mut maps0) = (0, 0);
             let mut targets0 = fd_targets();
             let stop_at = o
                 .stop_pid
@@ -2402,6 +2460,7 @@ mod rely {
                 if n + 1 == 100.min(o.frames) {
                     settle(q, w);
                     (fds0, rss0) = (fd_count(), rss_kib());
+                    (heap0, maps0) = (heap_kib(), map_count());
                     targets0 = fd_targets();
                 }
             }
@@ -2412,7 +2471,9 @@ mod rely {
             }
             let settled = settle(q, w);
             let (fds1, rss1) = (fd_count(), rss_kib());
+            let (heap1, maps1) = (heap_kib(), map_count());
             println!("probe: recreations={} fds_100={fds0} fds_end={fds1} rss_kib_100={rss0} rss_kib_end={rss1} settled={settled}", o.frames);
+            println!("probe: heap_kib_100={heap0} heap_kib_end={heap1} maps_100={maps0} maps_end={maps1}");
             println!("probe: new_fds={}", grown_fds(&targets0, &fd_targets()));
             destroy_sync(g, s);
             g.device.free_command_buffers(g.pool, &c.cmds);
