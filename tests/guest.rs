@@ -80,6 +80,7 @@ fn run_some_in_guest(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    let started = std::time::Instant::now();
     let mut out = cmd.output().expect("run tests/guest/run.sh");
     // A compositor that crashes takes every later test with it; that is
     // the compositor's bug, not the client's (weston 14 on llvmpipe under
@@ -103,6 +104,15 @@ fn run_some_in_guest(
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
+    // One line per boot, to find it in a CI log: which tests, how long.
+    eprintln!(
+        "guest.rs: boot of {:.0} s: {} {} {} {}",
+        started.elapsed().as_secs_f64(),
+        run_args.join(" "),
+        pre.join(" "),
+        exe.file_name().unwrap_or_default().to_string_lossy(),
+        filter.join(" "),
+    );
     let summary = stdout
         .lines()
         .rev()

@@ -25,7 +25,8 @@ pub fn exe() -> PathBuf {
 }
 
 /// Builds the fixture (debug, its own target directory and lock file).
-/// Cold, about 1¼ minutes on the 2-core CI machine; a no-op when fresh.
+/// Cold, about 2½ minutes on 2 cores (optimised: its Cargo.toml says
+/// why); a no-op when fresh.
 pub fn build() {
     let t0 = Instant::now();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
