@@ -3,7 +3,8 @@
 //! Two ways to hand the server a frame:
 //! - **DRI3 + Present** (dma-buf images): each image's dma-buf becomes a
 //!   pixmap once (`PixmapFromBuffers`, or `PixmapFromBuffer` before DRI3
-//!   1.2), and `PresentPixmap` shows it. The frame's render fence is
+//!   1.2 and where the server lists no modifiers), and `PresentPixmap`
+//!   shows it. The frame's render fence is
 //!   already in the dma-buf as an implicit write fence (the swapchain core
 //!   put it there), so the server's reads wait for the GPU, not this
 //!   thread. The server says when it is done with a pixmap (`IdleNotify`:
@@ -97,6 +98,10 @@ pub(super) struct X11Backend {
     /// DRI3 version, when the images are dma-bufs for DRI3 (until
     /// `import_images` makes `Path::Dri3`).
     dri3: Option<(u32, u32)>,
+    /// The server lists DRI3 modifiers, so the images go by
+    /// `PixmapFromBuffers` with theirs; otherwise by `PixmapFromBuffer`
+    /// ([`super::server_modifiers`]).
+    dri3_modifiers: bool,
     mode: vk::PresentModeKHR,
     /// The tag of the feedback the next present asks for.
     feedback_seq: Option<u64>,
@@ -206,6 +211,8 @@ impl X11Backend {
         let dri3 = (params.buffers == BufferKind::DmaBuf)
             .then_some(probe.dri3)
             .flatten();
+        let dri3_modifiers =
+            dri3.is_some() && !super::server_modifiers(&c, window, &probe).is_empty();
         if let Some(seq) = msc_seq {
             if let Err(e) = conn::void_result(&c, seq) {
                 if dri3.is_some() {
@@ -234,6 +241,7 @@ impl X11Backend {
             lost: false,
             want_shm: probe.shm_fd(),
             dri3,
+            dri3_modifiers,
             mode: params.present_mode,
             feedback_seq: None,
             feedback_serials: Vec::new(),
@@ -272,7 +280,7 @@ impl X11Backend {
                     .map_or((0, 0), |l| (l.stride, l.offset as u32))
             };
             let (stride, offset) = plane(0);
-            let cookie = if version >= (1, 2) {
+            let cookie = if version >= (1, 2) && self.dri3_modifiers {
                 // One fd per plane: the same dma-buf, as Mesa sends it.
                 let mut fds = vec![fd];
                 for _ in 1..img.planes.len() {
@@ -320,9 +328,10 @@ impl X11Backend {
                 )
             } else {
                 log::warn!(
-                    "x11: DRI3 {}.{} cannot take an image at offset {offset} with stride {stride}",
+                    "x11: DRI3 {}.{} (modifiers listed: {}) cannot take an image with modifier {modifier:#x} at offset {offset} with stride {stride}",
                     version.0,
-                    version.1
+                    version.1,
+                    self.dri3_modifiers
                 );
                 res = Err(XErr::Error { code: 8, major: 0 });
                 break;
@@ -397,8 +406,10 @@ impl X11Backend {
                 version: (a, b), ..
             } => format!(
                 "DRI3 {a}.{b} pixmaps of the dma-bufs ({}), PresentPixmap, released on IdleNotify",
-                if (*a, *b) >= (1, 2) {
+                if (*a, *b) >= (1, 2) && self.dri3_modifiers {
                     "PixmapFromBuffers, LINEAR"
+                } else if (*a, *b) >= (1, 2) {
+                    "PixmapFromBuffer: the server lists no modifiers"
                 } else {
                     "PixmapFromBuffer"
                 }
@@ -613,7 +624,7 @@ impl Backend for X11Backend {
         if let Some(version) = self.dri3 {
             let pixmaps = self
                 .import_dri3(images, version)
-                .map_err(|e| e.vk("DRI3 PixmapFromBuffers"))?;
+                .map_err(|e| e.vk("DRI3 pixmap import"))?;
             self.path = Path::Dri3 {
                 version,
                 held: vec![false; pixmaps.len()],

@@ -34,6 +34,27 @@ pub fn takes_dma_bufs(dri3: bool, present: bool) -> bool {
     dri3 && present && crate::config::get().buffers == crate::config::BufferMode::DmaBuf
 }
 
+/// DRI3 1.2 `GetSupportedModifiers` for the window's depth and bpp: the
+/// window's and the screen's lists. Empty before 1.2, when the request
+/// fails, and where the server lists none: Xorg 21's glamor answers no
+/// modifiers unless the server was started with `-debug dmabuf_capable`
+/// (glamor_egl.c; later servers turn it on for some drivers), though it
+/// takes a linear buffer by `PixmapFromBuffer`.
+pub(super) fn server_modifiers(c: &XCBConnection, window: u32, p: &Probe) -> Vec<u64> {
+    if !p.dri3.is_some_and(|v| v >= (1, 2)) {
+        return Vec::new();
+    }
+    let cookie = dri3::get_supported_modifiers(c, window, p.depth, p.bpp);
+    match conn::roundtrip(c, cookie) {
+        Ok(r) => {
+            let mut all = r.window_modifiers;
+            all.extend(r.screen_modifiers);
+            all
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
 /// What the server and the window offer, probed once per surface.
 #[derive(Clone, Debug)]
 pub struct Probe {
@@ -256,19 +277,17 @@ impl PlatformSurface for X11Surface {
         })
     }
 
-    /// DRI3 1.2 `GetSupportedModifiers` for the window's depth; linear only
-    /// before 1.2 (`PixmapFromBuffer` takes no modifier).
+    /// The modifiers [`server_modifiers`] lists; linear alone where it
+    /// lists none (the buffer then goes by `PixmapFromBuffer`, which takes
+    /// no modifier: the server's implicit layout, linear for a buffer with
+    /// no tiling of its own).
     fn dma_buf_buffers(&self, _fourcc: u32, _opaque: bool) -> WindowSystemBuffers {
         let Ok(p) = self.probe() else {
             return WindowSystemBuffers::default();
         };
-        let mut modifiers = vec![0];
-        if p.dri3.is_some_and(|v| v >= (1, 2)) {
-            let cookie = dri3::get_supported_modifiers(&*self.conn, self.window, p.depth, p.bpp);
-            if let Ok(r) = conn::roundtrip(&self.conn, cookie) {
-                modifiers = r.window_modifiers;
-                modifiers.extend(r.screen_modifiers);
-            }
+        let mut modifiers = server_modifiers(&self.conn, self.window, &p);
+        if modifiers.is_empty() {
+            modifiers.push(0);
         }
         WindowSystemBuffers {
             modifiers,
