@@ -1651,6 +1651,65 @@ impl Presenter<'_> {
         }
     }
 
+    /// The swapchain is being destroyed: the frames presented and not yet
+    /// handed over go to the window system now, in order, without waiting
+    /// for a frame event (it shows the newest; not called where a frame
+    /// limit paces the frames), so that a frame
+    /// `vkQueuePresentKHR` took is not lost because the application
+    /// destroyed the swapchain right after presenting it (vkcube's last
+    /// frame, under load). Frames still with the GPU waiter (deferred
+    /// ones among them) are waited for, all together at most
+    /// [`DESTROY_FENCE_TIMEOUT`] (the waiter gives up on them after as
+    /// long). A frame whose image the window system still holds is dropped;
+    /// `newest_only` (MAILBOX, FIFO_LATEST_READY): the older frames are
+    /// dropped as skipped, as those modes do at any time.
+    fn hand_over_at_destroy(
+        &self,
+        backend: &mut dyn Backend,
+        queue: &mut VecDeque<usize>,
+        ready: &Receiver<usize>,
+        newest_only: bool,
+    ) {
+        let shared = self.shared;
+        self.take_deferred(false);
+        let end = Instant::now() + DESTROY_FENCE_TIMEOUT;
+        while shared.with_waiter.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            match ready.recv_timeout((end - now).min(FENCE_POLL)) {
+                Ok(i) => queue.push_back(i),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        queue.extend(ready.try_iter());
+        while newest_only && queue.len() > 1 {
+            let old = queue.pop_front().expect("non-empty");
+            shared.stats().skipped += 1;
+            shared.drop_frame(old);
+        }
+        let mut handed = 0;
+        for i in queue.drain(..) {
+            let Some(h) = shared.begin_show(i) else {
+                shared.drop_frame(i);
+                continue;
+            };
+            match backend.present(i, false) {
+                Ok(()) => {
+                    handed += 1;
+                    shared.stats().on_present(Instant::now());
+                    shared.mark_displayed(h.id);
+                }
+                Err(_) => self.released(i),
+            }
+        }
+        if handed > 0 {
+            log::debug!("{handed} frame(s) handed over as the swapchain is destroyed");
+        }
+    }
+
     /// The window system is done with image `i`.
     fn released(&self, i: usize) {
         if let (Some(v), Some(t)) = (self.shared.window_released(i), self.timelines) {
@@ -1721,6 +1780,15 @@ impl Presenter<'_> {
             };
             queue.extend(ready.try_iter());
             if shared.shutdown.load(Ordering::SeqCst) {
+                // Not where a frame limit holds the frames back: they
+                // were not due yet, and handing them over at once would
+                // break the limit.
+                let limited = fps_limit.is_some() || fifo_paced;
+                if !limited && !shared.lock().retired {
+                    let newest_only = matches!(mode, vk::PresentModeKHR::MAILBOX)
+                        || mode == super::FIFO_LATEST_READY;
+                    self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
+                }
                 return;
             }
             let now = Instant::now();
