@@ -1685,10 +1685,8 @@ impl Presenter<'_> {
             }
         }
         queue.extend(ready.try_iter());
-        while newest_only && queue.len() > 1 {
-            let old = queue.pop_front().expect("non-empty");
-            shared.stats().skipped += 1;
-            shared.drop_frame(old);
+        if newest_only {
+            self.skip_all_but_newest(queue);
         }
         let mut handed = 0;
         for i in queue.drain(..) {
@@ -1707,6 +1705,16 @@ impl Presenter<'_> {
         }
         if handed > 0 {
             log::debug!("{handed} frame(s) handed over as the swapchain is destroyed");
+        }
+    }
+
+    /// Drops every queued frame but the newest, as skipped (MAILBOX,
+    /// FIFO_LATEST_READY): their images are free again at once.
+    fn skip_all_but_newest(&self, queue: &mut VecDeque<usize>) {
+        while queue.len() > 1 {
+            let old = queue.pop_front().expect("non-empty");
+            self.shared.stats().skipped += 1;
+            self.shared.drop_frame(old);
         }
     }
 
@@ -1859,10 +1867,8 @@ impl Presenter<'_> {
                 // showing one of those brings that release, so they go
                 // first.
                 let newest_waits = queue.back().is_some_and(|&i| shared.lock().ws_holds[i]);
-                while queue.len() > 1 && !newest_waits {
-                    let old = queue.pop_front().expect("non-empty");
-                    shared.stats().skipped += 1;
-                    shared.drop_frame(old);
+                if !newest_waits {
+                    self.skip_all_but_newest(&mut queue);
                 }
             }
             let mut to_show = Vec::new();

@@ -98,9 +98,9 @@ pub(super) struct X11Backend {
     /// DRI3 version, when the images are dma-bufs for DRI3 (until
     /// `import_images` makes `Path::Dri3`).
     dri3: Option<(u32, u32)>,
-    /// The server lists DRI3 modifiers, so the images go by
-    /// `PixmapFromBuffers` with theirs; otherwise by `PixmapFromBuffer`
-    /// ([`super::server_modifiers`]).
+    /// The server lists DRI3 modifiers (`GetSupportedModifiers`), so the
+    /// images go by `PixmapFromBuffers` with theirs; otherwise by
+    /// `PixmapFromBuffer`.
     dri3_modifiers: bool,
     mode: vk::PresentModeKHR,
     /// The tag of the feedback the next present asks for.
@@ -171,6 +171,7 @@ impl X11Backend {
         c: Arc<XCBConnection>,
         window: u32,
         probe: Probe,
+        modifiers_listed: bool,
         params: &BackendParams,
     ) -> Result<Self, vk::Result> {
         let gc = id(&c)?;
@@ -211,8 +212,7 @@ impl X11Backend {
         let dri3 = (params.buffers == BufferKind::DmaBuf)
             .then_some(probe.dri3)
             .flatten();
-        let dri3_modifiers =
-            dri3.is_some() && !super::server_modifiers(&c, window, &probe).is_empty();
+        let dri3_modifiers = dri3.is_some() && modifiers_listed;
         if let Some(seq) = msc_seq {
             if let Err(e) = conn::void_result(&c, seq) {
                 if dri3.is_some() {

@@ -40,7 +40,7 @@ pub fn takes_dma_bufs(dri3: bool, present: bool) -> bool {
 /// modifiers unless the server was started with `-debug dmabuf_capable`
 /// (glamor_egl.c; later servers turn it on for some drivers), though it
 /// takes a linear buffer by `PixmapFromBuffer`.
-pub(super) fn server_modifiers(c: &XCBConnection, window: u32, p: &Probe) -> Vec<u64> {
+fn server_modifiers(c: &XCBConnection, window: u32, p: &Probe) -> Vec<u64> {
     if !p.dri3.is_some_and(|v| v >= (1, 2)) {
         return Vec::new();
     }
@@ -187,9 +187,19 @@ pub struct X11Surface {
     conn: Arc<XCBConnection>,
     window: u32,
     probe: Mutex<Option<Probe>>,
+    /// What [`server_modifiers`] answered, asked once per surface.
+    modifiers: Mutex<Option<Vec<u64>>>,
 }
 
 impl X11Surface {
+    /// [`server_modifiers`] for this surface, asked once.
+    fn listed_modifiers(&self, p: &Probe) -> Vec<u64> {
+        let mut cached = self.modifiers.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .get_or_insert_with(|| server_modifiers(&self.conn, self.window, p))
+            .clone()
+    }
+
     /// # Safety
     /// `connection` must be the application's live `xcb_connection_t`, and
     /// outlive the `VkSurfaceKHR`, as the Vulkan spec requires.
@@ -205,6 +215,7 @@ impl X11Surface {
             conn: Arc::new(conn),
             window,
             probe: Mutex::new(None),
+            modifiers: Mutex::new(None),
         })
     }
 
@@ -285,7 +296,7 @@ impl PlatformSurface for X11Surface {
         let Ok(p) = self.probe() else {
             return WindowSystemBuffers::default();
         };
-        let mut modifiers = server_modifiers(&self.conn, self.window, &p);
+        let mut modifiers = self.listed_modifiers(&p);
         if modifiers.is_empty() {
             modifiers.push(0);
         }
@@ -297,7 +308,8 @@ impl PlatformSurface for X11Surface {
 
     fn create_backend(&self, params: &BackendParams) -> Result<Box<dyn Backend>, vk::Result> {
         let probe = self.probe()?;
-        let b = backend::X11Backend::new(self.conn.clone(), self.window, probe, params)?;
+        let listed = !self.listed_modifiers(&probe).is_empty();
+        let b = backend::X11Backend::new(self.conn.clone(), self.window, probe, listed, params)?;
         Ok(Box::new(b))
     }
 }
