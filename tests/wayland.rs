@@ -782,7 +782,11 @@ fn fifo_latest_ready_shows_the_newest_ready_frame_each_refresh() {
     assert!(n("frames_skipped") >= 4000, "{line}");
     assert!(n("frames_presented") >= 5, "{line}");
     assert_eq!(n("frames_discarded"), 0, "one frame a repaint: {line}");
-    assert!(n("frames_displayed") + 2 >= n("frames_presented"), "{line}");
+    // Shown but not reported: the frame on screen when the probe stops and
+    // the one after it; and the newest ready frame, which the swapchain
+    // hands over as it is destroyed (measured: presented = displayed + 3,
+    // five runs in five).
+    assert!(n("frames_displayed") + 3 >= n("frames_presented"), "{line}");
 }
 
 /// vkcube through the layer with the Khronos validation layer above it and
