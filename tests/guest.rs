@@ -11,6 +11,7 @@
 mod common;
 
 use common::test_exe;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -105,7 +106,10 @@ fn run_some_in_guest(
     println!("{stdout}");
     eprintln!("{stderr}");
     // One line per boot, to find it in a CI log: which tests, how long.
-    eprintln!(
+    // Written to the stream itself: libtest captures only `eprintln!`, and
+    // this line is wanted for passing tests too.
+    let _ = writeln!(
+        std::io::stderr(),
         "guest.rs: boot of {:.0} s: {} {} {} {}",
         started.elapsed().as_secs_f64(),
         run_args.join(" "),
