@@ -303,6 +303,9 @@ if [ "$REAL" = 1 ] && [ "$OUTSIDE" = 0 ]; then
         args+=("$a")
     done
     export SYNCBRIDGE_LAYER_DIR=$LDIR SYNCBRIDGE_REAL_PATH=1
+    # A shader cache the chroot can write (its /tmp is a tmpfs).
+    mkdir -p -m 1777 "$ROOT/tmp/mesa-shader-cache"
+    export MESA_SHADER_CACHE_DIR=/tmp/mesa-shader-cache
     chroot "$ROOT" /bin/sh -c 'cd "$0" && exec "$@"' "$REPO" "${args[@]}"
     STATUS=$?
 else

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Boot the syncbridge test guest (trixie 6.12 kernel, TCG, 2 vCPUs), load
+# Boot the syncbridge test guest (trixie 6.12 kernel, TCG, 1 vCPU), load
 # vgem, run CMD inside with the host's root file system (read-only) and the
 # current directory as working directory, print CMD's output and exit with
 # CMD's exit status.
@@ -15,6 +15,9 @@
 #   SYNCBRIDGE_GUEST_MODULES   modules to modprobe in the guest (default "vgem")
 #   SYNCBRIDGE_GUEST_RWDIR     a host folder the guest may write to (e.g. for
 #                              screenshots); read-only like the rest otherwise
+#   SYNCBRIDGE_GUEST_CPUS      vCPUs (default 1: two guests with 2 vCPUs each
+#                              on a 2-core host ran the same work 3x slower
+#                              than two with 1 each; tests/guest/README.md)
 #   RUST_BACKTRACE, RUST_LOG, RUST_TEST_THREADS, RUST_TEST_NOCAPTURE and
 #   SYNCBRIDGE_* are passed in.
 #
@@ -55,6 +58,10 @@ cat >"$OUT/guest.sh" <<INNER
 exec >"$OUT/output" 2>&1
 $ENV_LINES
 export SYNCBRIDGE_IN_GUEST=1
+# The root file system is read-only: without a writable cache Mesa compiles
+# every shader again in every process (a probe client's start 5-6 s instead
+# of 3-4 s under TCG).
+mkdir -p -m 1777 "$OUT/mesa-shader-cache" && export MESA_SHADER_CACHE_DIR="$OUT/mesa-shader-cache"
 for m in $MODULES; do modprobe "\$m" || echo "run.sh(guest): modprobe \$m failed"; done
 cd $(printf '%q' "$PWD")
 $QUOTED
@@ -67,7 +74,7 @@ chmod +x "$OUT/guest.sh"
 boot() {
     rm -f "$OUT/output" "$OUT/status"
     set +e
-    timeout --kill-after=10 "$TIMEOUT" vng --verbose --run "$KERNEL" --disable-kvm --force-9p --cpus 2 \
+    timeout --kill-after=10 "$TIMEOUT" vng --verbose --run "$KERNEL" --disable-kvm --force-9p --cpus "${SYNCBRIDGE_GUEST_CPUS:-1}" \
         --rwdir "$OUT" "${QEMU_OPTS[@]}" --exec "$OUT/guest.sh" >"$OUT/vng.log" 2>&1 </dev/null
     VNG_STATUS=$?
     set -e
