@@ -57,6 +57,11 @@ const FENCE_POLL: Duration = Duration::from_millis(100);
 /// How long a swapchain being destroyed waits for outstanding GPU work.
 const DESTROY_FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long retiring a swapchain waits for its presenter to hand over the
+/// frames presented before: the GPU's part ([`DESTROY_FENCE_TIMEOUT`]) and
+/// the commits.
+const RETIRE_FLUSH_TIMEOUT: Duration = Duration::from_millis(2500);
+
 pub struct Swapchain {
     pub dev: Arc<DeviceData>,
     pub surface: Arc<Surface>,
@@ -435,6 +440,7 @@ impl Swapchain {
                 acquire_waiters: 0,
                 status: vk::Result::SUCCESS,
                 retired: false,
+                retire_flushed: false,
                 present_ids: vec![0; count],
                 displayed_id: 0,
                 present_at: vec![None; count],
@@ -499,7 +505,10 @@ impl Swapchain {
                             idle_check,
                             to_waiter,
                         };
-                        p.run(backend, &ready_rx, mode)
+                        p.run(backend, &ready_rx, mode);
+                        // Nothing more will be handed over.
+                        shared.lock().retire_flushed = true;
+                        shared.cond.notify_all();
                     })
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );
@@ -538,13 +547,30 @@ impl Swapchain {
     }
 
     /// Marks the swapchain as replaced (`oldSwapchain`): it hands out no more
-    /// images and shows no more frames.
+    /// images, and the frames presented before are handed to the window
+    /// system before this returns (at most [`RETIRE_FLUSH_TIMEOUT`]), so
+    /// that they come before the new swapchain's first.
     pub fn retire(&self) {
         let mut st = self.shared.lock();
+        if st.retired {
+            return;
+        }
         st.retired = true;
         self.shared.cond.notify_all();
         drop(st);
         self.shared.wake();
+        let deadline = Instant::now() + RETIRE_FLUSH_TIMEOUT;
+        let mut st = self.shared.lock();
+        while !st.retire_flushed {
+            if Instant::now() >= deadline {
+                log::warn!(
+                    "the frames presented before the swapchain was replaced were not handed over in {} ms",
+                    RETIRE_FLUSH_TIMEOUT.as_millis()
+                );
+                break;
+            }
+            st = self.shared.wait(st, Some(deadline));
+        }
     }
 
     /// Notes the layer's CPU time in the acquire that returned `index`.

@@ -103,7 +103,7 @@ impl Presenter<'_> {
         }
     }
 
-    /// The swapchain is being destroyed: the frames presented and not yet
+    /// The swapchain is being destroyed or was retired: the frames presented and not yet
     /// handed over go to the window system now, in order, without waiting
     /// for a frame event (it shows the newest; not called where a frame
     /// limit paces the frames), so that a frame
@@ -211,6 +211,8 @@ impl Presenter<'_> {
         // IMMEDIATE, at the backend's pace at most, shown one per refresh.
         let fifo_paced = mode == vk::PresentModeKHR::FIFO && backend.fifo_pacing().is_some();
         let mut next_slot: Option<Instant> = None;
+        // The frames queued when the swapchain was retired were handed over.
+        let mut retire_flushed = false;
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
         // ready (MAILBOX only the newest of those ready), with no frame
         // event in between: the window system keeps the newest one for its
@@ -239,17 +241,29 @@ impl Presenter<'_> {
                 (a, b) => a.or(b),
             };
             queue.extend(ready.try_iter());
+            // Not where `SYNCBRIDGE_FPS_LIMIT` holds the frames back: they
+            // were not due yet, and handing them over at once would break
+            // the limit. (`wp_fifo_v1` frames may go: each commit carries
+            // its barrier, and the compositor applies them one a refresh.)
+            let newest_only = matches!(mode, vk::PresentModeKHR::MAILBOX)
+                || mode == crate::wsi::FIFO_LATEST_READY;
             if shared.shutdown.load(Ordering::SeqCst) {
-                // Not where a frame limit holds the frames back: they
-                // were not due yet, and handing them over at once would
-                // break the limit.
-                let limited = fps_limit.is_some() || fifo_paced;
-                if !limited && !shared.lock().retired {
-                    let newest_only = matches!(mode, vk::PresentModeKHR::MAILBOX)
-                        || mode == crate::wsi::FIFO_LATEST_READY;
+                if fps_limit.is_none() && !shared.lock().retired {
                     self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
                 }
                 return;
+            }
+            if !retire_flushed && shared.lock().retired {
+                // Replaced by a new swapchain (`oldSwapchain`): the frames
+                // presented before go to the window system now, before
+                // the new swapchain's first (its creation waits for this),
+                // so that a window resize loses none of them.
+                retire_flushed = true;
+                if fps_limit.is_none() {
+                    self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
+                }
+                shared.lock().retire_flushed = true;
+                shared.cond.notify_all();
             }
             let now = Instant::now();
             if frame_pending.is_some_and(|t| now - t >= timeout) {
@@ -306,7 +320,9 @@ impl Presenter<'_> {
                 self.released(i);
             }
             if retired {
-                // Frames presented to a retired swapchain are not shown.
+                // Frames presented to a retired swapchain after it was
+                // replaced are not shown (their present said
+                // `VK_ERROR_OUT_OF_DATE_KHR`).
                 queue.drain(..).for_each(|i| shared.drop_frame(i));
             }
             if mode == vk::PresentModeKHR::MAILBOX || mode == crate::wsi::FIFO_LATEST_READY {
@@ -464,6 +480,8 @@ impl Presenter<'_> {
                 if let Some(t) = self.timelines {
                     t.signal_all(shared.give_up_owed());
                 }
+                shared.lock().retire_flushed = true;
+                shared.cond.notify_all();
                 while !shared.shutdown.load(Ordering::SeqCst) {
                     let _ = crate::kernel::sync_file::poll_fd(
                         shared.wake.as_fd(),

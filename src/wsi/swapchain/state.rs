@@ -61,6 +61,9 @@ pub(super) struct State {
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     pub(super) status: vk::Result,
     pub(super) retired: bool,
+    /// The presenter handed over the frames queued at the retirement, or
+    /// is gone: the new swapchain's frames may follow.
+    pub(super) retire_flushed: bool,
     /// The `VK_KHR_present_id` of the frame last presented from each image.
     pub(super) present_ids: Vec<u64>,
     /// The highest present id known to be on screen (`VK_KHR_present_wait`).
