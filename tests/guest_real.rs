@@ -701,6 +701,15 @@ const VKMARK_BENCHMARKS: [&str; 13] = [
 ];
 const VKMARK_SECONDS: &str = "4";
 
+/// Which build of the layer compositor.sh installed: `release` where
+/// `SYNCBRIDGE_LAYER_LIB` names the release build, else `debug`.
+fn layer_build() -> &'static str {
+    match std::env::var("SYNCBRIDGE_LAYER_LIB") {
+        Ok(p) if p.contains("/release/") => "release",
+        _ => "debug",
+    }
+}
+
 /// The `FPS:` of each benchmark line vkmark printed
 /// (`[scene] options: FPS: N FrameTime: T ms`), and its score.
 fn vkmark_results(stdout: &str) -> (Vec<(String, f64)>, Option<f64>) {
@@ -785,7 +794,8 @@ fn vkmark_runs_every_scene_through_the_layer() {
             },
             t.elapsed(),
             &format!(
-                "score={score} scenes={} fps={}",
+                "score={score} layer_build={} scenes={} fps={}",
+                layer_build(),
                 fps.len(),
                 fps.iter()
                     .map(|(_, n)| n.to_string())
