@@ -507,8 +507,7 @@ impl Swapchain {
                         };
                         p.run(backend, &ready_rx, mode);
                         // Nothing more will be handed over.
-                        shared.lock().retire_flushed = true;
-                        shared.cond.notify_all();
+                        shared.retire_flushed();
                     })
                     .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?,
             );

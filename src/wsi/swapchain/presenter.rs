@@ -253,18 +253,6 @@ impl Presenter<'_> {
                 }
                 return;
             }
-            if !retire_flushed && shared.lock().retired {
-                // Replaced by a new swapchain (`oldSwapchain`): the frames
-                // presented before go to the window system now, before
-                // the new swapchain's first (its creation waits for this),
-                // so that a window resize loses none of them.
-                retire_flushed = true;
-                if fps_limit.is_none() {
-                    self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
-                }
-                shared.lock().retire_flushed = true;
-                shared.cond.notify_all();
-            }
             let now = Instant::now();
             if frame_pending.is_some_and(|t| now - t >= timeout) {
                 // No frame event (a hidden window): carry on, and do not keep
@@ -320,9 +308,19 @@ impl Presenter<'_> {
                 self.released(i);
             }
             if retired {
-                // Frames presented to a retired swapchain after it was
-                // replaced are not shown (their present said
-                // `VK_ERROR_OUT_OF_DATE_KHR`).
+                if !retire_flushed {
+                    // Replaced by a new swapchain (`oldSwapchain`): the
+                    // frames presented before go to the window system now,
+                    // before the new swapchain's first (its creation waits
+                    // for this), so that a window resize loses none of them.
+                    retire_flushed = true;
+                    if fps_limit.is_none() {
+                        self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
+                    }
+                    shared.retire_flushed();
+                }
+                // Frames presented to it after that are not shown (their
+                // present said `VK_ERROR_OUT_OF_DATE_KHR`).
                 queue.drain(..).for_each(|i| shared.drop_frame(i));
             }
             if mode == vk::PresentModeKHR::MAILBOX || mode == crate::wsi::FIFO_LATEST_READY {
@@ -480,8 +478,7 @@ impl Presenter<'_> {
                 if let Some(t) = self.timelines {
                     t.signal_all(shared.give_up_owed());
                 }
-                shared.lock().retire_flushed = true;
-                shared.cond.notify_all();
+                shared.retire_flushed();
                 while !shared.shutdown.load(Ordering::SeqCst) {
                     let _ = crate::kernel::sync_file::poll_fd(
                         shared.wake.as_fd(),

@@ -133,6 +133,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The presenter handed over what was queued when the swapchain was
+    /// retired (or will hand over nothing more): `retire` may return.
+    pub(super) fn retire_flushed(&self) {
+        self.lock().retire_flushed = true;
+        self.cond.notify_all();
+    }
+
     /// A presented frame that will not be shown (replaced in MAILBOX, a
     /// retired swapchain, a failed handover): its image is free again
     /// unless the window system still holds the image's previous frame.
