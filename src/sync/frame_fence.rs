@@ -1,6 +1,8 @@
 //! The fences that tell the layer a presented frame's rendering is done.
 //!
-//! The GPU waiter thread waits on each presented frame's fence. It may
+//! The GPU waiter thread waits on each presented frame's fence (on the
+//! sync_file path no one does: the window system waits on the driver's own
+//! fence, and the pool looks at the frame's fence before it reuses it). It may
 //! still be inside `vkWaitForFences`, or not have reached the frame yet,
 //! when the image has already gone round the loop: on the sync_file path
 //! the window system waits on the driver's fence, not on the layer, so it
@@ -46,23 +48,30 @@ impl FencePool {
         }
     }
 
-    /// An unsignalled fence no one else holds: a free one reset, or a new
-    /// one. The pool grows only while the waiter lags behind the
-    /// application, to about the number of images.
+    /// An unsignalled fence no one else holds: a free one whose last
+    /// submission is complete, reset, or a new one. The pool grows only
+    /// while the GPU (or the waiter) lags behind the application, to about
+    /// the number of images.
     pub fn take(&mut self) -> Result<Arc<FrameFence>, vk::Result> {
         // `Arc::get_mut` succeeds only once every other holder dropped its
         // reference, and synchronizes with those drops: the waiter's last
-        // use of the fence happens before the reset below.
-        if let Some(i) = self
-            .fences
-            .iter_mut()
-            .position(|f| Arc::get_mut(f).is_some())
-        {
-            let f = Arc::get_mut(&mut self.fences[i]).expect("no other holder");
+        // use of the fence happens before the reset below. A frame no
+        // waiter tracks (the sync_file path) drops its reference at once,
+        // so a submitted fence is reused only once it has signalled: a
+        // fence may not be reset while its submission is pending.
+        for i in 0..self.fences.len() {
+            let Some(f) = Arc::get_mut(&mut self.fences[i]) else {
+                continue;
+            };
+            if *f.submitted.get_mut() {
+                // SAFETY: the layer's own fence, on a live device.
+                if !unsafe { self.dev.fns.get_fence_status(f.fence) }? {
+                    continue;
+                }
+            }
             *f.submitted.get_mut() = false;
             // SAFETY: the layer's own fence; no other thread holds it, and
-            // its last submission was seen complete before the waiter let
-            // it go.
+            // its last submission, if any, is complete (just checked).
             unsafe { self.dev.fns.reset_fences(&[f.fence]) }?;
             return Ok(self.fences[i].clone());
         }

@@ -196,6 +196,13 @@ impl Swapchain {
             // The window system gets the buffer now; the kernel fence in it
             // keeps readers out until the GPU is done.
             self.hand_to_presenter(i);
+            if soft_fence.is_none() {
+                // The driver's own sync_file is in the buffer: nothing is
+                // left for the GPU waiter but to see the frame's fence
+                // signal, which the fence pool checks before it reuses the
+                // fence. One thread wake-up a frame fewer.
+                return status;
+            }
         }
         if !sent_early {
             self.shared.with_waiter.fetch_add(1, Ordering::AcqRel);
