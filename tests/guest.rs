@@ -121,8 +121,9 @@ fn run_some_in_guest(
     // the compositor's bug, not the client's (weston 14 on llvmpipe under
     // TCG segfaulted once in six full runs, in kiosk-shell once on
     // 2026-12-04: a list walked through a NULL link). Such a run is shown
-    // in full and the tests it failed are run once more in a new boot
-    // (every test where no failure is listed); a second crash fails.
+    // in full and the tests it failed are run once more in a new boot (the
+    // whole selection where its failure list does not add up); a second
+    // crash fails.
     // (run.sh passes the guest's output on: compositor.sh's line may come
     // on either stream.)
     let died = |o: &std::process::Output| {

@@ -40,8 +40,8 @@
 #                 /dev/udmabuf and offers SYNC_FD. The current directory (the
 #                 repository) is bind-mounted at /mnt/repo and CMD runs
 #                 there (arguments under the current directory are
-#                 translated); the layer cargo built (newest of
-#                 target/{debug,release}, or SYNCBRIDGE_LAYER_LIB) gets a
+#                 translated); the layer cargo built (target/debug's,
+#                 else target/release's, or SYNCBRIDGE_LAYER_LIB) gets a
 #                 manifest in /tmp/syncbridge (SYNCBRIDGE_LAYER_DIR), next to
 #                 syncbridge-info. Run the guest without --virtio-gpu.
 #
@@ -78,7 +78,9 @@
 #   SYNCBRIDGE_WESTON_SHELL        weston shell (default kiosk; both crash, see README)
 #   SYNCBRIDGE_COMPOSITOR_LOG=1    print the compositor's log afterwards
 #   SYNCBRIDGE_LAYER_LIB           the layer library for --real (default: the
-#                                  newest one cargo built under target/)
+#                                  debug build's, else the release build's;
+#                                  not the newest: tests/run.sh builds both,
+#                                  and only the vkmark boot asks for release)
 #                                  (it is printed anyway when it fails to start)
 #
 # Exit: CMD's status; 3 if the compositor did not come up; 2 on bad usage or
@@ -161,7 +163,10 @@ if [ "$REAL" = 1 ]; then
     mnt --rbind "$PWD" "$ROOT$REPO"
     LIB="${SYNCBRIDGE_LAYER_LIB:-}"
     if [ -z "$LIB" ]; then
-        LIB=$(ls -t "$PWD"/target/{debug,release}/{,deps/}libVkLayer_syncbridge.so 2>/dev/null | head -n1)
+        for d in debug release; do
+            LIB=$(ls -t "$PWD"/target/$d/{,deps/}libVkLayer_syncbridge.so 2>/dev/null | head -n1)
+            [ -n "$LIB" ] && break
+        done
     fi
     [ -f "$LIB" ] || { log "no layer library built (cargo build), SYNCBRIDGE_LAYER_LIB=${SYNCBRIDGE_LAYER_LIB:-}"; exit 2; }
     LDIR=/tmp/syncbridge
