@@ -103,9 +103,9 @@ impl Presenter<'_> {
         }
     }
 
-    /// The swapchain is being destroyed or was retired: the frames presented and not yet
-    /// handed over go to the window system now, in order, without waiting
-    /// for a frame event (it shows the newest; not called where a frame
+    /// The swapchain is being destroyed or was retired: the frames
+    /// presented and not yet handed over go to the window system now, in
+    /// order, without waiting for a frame event (it shows the newest; not called where a frame
     /// limit paces the frames), so that a frame
     /// `vkQueuePresentKHR` took is not lost because the application
     /// destroyed the swapchain right after presenting it (vkcube's last
@@ -211,8 +211,14 @@ impl Presenter<'_> {
         // IMMEDIATE, at the backend's pace at most, shown one per refresh.
         let fifo_paced = mode == vk::PresentModeKHR::FIFO && backend.fifo_pacing().is_some();
         let mut next_slot: Option<Instant> = None;
-        // The frames queued when the swapchain was retired were handed over.
-        let mut retire_flushed = false;
+        // MAILBOX and FIFO_LATEST_READY show only the newest frame, also
+        // when the queued frames are handed over at once (destruction,
+        // retirement). Not where `SYNCBRIDGE_FPS_LIMIT` holds the frames
+        // back: they were not due yet, and handing them over at once would
+        // break the limit. (`wp_fifo_v1` frames may go: each commit carries
+        // its barrier, and the compositor applies them one a refresh.)
+        let newest_only =
+            matches!(mode, vk::PresentModeKHR::MAILBOX) || mode == crate::wsi::FIFO_LATEST_READY;
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
         // ready (MAILBOX only the newest of those ready), with no frame
         // event in between: the window system keeps the newest one for its
@@ -241,12 +247,6 @@ impl Presenter<'_> {
                 (a, b) => a.or(b),
             };
             queue.extend(ready.try_iter());
-            // Not where `SYNCBRIDGE_FPS_LIMIT` holds the frames back: they
-            // were not due yet, and handing them over at once would break
-            // the limit. (`wp_fifo_v1` frames may go: each commit carries
-            // its barrier, and the compositor applies them one a refresh.)
-            let newest_only = matches!(mode, vk::PresentModeKHR::MAILBOX)
-                || mode == crate::wsi::FIFO_LATEST_READY;
             if shared.shutdown.load(Ordering::SeqCst) {
                 if fps_limit.is_none() && !shared.lock().retired {
                     self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
@@ -273,7 +273,7 @@ impl Presenter<'_> {
                 }
                 late.push_back(a);
             }
-            let (retired, overdue, oldest_due) = {
+            let (retired, retire_flushed, overdue, oldest_due) = {
                 let st = shared.lock();
                 // Since when each held image's release is due: it was
                 // replaced on screen, or handed out early.
@@ -287,6 +287,7 @@ impl Presenter<'_> {
                     .collect();
                 (
                     st.retired,
+                    st.retire_flushed,
                     overdue,
                     (0..st.owed.len()).filter_map(due).min(),
                 )
@@ -313,7 +314,6 @@ impl Presenter<'_> {
                     // frames presented before go to the window system now,
                     // before the new swapchain's first (its creation waits
                     // for this), so that a window resize loses none of them.
-                    retire_flushed = true;
                     if fps_limit.is_none() {
                         self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
                     }
