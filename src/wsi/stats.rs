@@ -73,6 +73,10 @@ pub struct Stats {
     /// costs any WSI), in nanoseconds, and its sum.
     wait_cpu_ns: Samples,
     wait_cpu_total_ns: u64,
+    /// Per frame, the part of the layer's CPU time spent handing the frame
+    /// to another of its threads (a wake-up), in nanoseconds, and its sum.
+    handoff_cpu_ns: Samples,
+    handoff_cpu_total_ns: u64,
     /// Frames the window system reported shown / discarded (presentation
     /// feedback: `wp_presentation`, Present `CompleteNotify`).
     pub displayed: u64,
@@ -122,6 +126,8 @@ impl Stats {
             layer_cpu_frames: 0,
             wait_cpu_ns: Samples::new(keep_samples),
             wait_cpu_total_ns: 0,
+            handoff_cpu_ns: Samples::new(keep_samples),
+            handoff_cpu_total_ns: 0,
             displayed: 0,
             discarded: 0,
             display_latency_us: Samples::new(keep_samples),
@@ -179,6 +185,8 @@ impl Stats {
         self.layer_cpu_frames += 1;
         self.wait_cpu_ns.push(spent.wait_ns);
         self.wait_cpu_total_ns = self.wait_cpu_total_ns.saturating_add(spent.wait_ns);
+        self.handoff_cpu_ns.push(spent.handoff_ns);
+        self.handoff_cpu_total_ns = self.handoff_cpu_total_ns.saturating_add(spent.handoff_ns);
     }
 
     pub fn fps(&self) -> f64 {
@@ -222,8 +230,8 @@ impl Stats {
             }
         };
         let cpu_mean = mean(self.layer_cpu_total_ns);
-        let wait_us = |p| {
-            self.wait_cpu_ns
+        let us_of = |samples: &Samples, p| {
+            samples
                 .percentile(p)
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
@@ -243,14 +251,18 @@ impl Stats {
             self.deferred
         );
         s.push_str(&display);
-        let wait = format!(
-            "{{\"mean\":{},\"p50\":{},\"p99\":{}}}",
-            mean(self.wait_cpu_total_ns),
-            wait_us(50.0),
-            wait_us(99.0)
-        );
+        let three = |samples: &Samples, total: u64| {
+            format!(
+                "{{\"mean\":{},\"p50\":{},\"p99\":{}}}",
+                mean(total),
+                us_of(samples, 50.0),
+                us_of(samples, 99.0)
+            )
+        };
+        let wait = three(&self.wait_cpu_ns, self.wait_cpu_total_ns);
+        let handoff = three(&self.handoff_cpu_ns, self.handoff_cpu_total_ns);
         s.push_str(&format!(
-            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},\"wait_cpu_us\":{},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
+            "\"frames_presented\":{},\"frames_skipped\":{},\"fps\":{:.2},\"release_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"layer_cpu_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},\"wait_cpu_us\":{},\"handoff_cpu_us\":{},\"clock_read_ns\":{},\"frame_event_timeouts\":{},\"acquire_waits\":{},\"early_acquires\":{},\"release_timeouts\":{}}}",
             self.presented,
             self.skipped,
             self.fps(),
@@ -262,6 +274,12 @@ impl Stats {
             cpu_us(90.0),
             cpu_us(99.0),
             wait,
+            handoff,
+            if self.layer_cpu_frames > 0 {
+                crate::device::cpu_time::clock_read_ns()
+            } else {
+                0
+            },
             self.frame_event_timeouts,
             self.acquire_waits,
             self.early_acquires,
@@ -307,7 +325,7 @@ mod tests {
         s.on_release(Duration::from_micros(12));
         s.on_layer_cpu(Spent {
             layer_ns: 3_000,
-            wait_ns: 0,
+            ..Spent::default()
         });
         assert!(s.release_latency_us.ring.is_empty());
         assert_eq!(s.layer_cpu_ns.percentile(50.0), None);
@@ -338,11 +356,14 @@ mod tests {
             s.on_layer_cpu(Spent {
                 layer_ns: ns,
                 wait_ns: ns / 2,
+                handoff_ns: ns / 4,
             });
         }
         let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
         assert_eq!(v["layer_cpu_us"]["mean"], 28.0);
         assert_eq!(v["wait_cpu_us"]["mean"], 14.0);
+        assert_eq!(v["handoff_cpu_us"]["mean"], 7.0);
+        assert_eq!(v["handoff_cpu_us"]["p99"], 25.0);
         assert_eq!(v["wait_cpu_us"]["p50"], 2.0);
         assert_eq!(v["layer_cpu_us"]["p50"], 4.0);
         assert_eq!(v["layer_cpu_us"]["p90"], 100.0);

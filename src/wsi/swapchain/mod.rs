@@ -572,7 +572,8 @@ impl Swapchain {
         }
     }
 
-    /// Notes the layer's CPU time in the acquire that returned `index`.
+    /// Notes the layer's CPU time in the acquire that returned `index` (an
+    /// acquire hands nothing to another thread).
     pub fn note_acquire_cpu(&self, index: u32, spent: cpu_time::Spent) {
         if let Some(slot) = self.shared.acquire_cpu_ns.get(index as usize) {
             slot.0.store(spent.layer_ns, Ordering::Relaxed);
@@ -588,6 +589,7 @@ impl Swapchain {
             |slot| cpu_time::Spent {
                 layer_ns: slot.0.swap(0, Ordering::Relaxed),
                 wait_ns: slot.1.swap(0, Ordering::Relaxed),
+                handoff_ns: 0,
             },
         );
         self.shared.stats().on_layer_cpu(acquired + spent);

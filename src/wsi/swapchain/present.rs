@@ -133,19 +133,29 @@ impl Swapchain {
                 return e;
             }
         };
-        let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
+        // One stage mask per wait, on the stack for the usual few (no
+        // allocation on the hot path).
+        const STAGES: [vk::PipelineStageFlags; 8] = [vk::PipelineStageFlags::ALL_COMMANDS; 8];
+        let many;
+        let stages: &[vk::PipelineStageFlags] = match STAGES.get(..wait.len()) {
+            Some(s) => s,
+            None => {
+                many = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait.len()];
+                &many
+            }
+        };
         // The render semaphore (the sync_file path, explicit sync's points
         // by sync_file) only until that path failed: after a failed export
         // it may still be signalled.
-        let signal: Vec<vk::Semaphore> = match self.fallback.present() {
-            None => self.render_sems.get(i).copied().into_iter().collect(),
-            Some(_) => Vec::new(),
+        let signal: Option<vk::Semaphore> = match self.fallback.present() {
+            None => self.render_sems.get(i).copied(),
+            Some(_) => None,
         };
         let submit = vk::SubmitInfo::default()
             .wait_semaphores(wait)
-            .wait_dst_stage_mask(&stages)
+            .wait_dst_stage_mask(stages)
             .command_buffers(copy.as_slice())
-            .signal_semaphores(&signal);
+            .signal_semaphores(signal.as_slice());
         let res = {
             let _held = self
                 .dev
@@ -214,7 +224,7 @@ impl Swapchain {
             sent_early,
             acquire_point: None,
         };
-        let sent = self.to_waiter.as_ref().map(|tx| tx.send(frame));
+        let sent = cpu_time::handoff(|| self.to_waiter.as_ref().map(|tx| tx.send(frame)));
         if !matches!(sent, Some(Ok(()))) {
             return vk::Result::ERROR_SURFACE_LOST_KHR;
         }
@@ -263,7 +273,7 @@ impl Swapchain {
             sent_early: true,
             acquire_point,
         };
-        match self.to_waiter.as_ref().map(|tx| tx.send(frame)) {
+        match cpu_time::handoff(|| self.to_waiter.as_ref().map(|tx| tx.send(frame))) {
             Some(Ok(())) => status,
             Some(Err(mpsc::SendError(frame))) => {
                 // The waiter is gone (a lost device): the commit must not
@@ -298,7 +308,9 @@ impl Swapchain {
 
     /// Gives frame `index` to the presenter thread and wakes it.
     fn hand_to_presenter(&self, index: usize) {
-        let _ = self.to_presenter.send(index);
-        self.shared.wake();
+        cpu_time::handoff(|| {
+            let _ = self.to_presenter.send(index);
+            self.shared.wake();
+        });
     }
 }
