@@ -258,14 +258,21 @@ impl Swapchain {
                 by_worker = true;
             }
         }
-        // Always through the waiter, even when the GPU is already done: it
-        // signals each timeline's points in order (an image's frame dropped
-        // in MAILBOX may still wait there while the image is presented
-        // again).
-        let acquire_point = by_worker.then(|| (ex.clone(), point));
         // Imported or not, the point is set before the compositor sees the
         // commit; it waits for it.
         self.hand_to_presenter(i);
+        if !by_worker {
+            // The driver's sync_file is in the point: nothing is left for
+            // the GPU waiter but to see the frame's fence signal, which the
+            // fence pool checks before it reuses the fence. One thread
+            // wake-up a frame fewer, as on the implicit sync_file path.
+            return status;
+        }
+        // A point the waiter signals goes through it even when the GPU is
+        // already done: it signals each timeline's points in order (an
+        // image's frame dropped in MAILBOX may still wait there while the
+        // image is presented again).
+        let acquire_point = Some((ex.clone(), point));
         let frame = InFlight {
             index: i,
             fence,
