@@ -701,12 +701,12 @@ const VKMARK_BENCHMARKS: [&str; 13] = [
 ];
 const VKMARK_SECONDS: &str = "4";
 
-/// Which build of the layer compositor.sh installed: `release` where
-/// `SYNCBRIDGE_LAYER_LIB` names the release build, else `debug`.
-fn layer_build() -> &'static str {
-    match std::env::var("SYNCBRIDGE_LAYER_LIB") {
-        Ok(p) if p.contains("/release/") => "release",
-        _ => "debug",
+/// Which build of the layer `m` points at.
+fn layer_build(m: &Manifests) -> &'static str {
+    if m.library.components().any(|c| c.as_os_str() == "release") {
+        "release"
+    } else {
+        "debug"
     }
 }
 
@@ -737,7 +737,8 @@ fn vkmark_results(stdout: &str) -> (Vec<(String, f64)>, Option<f64>) {
 #[test]
 #[ignore = "needs the test guest with the real path (tests/guest.rs runs it)"]
 fn vkmark_runs_every_scene_through_the_layer() {
-    let m = Manifests::new();
+    // The scores stand next to Mesa's optimised WSI: the layer as it ships.
+    let m = Manifests::for_library(common::shipped_layer_library());
     let tmp = TempDir::new("real-vkmark");
     let stats = tmp.path().join("stats.jsonl");
     assert!(
@@ -795,7 +796,7 @@ fn vkmark_runs_every_scene_through_the_layer() {
             t.elapsed(),
             &format!(
                 "score={score} layer_build={} scenes={} fps={}",
-                layer_build(),
+                layer_build(&m),
                 fps.len(),
                 fps.iter()
                     .map(|(_, n)| n.to_string())
@@ -1453,5 +1454,109 @@ fn explicit_fds_flat_over_10000_frames() {
     println!(
         "@@ real name=explicit_10000_frames took_s={} commits={commits} fds {fd0}->{fd1} rss_kib {rss0}->{rss1}",
         took.as_secs()
+    );
+}
+
+/// The system calls per frame of a `bench` client on `sync` (the layer's
+/// `SYNCBRIDGE_SYNC`): its application thread's and the whole process's
+/// (the layer's threads and the driver's too), from two runs under
+/// `strace -ff` of 30 and 90 frames, the difference divided by 60, so
+/// start-up and teardown do not count.
+fn syscalls_per_frame(m: &Manifests, tmp: &Path, sync: &str, args: &[&str]) -> (f64, f64) {
+    let count = |frames: u32| -> (f64, f64) {
+        let dir = tmp.join(format!("strace-{sync}-{frames}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = client("strace", m, true);
+        cmd.args(["-ff", "-qq", "-o"])
+            .arg(dir.join("t"))
+            .arg(probe_exe())
+            .args(["bench", "--frames", &frames.to_string()])
+            .args(args)
+            .env("SYNCBRIDGE_SYNC", sync);
+        let out = run(cmd, Duration::from_secs(300));
+        out.assert_success();
+        assert!(out.stdout.contains("probe: result=ok"), "{out}");
+        let mut files: Vec<(u32, usize)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let tid = e.file_name().to_str()?.strip_prefix("t.")?.parse().ok()?;
+                Some((tid, std::fs::read_to_string(e.path()).ok()?.lines().count()))
+            })
+            .collect();
+        files.sort();
+        let main = files.first().expect("strace output").1 as f64;
+        let all = files.iter().map(|f| f.1).sum::<usize>() as f64;
+        (main, all)
+    };
+    let (a, b) = (count(30), count(90));
+    ((b.0 - a.0) / 60.0, (b.1 - a.1) / 60.0)
+}
+
+/// The benchmark of explicit against implicit sync on one compositor (the
+/// conformance compositor, trixie's lavapipe with SYNC_FD): the same
+/// client, IMMEDIATE at 30 frames a second, 64x64, once with each forced
+/// by `SYNCBRIDGE_SYNC`. Per frame: the system calls of the application
+/// thread and of the whole process (`strace -ff`), and the layer's CPU
+/// time on the application thread (its statistics, a 300-frame run
+/// without strace). Asserts that each run took the path it was given and
+/// printed its numbers; the numbers go to BENCHMARKS.md.
+#[test]
+#[ignore = "needs the test guest's trixie chroot with virtio-gpu and the conformance compositor (tests/guest.rs runs it)"]
+fn explicit_against_implicit_syscalls_and_layer_cpu() {
+    assert_eq!(
+        std::env::var("SYNCBRIDGE_COMPOSITOR").as_deref(),
+        Ok("conformance"),
+        "run under tests/guest/compositor.sh --real --conformance"
+    );
+    let m = Manifests::for_library(common::shipped_layer_library());
+    let tmp = TempDir::new("explicit-bench");
+    let args = ["--mode", "immediate", "--size", "64x64", "--pace-fps", "30"];
+    let mut report = String::new();
+    for (sync, plan) in [
+        (
+            "explicit",
+            "present ExplicitSyncobj, acquire ImportSyncFile",
+        ),
+        (
+            "implicit",
+            "present ImplicitSyncFile, acquire ImportSyncFile",
+        ),
+    ] {
+        let stats = tmp.path().join(format!("{sync}.jsonl"));
+        let mut full = vec!["bench", "--frames", "300"];
+        full.extend_from_slice(&args);
+        let out = run(
+            probe(
+                &m,
+                &full,
+                &[
+                    ("SYNCBRIDGE_SYNC", sync),
+                    ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+                ],
+            ),
+            Duration::from_secs(300),
+        );
+        out.assert_success();
+        assert!(out.stdout.contains("probe: result=ok"), "{out}");
+        assert!(out.stderr.contains(plan), "{sync}: {out}");
+        let line = std::fs::read_to_string(&stats).unwrap_or_default();
+        assert!(line.contains(&format!("\"sync\":\"{sync}\"")), "{line}");
+        let (main, all) = syscalls_per_frame(&m, tmp.path(), sync, &args);
+        assert!(
+            main > 0.0 && all >= main,
+            "{sync}: {main} / {all} syscalls per frame"
+        );
+        report.push_str(&format!(
+            " {sync}_syscalls_app={main:.1} {sync}_syscalls_process={all:.1} {sync}_layer_cpu_mean={} {sync}_layer_cpu_p99={} {sync}_handoff_cpu_mean={} {sync}_fps={}",
+            json_number(&line[line.find("\"layer_cpu_us\"").unwrap_or(0)..], "mean"),
+            common::stats::json_percentile(&line, "layer_cpu_us", "p99"),
+            json_number(&line[line.find("\"handoff_cpu_us\"").unwrap_or(0)..], "mean"),
+            out.probe_value("fps").unwrap_or_default(),
+        ));
+    }
+    println!(
+        "@@ real name=explicit_vs_implicit layer_build={}{report}",
+        layer_build(&m)
     );
 }

@@ -97,6 +97,18 @@ pub fn layer_library() -> PathBuf {
     lib.canonicalize().expect("canonical layer path")
 }
 
+/// The layer as it ships, for the scenarios that report numbers: the
+/// release build (`cargo build --release --lib`, which `tests/run.sh`
+/// makes) where there is one, else [`layer_library`].
+pub fn shipped_layer_library() -> PathBuf {
+    profile_dir()
+        .parent()
+        .map(|target| target.join("release").join(LIB_NAME))
+        .filter(|p| p.exists())
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(layer_library)
+}
+
 /// A scratch directory under cargo's target tmp dir (or, where that is
 /// read-only as in the test guest, the system's), removed on drop.
 pub struct TempDir(PathBuf);
@@ -154,8 +166,12 @@ pub struct Manifests {
 
 impl Manifests {
     pub fn new() -> Self {
+        Self::for_library(layer_library())
+    }
+
+    /// The manifests for `library`.
+    pub fn for_library(library: PathBuf) -> Self {
         let dir = TempDir::new("manifests");
-        let library = layer_library();
         let explicit = dir.path().join("explicit_layer.d");
         // The loader looks for implicit layers in $XDG_CONFIG_HOME/vulkan
         // (first of all its search paths); 1.3.239 has no

@@ -22,7 +22,7 @@ set -euo pipefail
 GUEST_DIR="${SYNCBRIDGE_GUEST_DIR:-$HOME/.cache/syncbridge-guest}"
 MIRROR="${SYNCBRIDGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOT="$GUEST_DIR/trixie-root"
-PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils,mesa-vulkan-drivers,vulkan-tools,vulkan-validationlayers,mutter,dbus-daemon,dbus-x11,valgrind,vkmark"
+PACKAGES="weston,sway,grim,xwayland,x11-utils,wayland-utils,mesa-vulkan-drivers,vulkan-tools,vulkan-validationlayers,mutter,dbus-daemon,dbus-x11,valgrind,vkmark,strace"
 HERE=$(cd "$(dirname "$0")" && pwd)
 log() { echo "setup-compositor.sh: $*" >&2; }
 mkdir -p "$GUEST_DIR"
