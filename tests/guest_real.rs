@@ -1214,6 +1214,96 @@ fn mutter_fifo_is_paced_by_the_compositor_even_for_a_minimized_window() {
     );
 }
 
+/// `SYNCBRIDGE_FPS_LIMIT` kept by mutter 48's `wp_commit_timing_v1`: the
+/// layer commits each IMMEDIATE frame when it is ready, stamped
+/// with its slot (one every 1/5 s here: under TCG mutter repaints about
+/// eight times a second), and mutter holds it until then.
+/// Asserted: the protocol is taken (its log line); the limit holds (the
+/// client's rate at most 15 a second, and not stalled); no frame shown
+/// before its time by presentation feedback (`frames_shown_early`: the
+/// compositor keeps the stamps, the layer is not the one pacing); and
+/// every frame handed over, none left in the layer when the swapchain
+/// goes (where the layer holds frames for the limit itself, those not due
+/// yet are dropped then). A FIFO swapchain keeps the limit in the layer:
+/// with timed commits mutter 48 stopped releasing its buffers (see
+/// `commit_timing.rs`).
+#[test]
+#[ignore = "needs the test guest with mutter (tests/guest.rs runs it)"]
+fn mutter_fps_limit_is_kept_by_the_compositor_commit_timing() {
+    assert_eq!(env("SYNCBRIDGE_COMPOSITOR"), "mutter");
+    let m = Manifests::new();
+    let tmp = TempDir::new("mutter-commit-timing");
+    let frames = 40;
+    let limit = 5.0;
+    let mode = "immediate";
+    let stats = tmp.path().join(format!("{mode}.jsonl"));
+    let n = frames.to_string();
+    let t = Instant::now();
+    let out = run(
+        probe(
+            &m,
+            &["frames", "--frames", &n, "--size", "64x64", "--mode", mode],
+            &[
+                ("SYNCBRIDGE_STATS", stats.to_str().unwrap()),
+                ("SYNCBRIDGE_FPS_LIMIT", "5"),
+            ],
+        ),
+        Duration::from_secs(300),
+    );
+    out.assert_success();
+    assert_eq!(out.probe_word("result"), "ok", "{out}");
+    assert!(out.stderr.contains(CORE_PLAN), "not the core path\n{out}");
+    assert!(
+        out.stderr.contains(
+            "SYNCBRIDGE_FPS_LIMIT: the compositor holds each commit until its time (wp_commit_timing_v1)"
+        ),
+        "{mode}: the limit not kept by commit timing\n{out}"
+    );
+    let line = stats_line(&stats);
+    assert_eq!(
+        json_number(&line, "frames_presented"),
+        frames as f64,
+        "{mode}: every frame handed over\n{line}"
+    );
+    assert_eq!(
+        json_number(&line, "frames_shown_early"),
+        0.0,
+        "{mode}: shown before the commit's time\n{line}"
+    );
+    // Under TCG mutter paints its first frame late: the frames whose
+    // time came before it are replaced (discarded) or their feedback
+    // comes after the layer stopped waiting (4 and 3 of 40 in a run).
+    let shown = json_number(&line, "frames_displayed");
+    assert!(
+        shown >= f64::from(frames) * 0.75,
+        "{mode}: {shown} shown\n{line}"
+    );
+
+    let fps: f64 = out
+        .probe_value("fps")
+        .expect("fps")
+        .parse()
+        .expect("a number");
+    // The first frames go before the compositor's stamps throttle the
+    // client (its images), so the rate over 40 frames is a little
+    // above the limit at most.
+    assert!(
+        (limit * 0.5..=limit * 1.25).contains(&fps),
+        "{mode}: {fps} frames a second with a limit of {limit}\n{out}"
+    );
+    report(
+        &format!("mutter-commit-timing-{mode}"),
+        t.elapsed(),
+        &format!(
+            "frames={frames} fps={fps:.1} shown={shown} discarded={} feedback_timeouts={} shown_early=0 display_latency_p50_us={} layer_cpu_us={:.0}",
+            json_number(&line, "frames_discarded"),
+            json_number(&line, "feedback_timeouts"),
+            common::stats::json_percentile(&line, "display_latency_us", "p50"),
+            layer_cpu_mean(&line)
+        ),
+    );
+}
+
 /// Last of the `mutter_` tests (it stops the compositor): mutter killed
 /// while the probe presents on the core path. The application gets
 /// `VK_ERROR_SURFACE_LOST_KHR` or `VK_ERROR_OUT_OF_DATE_KHR` within a

@@ -205,6 +205,7 @@ fn wayland_report() -> (Value, Option<Offer>) {
         },
         "zwp_linux_explicit_synchronization_v1": version("zwp_linux_explicit_synchronization_v1"),
         "wp_fifo_manager_v1": version("wp_fifo_manager_v1"),
+        "wp_commit_timing_manager_v1": version("wp_commit_timing_manager_v1"),
         "wp_presentation": version("wp_presentation"),
         "layer_uses": sb::wsi::wayland::USED_GLOBALS
             .iter()

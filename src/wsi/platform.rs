@@ -64,6 +64,13 @@ pub enum BackendEvent {
     Shown { seq: u64, at: Option<Instant> },
 }
 
+/// Where the window system keeps the frame limit
+/// ([`Backend::pace_commits`]): how many slots ahead of now a frame may be
+/// handed over before the presenter holds it back itself (a window system
+/// may drop the constraint for a window it does not draw, and the
+/// application must not spin then).
+pub const COMMITS_AHEAD: u32 = 2;
+
 /// One swapchain's connection to the window system, driven by the
 /// swapchain's presenter thread only.
 pub trait Backend: Send {
@@ -95,6 +102,25 @@ pub trait Backend: Send {
     fn fifo_pacing(&self) -> Option<Duration> {
         None
     }
+    /// The window system keeps a frame limit of one frame every
+    /// `interval`: each later [`present`](Backend::present) is shown no
+    /// sooner than one interval after the one before (Wayland's
+    /// `wp_commit_timing_v1`), so the caller hands frames over when ready
+    /// instead of holding them. Asked once; `false`: it cannot, the
+    /// caller keeps the limit itself.
+    fn pace_commits(&mut self, _interval: Duration) -> bool {
+        false
+    }
+    /// Where [`pace_commits`](Backend::pace_commits) said yes: the
+    /// earliest time the next present would be shown (`None`: none yet).
+    fn next_commit_time(&self) -> Option<Instant> {
+        None
+    }
+    /// Where [`pace_commits`](Backend::pace_commits) said yes: the time
+    /// the last present is shown no sooner than.
+    fn last_commit_time(&self) -> Option<Instant> {
+        None
+    }
     /// How long to wait for a frame event before presenting anyway (a
     /// hidden window gets no frame events; the application must not hang).
     fn frame_event_timeout(&self) -> Duration {
@@ -108,6 +134,24 @@ pub trait Backend: Send {
 /// clock the layer cannot read, or a time not yet reached, is taken as now
 /// (the event came after the frame was shown).
 pub fn instant_of(clk_id: u32, ns: u64) -> Instant {
+    let Some((now, clk_now)) = clock_now(clk_id) else {
+        return Instant::now();
+    };
+    now.checked_sub(Duration::from_nanos(clk_now.saturating_sub(ns)))
+        .unwrap_or(now)
+}
+
+/// The other way: `at`, on this process's monotonic clock, as nanoseconds
+/// on the clock `clk_id` (a time already past is taken as now). `None`
+/// for a clock the layer cannot read.
+pub fn clock_ns_at(clk_id: u32, at: Instant) -> Option<u64> {
+    let (now, clk_now) = clock_now(clk_id)?;
+    Some(clk_now.saturating_add(at.saturating_duration_since(now).as_nanos() as u64))
+}
+
+/// This process's `Instant::now()` and, read right after it, the clock
+/// `clk_id` in nanoseconds.
+fn clock_now(clk_id: u32) -> Option<(Instant, u64)> {
     use rustix::time::ClockId;
     let clock = match clk_id {
         0 => ClockId::Realtime,
@@ -115,13 +159,12 @@ pub fn instant_of(clk_id: u32, ns: u64) -> Instant {
         4 => ClockId::MonotonicRaw,
         5 => ClockId::RealtimeCoarse,
         6 => ClockId::MonotonicCoarse,
-        _ => return Instant::now(),
+        _ => return None,
     };
     let now = Instant::now();
     let t = rustix::time::clock_gettime(clock);
-    let clk_now = (t.tv_sec as u64)
+    let ns = (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64);
-    now.checked_sub(Duration::from_nanos(clk_now.saturating_sub(ns)))
-        .unwrap_or(now)
+    Some((now, ns))
 }

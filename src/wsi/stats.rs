@@ -49,6 +49,10 @@ impl Samples {
     }
 }
 
+/// How much earlier than its commit's time a frame may be reported shown
+/// and still count as on time (timestamps converted between clocks).
+const SHOWN_EARLY_SLACK: Duration = Duration::from_millis(1);
+
 #[derive(Debug)]
 pub struct Stats {
     pub first_present: Option<Instant>,
@@ -92,6 +96,9 @@ pub struct Stats {
     /// Frames whose presentation feedback did not come in time (counted
     /// as shown for `vkWaitForPresentKHR`).
     pub feedback_timeouts: u64,
+    /// Frames shown before the time their commit carried
+    /// (`wp_commit_timing_v1`): a window system that does not keep it.
+    pub shown_early: u64,
     /// `vkAcquireNextImageKHR` calls that found no free image and blocked
     /// the application thread (a zero timeout never blocks).
     pub acquire_waits: u64,
@@ -134,6 +141,7 @@ impl Stats {
             deferred: 0,
             frame_event_timeouts: 0,
             feedback_timeouts: 0,
+            shown_early: 0,
             acquire_waits: 0,
             early_acquires: 0,
             release_timeouts: 0,
@@ -165,13 +173,22 @@ impl Stats {
     }
 
     /// A frame's presentation feedback: shown at `shown` (`None`:
-    /// discarded), presented by the application at `presented`.
-    pub fn on_feedback(&mut self, presented: Option<Instant>, shown: Option<Instant>) {
+    /// discarded), presented by the application at `presented`, its
+    /// commit held until `not_before` (commit timing) where it was.
+    pub fn on_feedback(
+        &mut self,
+        presented: Option<Instant>,
+        shown: Option<Instant>,
+        not_before: Option<Instant>,
+    ) {
         let Some(shown) = shown else {
             self.discarded += 1;
             return;
         };
         self.displayed += 1;
+        if not_before.is_some_and(|t| shown + SHOWN_EARLY_SLACK < t) {
+            self.shown_early += 1;
+        }
         if let Some(p) = presented {
             self.display_latency_us
                 .push(shown.saturating_duration_since(p).as_micros() as u64);
@@ -241,13 +258,14 @@ impl Stats {
                 .map_or("null".to_string(), |v| v.to_string())
         };
         let display = format!(
-            "\"frames_displayed\":{},\"frames_discarded\":{},\"display_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"feedback_timeouts\":{},\"frames_deferred\":{},",
+            "\"frames_displayed\":{},\"frames_discarded\":{},\"display_latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{}}},\"feedback_timeouts\":{},\"frames_shown_early\":{},\"frames_deferred\":{},",
             self.displayed,
             self.discarded,
             shown_us(50.0),
             shown_us(90.0),
             shown_us(99.0),
             self.feedback_timeouts,
+            self.shown_early,
             self.deferred
         );
         s.push_str(&display);
@@ -374,12 +392,18 @@ mod tests {
     fn presentation_feedback_counts_and_times_frames() {
         let mut s = Stats::default();
         let t0 = Instant::now();
-        s.on_feedback(Some(t0), Some(t0 + Duration::from_micros(16_000)));
-        s.on_feedback(Some(t0), None);
-        s.on_feedback(None, Some(t0));
+        s.on_feedback(Some(t0), Some(t0 + Duration::from_micros(16_000)), None);
+        s.on_feedback(Some(t0), None, None);
+        s.on_feedback(None, Some(t0), None);
+        // Held until t0 + 20 ms: shown at 19.5 ms is within the slack,
+        // at 10 ms is early.
+        let ms = Duration::from_micros;
+        s.on_feedback(None, Some(t0 + ms(19_500)), Some(t0 + ms(20_000)));
+        s.on_feedback(None, Some(t0 + ms(10_000)), Some(t0 + ms(20_000)));
         let v: serde_json::Value = serde_json::from_str(&s.to_json(&[])).expect("valid JSON");
-        assert_eq!(v["frames_displayed"], 2);
+        assert_eq!(v["frames_displayed"], 4);
         assert_eq!(v["frames_discarded"], 1);
+        assert_eq!(v["frames_shown_early"], 1);
         assert_eq!(v["display_latency_us"]["p50"], 16_000);
         assert_eq!(v["display_latency_us"]["p99"], 16_000);
     }

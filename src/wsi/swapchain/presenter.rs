@@ -219,6 +219,13 @@ impl Presenter<'_> {
         // its barrier, and the compositor applies them one a refresh.)
         let newest_only =
             matches!(mode, vk::PresentModeKHR::MAILBOX) || mode == crate::wsi::FIFO_LATEST_READY;
+        // The frame limit kept by the window system where it can
+        // (`wp_commit_timing_v1`): each frame is handed over when ready,
+        // stamped with its slot, and only one more than `COMMITS_AHEAD` slots ahead
+        // waits here. Not where only the newest frame is shown: that
+        // choice is made at each slot, here.
+        let ws_limit = fps_limit.filter(|&i| !newest_only && backend.pace_commits(i));
+        let fps_limit = fps_limit.filter(|_| ws_limit.is_none());
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
         // ready (MAILBOX only the newest of those ready), with no frame
         // event in between: the window system keeps the newest one for its
@@ -262,7 +269,7 @@ impl Presenter<'_> {
                 shared.mark_displayed(pending_id);
             }
             self.take_deferred(frame_pending.is_some());
-            while awaiting.front().is_some_and(|a| now - a.handed >= timeout) {
+            while awaiting.front().is_some_and(|a| now >= a.expires(timeout)) {
                 // The compositor said nothing of this frame (a hidden
                 // surface may get no feedback until it is shown again).
                 let a = awaiting.pop_front().expect("non-empty");
@@ -338,11 +345,19 @@ impl Presenter<'_> {
                 }
             }
             let mut to_show = Vec::new();
-            let held_by_limit = next_slot.is_some_and(|t| now < t);
+            // A frame the window system holds until its slot may go that
+            // many slots early.
+            let ws_hold_until = ws_limit.and_then(|i| {
+                backend
+                    .next_commit_time()
+                    .and_then(|t| t.checked_sub(i * crate::wsi::platform::COMMITS_AHEAD))
+            });
+            let held_by_limit =
+                next_slot.is_some_and(|t| now < t) || ws_hold_until.is_some_and(|t| now < t);
             if held_by_limit {
                 // Not yet: the frames wait in order, and the application
                 // waits for images in acquire.
-            } else if unpaced && limit.is_none() {
+            } else if unpaced && limit.is_none() && ws_limit.is_none() {
                 to_show.extend(queue.drain(..));
             } else if frame_pending.is_none() || unpaced {
                 to_show.extend(queue.pop_front());
@@ -385,6 +400,7 @@ impl Presenter<'_> {
                                 id: handed.id,
                                 presented: handed.presented,
                                 handed: now,
+                                not_before: ws_limit.and(backend.last_commit_time()),
                             });
                         }
                         if want_frame {
@@ -422,8 +438,12 @@ impl Presenter<'_> {
             if let Some(t) = next_slot.filter(|_| !queue.is_empty()) {
                 sooner(t);
             }
+            if ws_limit.is_some() && !queue.is_empty() {
+                // One frame a turn: the next when its slot is near enough.
+                sooner(ws_hold_until.unwrap_or(now));
+            }
             if let Some(a) = awaiting.front() {
-                sooner(a.handed + timeout);
+                sooner(a.expires(timeout));
             }
             if let Some(t) = oldest_due {
                 sooner(t + release_timeout);
@@ -457,11 +477,11 @@ impl Presenter<'_> {
                         // later frame's (present ids only grow).
                         if let Some(k) = awaiting.iter().position(|a| a.seq == seq) {
                             let a = awaiting.remove(k).expect("found");
-                            shared.stats().on_feedback(a.presented, at);
+                            shared.stats().on_feedback(a.presented, at, a.not_before);
                             shared.mark_displayed(a.id);
                         } else if let Some(k) = late.iter().position(|a| a.seq == seq) {
                             let a = late.remove(k).expect("found");
-                            shared.stats().on_feedback(a.presented, at);
+                            shared.stats().on_feedback(a.presented, at, a.not_before);
                         }
                     }
                     BackendEvent::Suboptimal => shared.set_status(vk::Result::SUBOPTIMAL_KHR),

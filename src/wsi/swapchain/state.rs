@@ -306,6 +306,17 @@ pub(super) struct AwaitingFeedback {
     pub(super) id: u64,
     pub(super) presented: Option<Instant>,
     pub(super) handed: Instant,
+    /// The time its commit told the window system not to show it before
+    /// (commit timing), where it did.
+    pub(super) not_before: Option<Instant>,
+}
+
+impl AwaitingFeedback {
+    /// When the feedback counts as not coming: `timeout` after the frame
+    /// was handed over, or after the time its commit holds it until.
+    pub(super) fn expires(&self, timeout: Duration) -> Instant {
+        self.not_before.map_or(self.handed, |t| t.max(self.handed)) + timeout
+    }
 }
 
 /// How a frame's render-complete fence went into its dma-buf.

@@ -14,6 +14,9 @@ use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_protocols::wp::commit_timing::v1::client::{
+    wp_commit_timer_v1, wp_commit_timing_manager_v1,
+};
 use wayland_protocols::wp::fifo::v1::client::{wp_fifo_manager_v1, wp_fifo_v1};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
@@ -188,6 +191,8 @@ wayland_client::delegate_noop!(State: wp_tearing_control_manager_v1::WpTearingCo
 wayland_client::delegate_noop!(State: wp_tearing_control_v1::WpTearingControlV1);
 wayland_client::delegate_noop!(State: wp_fifo_manager_v1::WpFifoManagerV1);
 wayland_client::delegate_noop!(State: wp_fifo_v1::WpFifoV1);
+wayland_client::delegate_noop!(State: wp_commit_timing_manager_v1::WpCommitTimingManagerV1);
+wayland_client::delegate_noop!(State: wp_commit_timer_v1::WpCommitTimerV1);
 wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1);
 wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1);
 wayland_client::delegate_noop!(State: wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1);
@@ -229,6 +234,11 @@ pub(super) struct WaylandBackend {
     /// The surface's `wp_fifo_v1`, on a FIFO swapchain where the
     /// compositor offers it (`None`: FIFO waits for frame callbacks).
     fifo: Option<std::sync::Arc<super::fifo::Fifo>>,
+    /// The surface's `wp_commit_timer_v1`, where `SYNCBRIDGE_FPS_LIMIT`
+    /// may use it ([`super::commit_timing`]), and once the presenter asked
+    /// for it (`pace_commits`) the slots of the commits.
+    commit_timer: Option<std::sync::Arc<super::commit_timing::CommitTimer>>,
+    slots: Option<super::commit_timing::Slots>,
     /// Explicit sync: the swapchain's timelines and their imports.
     explicit: Option<Explicit>,
     // Keeps the layer's queue alive as long as the objects on it.
@@ -397,10 +407,14 @@ impl WaylandBackend {
         surface: *mut std::ffi::c_void,
         globals: &Globals,
         params: &BackendParams,
-        tearing: std::sync::Arc<super::Tearing>,
-        fifo: std::sync::Arc<super::fifo::Fifo>,
-        syncobj: std::sync::Arc<super::SyncobjSurface>,
+        objects: super::SurfaceObjects,
     ) -> Result<Self, vk::Result> {
+        let super::SurfaceObjects {
+            tearing,
+            fifo,
+            commit_timer,
+            syncobj,
+        } = objects;
         // SAFETY: forwarded from the caller.
         let conn = unsafe { conn::connect(display) };
         // SAFETY: forwarded from the caller.
@@ -456,6 +470,12 @@ impl WaylandBackend {
         let fifo = (params.present_mode == vk::PresentModeKHR::FIFO
             && make_fifo(&fifo, &conn, &registry, &qh, &surface, globals))
         .then_some(fifo);
+        // Only with a presentation clock to stamp commits on.
+        let commit_timer = (crate::config::get().fps_limit.is_some()
+            && super::commit_timing::keeps_the_limit_in(params.present_mode)
+            && globals.get("wp_presentation").is_some()
+            && make_commit_timer(&commit_timer, &conn, &registry, &qh, &surface, globals))
+        .then_some(commit_timer);
         let explicit = match (&params.explicit, params.buffers) {
             (Some(sync), BufferKind::DmaBuf) => Some(Explicit::new(
                 sync, &conn, &registry, &qh, &surface, globals, syncobj,
@@ -479,6 +499,8 @@ impl WaylandBackend {
             tearing,
             relaxed_async: false,
             fifo,
+            commit_timer,
+            slots: None,
             queue,
             state: State {
                 explicit: explicit.is_some(),
@@ -569,6 +591,35 @@ fn make_fifo(
         manager.destroy();
         log::info!("FIFO: the compositor paces commits (wp_fifo_v1)");
         *f = Some((object, conn.clone()));
+    }
+    true
+}
+
+/// Makes the surface's `wp_commit_timer_v1` ([`super::commit_timing`]) if
+/// the compositor offers the protocol and the surface has none yet.
+/// Returns whether the surface has one.
+fn make_commit_timer(
+    timer: &super::commit_timing::CommitTimer,
+    conn: &Connection,
+    registry: &wl_registry::WlRegistry,
+    qh: &QueueHandle<State>,
+    surface: &wl_surface::WlSurface,
+    globals: &Globals,
+) -> bool {
+    let mut t = timer.lock();
+    if t.is_none() {
+        let Some(g) = globals.get(super::commit_timing::GLOBAL) else {
+            return false;
+        };
+        let manager = registry.bind::<wp_commit_timing_manager_v1::WpCommitTimingManagerV1, _, _>(
+            g.name,
+            1,
+            qh,
+            (),
+        );
+        let object = manager.get_timer(surface, qh, ());
+        manager.destroy();
+        *t = Some((object, conn.clone()));
     }
     true
 }
@@ -700,6 +751,19 @@ impl Backend for WaylandBackend {
         if let Some(f) = &self.fifo {
             super::fifo::constrain(f);
         }
+        if let (Some(slots), Some(timer)) = (&mut self.slots, &self.commit_timer) {
+            let at = slots.stamp(Instant::now());
+            match (
+                timer.lock().as_ref(),
+                super::commit_timing::timestamp(self.state.clock, at),
+            ) {
+                (Some((t, _)), Some((hi, lo, ns))) => t.set_timestamp(hi, lo, ns),
+                _ => crate::warn_once!(
+                    "wp_commit_timing_v1: no timestamp on presentation clock {}; the commit is not held",
+                    self.state.clock
+                ),
+            }
+        }
         if let Some(ex) = &mut self.explicit {
             if !ex.set_points(index) {
                 log::debug!("image {index}: committed without sync points (syncobj surface gone)");
@@ -732,6 +796,26 @@ impl Backend for WaylandBackend {
         self.fifo
             .as_ref()
             .map(|_| self.state.refresh.mul_f64(share))
+    }
+
+    fn pace_commits(&mut self, interval: Duration) -> bool {
+        if self.commit_timer.is_none() {
+            return false;
+        }
+        log::info!(
+            "SYNCBRIDGE_FPS_LIMIT: the compositor holds each commit until its time (wp_commit_timing_v1), one every {:.1} ms",
+            interval.as_secs_f64() * 1000.0
+        );
+        self.slots = Some(super::commit_timing::Slots::new(interval));
+        true
+    }
+
+    fn next_commit_time(&self) -> Option<Instant> {
+        self.slots.as_ref()?.next()
+    }
+
+    fn last_commit_time(&self) -> Option<Instant> {
+        self.slots.as_ref()?.last()
     }
 
     fn request_feedback(&mut self, seq: u64) -> bool {

@@ -2,6 +2,7 @@
 //! `wl_display` and `wl_surface`.
 
 mod backend;
+pub mod commit_timing;
 pub mod conn;
 pub mod feedback;
 pub mod fifo;
@@ -188,6 +189,7 @@ pub const USED_GLOBALS: &[&str] = &[
     "wp_presentation",
     "wp_tearing_control_manager_v1",
     fifo::GLOBAL,
+    commit_timing::GLOBAL,
     "wp_linux_drm_syncobj_manager_v1",
 ];
 
@@ -273,14 +275,22 @@ pub type Tearing = per_surface::PerSurface<backend::TearingControl>;
 /// destroys it first.
 pub type SyncobjSurface = per_surface::PerSurface<backend::SyncobjSurfaceProxy>;
 
+/// The per-surface protocol objects ([`per_surface`]) a `VkSurfaceKHR`
+/// keeps for the swapchains made on it.
+#[derive(Clone, Default)]
+pub struct SurfaceObjects {
+    pub tearing: std::sync::Arc<Tearing>,
+    pub fifo: std::sync::Arc<fifo::Fifo>,
+    pub commit_timer: std::sync::Arc<commit_timing::CommitTimer>,
+    pub syncobj: std::sync::Arc<SyncobjSurface>,
+}
+
 /// A `VkSurfaceKHR` made by `vkCreateWaylandSurfaceKHR`.
 pub struct WaylandSurface {
     display: usize,
     surface: usize,
     globals: Mutex<Option<Globals>>,
-    tearing: std::sync::Arc<Tearing>,
-    fifo: std::sync::Arc<fifo::Fifo>,
-    syncobj: std::sync::Arc<SyncobjSurface>,
+    objects: SurfaceObjects,
 }
 
 impl WaylandSurface {
@@ -292,9 +302,7 @@ impl WaylandSurface {
             display: display as usize,
             surface: surface as usize,
             globals: Mutex::new(None),
-            tearing: std::sync::Arc::default(),
-            fifo: std::sync::Arc::default(),
-            syncobj: std::sync::Arc::default(),
+            objects: SurfaceObjects::default(),
         }
     }
 
@@ -401,9 +409,7 @@ impl PlatformSurface for WaylandSurface {
                 self.surface as *mut _,
                 &globals,
                 params,
-                self.tearing.clone(),
-                self.fifo.clone(),
-                self.syncobj.clone(),
+                self.objects.clone(),
             )
         }?;
         Ok(Box::new(b))
