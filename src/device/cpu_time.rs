@@ -180,14 +180,19 @@ impl LayerTime {
         }
         // Calibrated before the span starts, not inside it.
         clock_read_ns();
-        Some(Self {
+        Some(Self::start())
+    }
+
+    /// Starts a span now.
+    fn start() -> Self {
+        Self {
             driver_at_start_ns: IN_DRIVER_NS.with(Cell::get),
             wait_at_start_ns: IN_WAIT_NS.with(Cell::get),
             handoff_at_start_ns: IN_HANDOFF_NS.with(Cell::get),
             pairs_at_start: PAIRS.with(Cell::get),
             handoff_pairs_at_start: HANDOFF_PAIRS.with(Cell::get),
             start_ns: thread_cpu_ns(),
-        })
+        }
     }
 
     /// What the entry point cost since `begin`: the layer's own CPU time
@@ -243,14 +248,7 @@ mod tests {
         let r = clock_read_ns();
         assert!(r > 0 && r < 100_000, "one read: {r} ns");
         let span = |work_ns: u64| {
-            let t = LayerTime {
-                driver_at_start_ns: IN_DRIVER_NS.with(Cell::get),
-                wait_at_start_ns: IN_WAIT_NS.with(Cell::get),
-                handoff_at_start_ns: IN_HANDOFF_NS.with(Cell::get),
-                pairs_at_start: PAIRS.with(Cell::get),
-                handoff_pairs_at_start: HANDOFF_PAIRS.with(Cell::get),
-                start_ns: thread_cpu_ns(),
-            };
+            let t = LayerTime::start();
             for _ in 0..200 {
                 let ((), spent) = timed(|| ());
                 IN_DRIVER_NS.with(|c| c.set(c.get().wrapping_add(spent)));

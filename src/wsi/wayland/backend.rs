@@ -570,9 +570,28 @@ fn set_tearing(
     }
 }
 
-/// Makes the surface's `wp_fifo_v1` ([`super::fifo`]) if the compositor
-/// offers the protocol and the surface has none yet. Returns whether the
-/// surface has one.
+/// Makes the surface's one `P` (a per-surface extension,
+/// [`super::per_surface`]) with `make`, given the compositor's global
+/// `name`, if the compositor offers it and the surface has none yet.
+/// Returns whether the surface has one.
+fn ensure_surface_object<P: super::per_surface::SurfaceExtension>(
+    slot: &super::per_surface::PerSurface<P>,
+    conn: &Connection,
+    globals: &Globals,
+    name: &str,
+    make: impl FnOnce(&super::Global) -> P,
+) -> bool {
+    let mut s = slot.lock();
+    if s.is_none() {
+        let Some(g) = globals.get(name) else {
+            return false;
+        };
+        *s = Some((make(g), conn.clone()));
+    }
+    true
+}
+
+/// Makes the surface's `wp_fifo_v1` ([`super::fifo`]) where offered.
 fn make_fifo(
     fifo: &super::fifo::Fifo,
     conn: &Connection,
@@ -581,23 +600,17 @@ fn make_fifo(
     surface: &wl_surface::WlSurface,
     globals: &Globals,
 ) -> bool {
-    let mut f = fifo.lock();
-    if f.is_none() {
-        let Some(g) = globals.get(super::fifo::GLOBAL) else {
-            return false;
-        };
+    ensure_surface_object(fifo, conn, globals, super::fifo::GLOBAL, |g| {
         let manager = registry.bind::<wp_fifo_manager_v1::WpFifoManagerV1, _, _>(g.name, 1, qh, ());
         let object = manager.get_fifo(surface, qh, ());
         manager.destroy();
         log::info!("FIFO: the compositor paces commits (wp_fifo_v1)");
-        *f = Some((object, conn.clone()));
-    }
-    true
+        object
+    })
 }
 
-/// Makes the surface's `wp_commit_timer_v1` ([`super::commit_timing`]) if
-/// the compositor offers the protocol and the surface has none yet.
-/// Returns whether the surface has one.
+/// Makes the surface's `wp_commit_timer_v1` ([`super::commit_timing`])
+/// where offered.
 fn make_commit_timer(
     timer: &super::commit_timing::CommitTimer,
     conn: &Connection,
@@ -606,11 +619,7 @@ fn make_commit_timer(
     surface: &wl_surface::WlSurface,
     globals: &Globals,
 ) -> bool {
-    let mut t = timer.lock();
-    if t.is_none() {
-        let Some(g) = globals.get(super::commit_timing::GLOBAL) else {
-            return false;
-        };
+    ensure_surface_object(timer, conn, globals, super::commit_timing::GLOBAL, |g| {
         let manager = registry.bind::<wp_commit_timing_manager_v1::WpCommitTimingManagerV1, _, _>(
             g.name,
             1,
@@ -619,9 +628,8 @@ fn make_commit_timer(
         );
         let object = manager.get_timer(surface, qh, ());
         manager.destroy();
-        *t = Some((object, conn.clone()));
-    }
-    true
+        object
+    })
 }
 
 /// Sends the queued requests (the buffers just made). A full socket
