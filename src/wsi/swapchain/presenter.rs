@@ -221,9 +221,9 @@ impl Presenter<'_> {
             matches!(mode, vk::PresentModeKHR::MAILBOX) || mode == crate::wsi::FIFO_LATEST_READY;
         // The frame limit kept by the window system where it can
         // (`wp_commit_timing_v1`): each frame is handed over when ready,
-        // stamped with its slot, and only one more than `COMMITS_AHEAD` slots ahead
-        // waits here. Not where only the newest frame is shown: that
-        // choice is made at each slot, here.
+        // stamped with its slot, and only one more than `COMMITS_AHEAD`
+        // slots ahead waits here. Not where only the newest frame is
+        // shown: that choice is made at each slot, here.
         let ws_limit = fps_limit.filter(|&i| !newest_only && backend.pace_commits(i));
         let fps_limit = fps_limit.filter(|_| ws_limit.is_none());
         // IMMEDIATE and MAILBOX hand each frame over as soon as it is
@@ -345,20 +345,17 @@ impl Presenter<'_> {
                 }
             }
             let mut to_show = Vec::new();
-            // A frame the window system holds until its slot may go that
-            // many slots early.
-            let ws_hold_until = ws_limit.and_then(|i| {
-                backend
-                    .next_commit_time()
-                    .and_then(|t| t.checked_sub(i * crate::wsi::platform::COMMITS_AHEAD))
-            });
+            // How many frames the window system's limit lets go now, and
+            // when the next may.
+            let ws_allowed = ws_limit.map(|i| paced_allowance(backend.next_commit_time(), i, now));
             let held_by_limit =
-                next_slot.is_some_and(|t| now < t) || ws_hold_until.is_some_and(|t| now < t);
+                next_slot.is_some_and(|t| now < t) || ws_allowed.is_some_and(|(n, _)| n == 0);
             if held_by_limit {
                 // Not yet: the frames wait in order, and the application
                 // waits for images in acquire.
-            } else if unpaced && limit.is_none() && ws_limit.is_none() {
-                to_show.extend(queue.drain(..));
+            } else if unpaced && limit.is_none() {
+                let n = ws_allowed.map_or(queue.len(), |(n, _)| n.min(queue.len()));
+                to_show.extend(queue.drain(..n));
             } else if frame_pending.is_none() || unpaced {
                 to_show.extend(queue.pop_front());
             }
@@ -438,9 +435,8 @@ impl Presenter<'_> {
             if let Some(t) = next_slot.filter(|_| !queue.is_empty()) {
                 sooner(t);
             }
-            if ws_limit.is_some() && !queue.is_empty() {
-                // One frame a turn: the next when its slot is near enough.
-                sooner(ws_hold_until.unwrap_or(now));
+            if let Some((_, next)) = ws_allowed.filter(|_| !queue.is_empty()) {
+                sooner(next);
             }
             if let Some(a) = awaiting.front() {
                 sooner(a.expires(timeout));
@@ -511,5 +507,43 @@ impl Presenter<'_> {
                 return;
             }
         }
+    }
+}
+
+/// Where the window system keeps the frame limit
+/// ([`Backend::pace_commits`]): how many queued frames may be handed over
+/// at `now`, each stamped one `interval` after the one before from `next`
+/// on (now, when that has passed or no frame went yet), so that none is
+/// more than `COMMITS_AHEAD` intervals ahead of now; and when the first
+/// one held back may go.
+fn paced_allowance(next: Option<Instant>, interval: Duration, now: Instant) -> (usize, Instant) {
+    let ahead = interval * crate::wsi::platform::COMMITS_AHEAD;
+    let base = next.map_or(now, |t| t.max(now));
+    let horizon = now + ahead;
+    if base > horizon {
+        return (0, base - ahead);
+    }
+    let more = (horizon - base).as_nanos() / interval.as_nanos().max(1);
+    let n = more.min(u32::MAX as u128) as u32 + 1;
+    (n as usize, base + interval * n - ahead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_systems_limit_lets_frames_go_up_to_two_slots_ahead() {
+        let now = Instant::now();
+        let i = Duration::from_millis(100);
+        // Nothing committed yet: now, +1, +2 slots.
+        assert_eq!(paced_allowance(None, i, now), (3, now + i));
+        // The last went long ago: the same.
+        assert_eq!(paced_allowance(Some(now - 5 * i), i, now), (3, now + i));
+        // The next slot is one ahead: it and the one after it.
+        assert_eq!(paced_allowance(Some(now + i), i, now), (2, now + i));
+        // Two ahead: one; three ahead: none until a slot has passed.
+        assert_eq!(paced_allowance(Some(now + 2 * i), i, now), (1, now + i));
+        assert_eq!(paced_allowance(Some(now + 3 * i), i, now), (0, now + i));
     }
 }
