@@ -25,6 +25,12 @@ const LATE_FEEDBACK_KEPT: usize = 16;
 /// How often a released dma-buf whose fences are still pending is looked at
 /// again.
 const IDLE_POLL: Duration = Duration::from_millis(1);
+/// How long a swapchain going away (destroyed, retired) keeps the layer's
+/// own frame limit for the frames it still has: they are handed over at
+/// their slots, and those whose slot is later are dropped. Within
+/// [`RETIRE_FLUSH_TIMEOUT`](super::RETIRE_FLUSH_TIMEOUT), which a
+/// retirement waits for.
+const LIMITED_HAND_OVER: Duration = Duration::from_secs(1);
 
 /// Which released dma-bufs the presenter checks for pending fences (a
 /// compositor's GPU may still read them) before their image is reused.
@@ -105,22 +111,26 @@ impl Presenter<'_> {
 
     /// The swapchain is being destroyed or was retired: the frames
     /// presented and not yet handed over go to the window system now, in
-    /// order, without waiting for a frame event (it shows the newest; not called where a frame
-    /// limit paces the frames), so that a frame
-    /// `vkQueuePresentKHR` took is not lost because the application
-    /// destroyed the swapchain right after presenting it (vkcube's last
-    /// frame, under load). Frames still with the GPU waiter (deferred
-    /// ones among them) are waited for, all together at most
+    /// order, without waiting for a frame event (it shows the newest), so
+    /// that a frame `vkQueuePresentKHR` took is not lost because the
+    /// application destroyed the swapchain right after presenting it
+    /// (vkcube's last frame, under load). Frames still with the GPU waiter
+    /// (deferred ones among them) are waited for, all together at most
     /// [`DESTROY_FENCE_TIMEOUT`] (the waiter gives up on them after as
     /// long). A frame whose image the window system still holds is dropped;
     /// `newest_only` (MAILBOX, FIFO_LATEST_READY): the older frames are
-    /// dropped as skipped, as those modes do at any time.
+    /// dropped as skipped, as those modes do at any time. Where the layer
+    /// keeps `SYNCBRIDGE_FPS_LIMIT` (`limit`: the interval and the next
+    /// slot), each frame still waits for its slot, for at most
+    /// [`LIMITED_HAND_OVER`] together; the frames whose slot lies past
+    /// that are dropped.
     fn hand_over_at_destroy(
         &self,
         backend: &mut dyn Backend,
         queue: &mut VecDeque<usize>,
         ready: &Receiver<usize>,
         newest_only: bool,
+        limit: Option<(Duration, Option<Instant>)>,
     ) {
         let shared = self.shared;
         self.take_deferred(false);
@@ -141,7 +151,20 @@ impl Presenter<'_> {
             self.skip_all_but_newest(queue);
         }
         let mut handed = 0;
+        let mut dropped = 0;
+        let last_slot = Instant::now() + LIMITED_HAND_OVER;
+        let mut slot = limit.and_then(|(_, next)| next);
         for i in queue.drain(..) {
+            if let Some((interval, _)) = limit {
+                let at = slot.map_or_else(Instant::now, |t| t.max(Instant::now()));
+                if at > last_slot {
+                    shared.drop_frame(i);
+                    dropped += 1;
+                    continue;
+                }
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                slot = Some(at + interval);
+            }
             let Some(h) = shared.begin_show(i) else {
                 shared.drop_frame(i);
                 continue;
@@ -157,6 +180,13 @@ impl Presenter<'_> {
         }
         if handed > 0 {
             log::debug!("{handed} frame(s) handed over as the swapchain is destroyed");
+        }
+        if dropped > 0 {
+            log::debug!(
+                "{dropped} frame(s) dropped as the swapchain is destroyed: their slots under \
+                 SYNCBRIDGE_FPS_LIMIT lie more than {} ms ahead",
+                LIMITED_HAND_OVER.as_millis()
+            );
         }
     }
 
@@ -212,11 +242,11 @@ impl Presenter<'_> {
         let fifo_paced = mode == vk::PresentModeKHR::FIFO && backend.fifo_pacing().is_some();
         let mut next_slot: Option<Instant> = None;
         // MAILBOX and FIFO_LATEST_READY show only the newest frame, also
-        // when the queued frames are handed over at once (destruction,
-        // retirement). Not where `SYNCBRIDGE_FPS_LIMIT` holds the frames
-        // back: they were not due yet, and handing them over at once would
-        // break the limit. (`wp_fifo_v1` frames may go: each commit carries
-        // its barrier, and the compositor applies them one a refresh.)
+        // when the queued frames are handed over at the end (destruction,
+        // retirement). Where the layer keeps `SYNCBRIDGE_FPS_LIMIT`, those
+        // still wait for their slots then. (`wp_fifo_v1` frames go at
+        // once: each commit carries its barrier, and the compositor
+        // applies them one a refresh.)
         let newest_only =
             matches!(mode, vk::PresentModeKHR::MAILBOX) || mode == crate::wsi::FIFO_LATEST_READY;
         // The frame limit kept by the window system where it can
@@ -254,9 +284,18 @@ impl Presenter<'_> {
                 (a, b) => a.or(b),
             };
             queue.extend(ready.try_iter());
+            // Where the layer keeps the frame limit, the frames left at
+            // the end still wait for their slots.
+            let at_end = fps_limit.map(|i| (i, next_slot));
             if shared.shutdown.load(Ordering::SeqCst) {
-                if fps_limit.is_none() && !shared.lock().retired {
-                    self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
+                if !shared.lock().retired {
+                    self.hand_over_at_destroy(
+                        &mut *backend,
+                        &mut queue,
+                        ready,
+                        newest_only,
+                        at_end,
+                    );
                 }
                 return;
             }
@@ -321,9 +360,13 @@ impl Presenter<'_> {
                     // frames presented before go to the window system now,
                     // before the new swapchain's first (its creation waits
                     // for this), so that a window resize loses none of them.
-                    if fps_limit.is_none() {
-                        self.hand_over_at_destroy(&mut *backend, &mut queue, ready, newest_only);
-                    }
+                    self.hand_over_at_destroy(
+                        &mut *backend,
+                        &mut queue,
+                        ready,
+                        newest_only,
+                        at_end,
+                    );
                     shared.retire_flushed();
                 }
                 // Frames presented to it after that are not shown (their
