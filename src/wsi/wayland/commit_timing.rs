@@ -5,7 +5,8 @@
 //! holds each frame until its slot (one every 1/N s) and commits it then,
 //! so the frames waiting for their slot live in the layer, a timer of the
 //! layer's wakes it for each, and a swapchain destroyed or retired with
-//! frames still waiting drops them (they were not due yet).
+//! frames still waiting keeps its presenter until their slots (at most
+//! 1 s; later ones are dropped).
 //!
 //! `wp_commit_timing_v1` lets a commit carry a time before which the
 //! compositor does not present it (`set_timestamp`, on the compositor's
@@ -14,7 +15,7 @@
 //! after it. The layer then commits each frame as soon as it is ready,
 //! stamped with its slot: the compositor waits, the application is
 //! throttled by the buffers the compositor keeps until then, and nothing
-//! waits in the layer, so nothing is dropped at destruction. The layer
+//! waits in the layer when the swapchain goes. The layer
 //! keeps a backstop: a frame whose slot is more than
 //! [`COMMITS_AHEAD`](crate::wsi::platform::COMMITS_AHEAD) slots away
 //! waits in the layer as before (a compositor may present a surface it does
@@ -29,9 +30,11 @@
 //! and 1.0 frames a second against a limit of 5, releases given up on
 //! after 5 s, frame callbacks timing out (2026-12-04, in the guest; the
 //! cause inside mutter not found), while IMMEDIATE frames kept the limit
-//! with none shown before its time. The protocol was made for applications' target presentation
-//! times (what `VK_EXT_present_timing` asks for); the layer, which does
-//! not offer that extension, uses it for its limiter.
+//! with none shown before its time.
+//!
+//! The protocol was made for applications' target presentation times
+//! (what `VK_EXT_present_timing` asks for); the layer, which does not
+//! offer that extension, uses it for its limiter.
 
 use super::per_surface::{PerSurface, SurfaceExtension};
 use std::time::{Duration, Instant};
