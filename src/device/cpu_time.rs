@@ -39,6 +39,7 @@
 use rustix::time::{clock_gettime, ClockId};
 use std::cell::Cell;
 use std::sync::OnceLock;
+use std::thread::LocalKey;
 
 thread_local! {
     /// Thread CPU nanoseconds this thread has spent in driver calls made
@@ -90,13 +91,13 @@ pub fn clock_read_ns() -> u64 {
     })
 }
 
-/// Runs `f` between two reads of the thread's CPU time and returns its
-/// result and the time.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, u64) {
+/// Runs `f` between two reads of the thread's CPU time, counted in
+/// `pairs`, and returns its result and the time.
+fn timed<T>(pairs: &'static LocalKey<Cell<u64>>, f: impl FnOnce() -> T) -> (T, u64) {
     let t0 = thread_cpu_ns();
     let r = f();
     let spent = thread_cpu_ns().saturating_sub(t0);
-    PAIRS.with(|c| c.set(c.get().wrapping_add(1)));
+    pairs.with(|c| c.set(c.get().wrapping_add(1)));
     (r, spent)
 }
 
@@ -106,7 +107,7 @@ pub fn driver<T>(f: impl FnOnce() -> T) -> T {
     if !enabled() {
         return f();
     }
-    let (r, spent) = timed(f);
+    let (r, spent) = timed(&PAIRS, f);
     IN_DRIVER_NS.with(|c| c.set(c.get().wrapping_add(spent)));
     r
 }
@@ -118,7 +119,7 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     if !enabled() {
         return f();
     }
-    let (r, spent) = timed(f);
+    let (r, spent) = timed(&PAIRS, f);
     IN_WAIT_NS.with(|c| c.set(c.get().wrapping_add(spent)));
     r
 }
@@ -130,13 +131,10 @@ pub fn handoff<T>(f: impl FnOnce() -> T) -> T {
     if !enabled() {
         return f();
     }
-    let t0 = thread_cpu_ns();
-    let r = f();
-    let spent = thread_cpu_ns()
-        .saturating_sub(t0)
-        .saturating_sub(clock_read_ns());
+    // Its own pair's inner part is the measurement's, not the hand-off's.
+    let (r, spent) = timed(&HANDOFF_PAIRS, f);
+    let spent = spent.saturating_sub(clock_read_ns());
     IN_HANDOFF_NS.with(|c| c.set(c.get().wrapping_add(spent)));
-    HANDOFF_PAIRS.with(|c| c.set(c.get().wrapping_add(1)));
     r
 }
 
@@ -250,7 +248,7 @@ mod tests {
         let span = |work_ns: u64| {
             let t = LayerTime::start();
             for _ in 0..200 {
-                let ((), spent) = timed(|| ());
+                let ((), spent) = timed(&PAIRS, || ());
                 IN_DRIVER_NS.with(|c| c.set(c.get().wrapping_add(spent)));
             }
             let t0 = thread_cpu_ns();

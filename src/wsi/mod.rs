@@ -11,6 +11,7 @@
 //! error.
 
 pub mod fallback;
+pub mod frame_limit;
 pub mod headless;
 pub mod image;
 pub mod platform;

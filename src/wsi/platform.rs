@@ -64,13 +64,6 @@ pub enum BackendEvent {
     Shown { seq: u64, at: Option<Instant> },
 }
 
-/// Where the window system keeps the frame limit
-/// ([`Backend::pace_commits`]): how many slots ahead of now a frame may be
-/// handed over before the presenter holds it back itself (a window system
-/// may drop the constraint for a window it does not draw, and the
-/// application must not spin then).
-pub const COMMITS_AHEAD: u32 = 2;
-
 /// One swapchain's connection to the window system, driven by the
 /// swapchain's presenter thread only.
 pub trait Backend: Send {

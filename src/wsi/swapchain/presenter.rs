@@ -9,6 +9,7 @@ use super::{DESTROY_FENCE_TIMEOUT, FENCE_POLL};
 use crate::kernel::{DmaBuf, SyncAccess};
 use crate::sync::explicit::ExplicitSync;
 use crate::sync::release_timeline::ReleaseTimelines;
+use crate::wsi::frame_limit::{paced_allowance, Slots};
 use crate::wsi::platform::{Backend, BackendEvent};
 use ash::vk;
 use std::collections::VecDeque;
@@ -153,17 +154,16 @@ impl Presenter<'_> {
         let mut handed = 0;
         let mut dropped = 0;
         let last_slot = Instant::now() + LIMITED_HAND_OVER;
-        let mut slot = limit.and_then(|(_, next)| next);
+        let mut slots = limit.map(|(interval, next)| Slots::from_next(interval, next));
         for i in queue.drain(..) {
-            if let Some((interval, _)) = limit {
-                let at = slot.map_or_else(Instant::now, |t| t.max(Instant::now()));
-                if at > last_slot {
+            if let Some(slots) = &mut slots {
+                let now = Instant::now();
+                if slots.peek(now) > last_slot {
                     shared.drop_frame(i);
                     dropped += 1;
                     continue;
                 }
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                slot = Some(at + interval);
+                std::thread::sleep(slots.stamp(now).saturating_duration_since(now));
             }
             let Some(h) = shared.begin_show(i) else {
                 shared.drop_frame(i);
@@ -550,43 +550,5 @@ impl Presenter<'_> {
                 return;
             }
         }
-    }
-}
-
-/// Where the window system keeps the frame limit
-/// ([`Backend::pace_commits`]): how many queued frames may be handed over
-/// at `now`, each stamped one `interval` after the one before from `next`
-/// on (now, when that has passed or no frame went yet), so that none is
-/// more than `COMMITS_AHEAD` intervals ahead of now; and when the first
-/// one held back may go.
-fn paced_allowance(next: Option<Instant>, interval: Duration, now: Instant) -> (usize, Instant) {
-    let ahead = interval * crate::wsi::platform::COMMITS_AHEAD;
-    let base = next.map_or(now, |t| t.max(now));
-    let horizon = now + ahead;
-    if base > horizon {
-        return (0, base - ahead);
-    }
-    let more = (horizon - base).as_nanos() / interval.as_nanos().max(1);
-    let n = more.min(u32::MAX as u128) as u32 + 1;
-    (n as usize, base + interval * n - ahead)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_systems_limit_lets_frames_go_up_to_two_slots_ahead() {
-        let now = Instant::now();
-        let i = Duration::from_millis(100);
-        // Nothing committed yet: now, +1, +2 slots.
-        assert_eq!(paced_allowance(None, i, now), (3, now + i));
-        // The last went long ago: the same.
-        assert_eq!(paced_allowance(Some(now - 5 * i), i, now), (3, now + i));
-        // The next slot is one ahead: it and the one after it.
-        assert_eq!(paced_allowance(Some(now + i), i, now), (2, now + i));
-        // Two ahead: one; three ahead: none until a slot has passed.
-        assert_eq!(paced_allowance(Some(now + 2 * i), i, now), (1, now + i));
-        assert_eq!(paced_allowance(Some(now + 3 * i), i, now), (0, now + i));
     }
 }

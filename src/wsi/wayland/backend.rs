@@ -238,7 +238,7 @@ pub(super) struct WaylandBackend {
     /// may use it ([`super::commit_timing`]), and once the presenter asked
     /// for it (`pace_commits`) the slots of the commits.
     commit_timer: Option<std::sync::Arc<super::commit_timing::CommitTimer>>,
-    slots: Option<super::commit_timing::Slots>,
+    slots: Option<crate::wsi::frame_limit::Slots>,
     /// Explicit sync: the swapchain's timelines and their imports.
     explicit: Option<Explicit>,
     // Keeps the layer's queue alive as long as the objects on it.
@@ -814,7 +814,7 @@ impl Backend for WaylandBackend {
             "SYNCBRIDGE_FPS_LIMIT: the compositor holds each commit until its time (wp_commit_timing_v1), one every {:.1} ms",
             interval.as_secs_f64() * 1000.0
         );
-        self.slots = Some(super::commit_timing::Slots::new(interval));
+        self.slots = Some(crate::wsi::frame_limit::Slots::new(interval));
         true
     }
 

@@ -17,7 +17,7 @@
 //! throttled by the buffers the compositor keeps until then, and nothing
 //! waits in the layer when the swapchain goes. The layer
 //! keeps a backstop: a frame whose slot is more than
-//! [`COMMITS_AHEAD`](crate::wsi::platform::COMMITS_AHEAD) slots away
+//! [`COMMITS_AHEAD`](crate::wsi::frame_limit::COMMITS_AHEAD) slots away
 //! waits in the layer as before (a compositor may present a surface it does
 //! not draw without its constraints, and the application must not spin).
 //!
@@ -37,7 +37,7 @@
 //! offer that extension, uses it for its limiter.
 
 use super::per_surface::{PerSurface, SurfaceExtension};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use wayland_protocols::wp::commit_timing::v1::client::wp_commit_timer_v1;
 
 /// The global the layer binds for a frame limit.
@@ -59,43 +59,6 @@ pub fn keeps_the_limit_in(mode: ash::vk::PresentModeKHR) -> bool {
     mode == ash::vk::PresentModeKHR::IMMEDIATE
 }
 
-/// The slots of one swapchain's commits, one every `interval`.
-#[derive(Debug)]
-pub struct Slots {
-    pub interval: Duration,
-    /// The time the last commit was stamped with.
-    last: Option<Instant>,
-}
-
-impl Slots {
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            last: None,
-        }
-    }
-
-    /// The time the next commit, made at `now`, is stamped with: one
-    /// interval after the last, or `now` once the application has fallen
-    /// behind that.
-    pub fn stamp(&mut self, now: Instant) -> Instant {
-        let at = self.next().map_or(now, |t| t.max(now));
-        self.last = Some(at);
-        at
-    }
-
-    /// The earliest time the next commit could be stamped with (`None`:
-    /// none made yet).
-    pub fn next(&self) -> Option<Instant> {
-        self.last.map(|t| t + self.interval)
-    }
-
-    /// The time the last commit was stamped with.
-    pub fn last(&self) -> Option<Instant> {
-        self.last
-    }
-}
-
 /// `set_timestamp`'s three words for `at` on the clock `clk_id`, or `None`
 /// where the layer cannot read that clock.
 pub fn timestamp(clk_id: u32, at: Instant) -> Option<(u32, u32, u32)> {
@@ -107,22 +70,7 @@ pub fn timestamp(clk_id: u32, at: Instant) -> Option<(u32, u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_keep_the_grid_and_rebase_when_late() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut s = Slots::new(ms(50));
-        assert_eq!(s.next(), None);
-        assert_eq!(s.stamp(t0), t0);
-        // Early frames queue on the grid, ahead of now.
-        assert_eq!(s.stamp(t0 + ms(1)), t0 + ms(50));
-        assert_eq!(s.stamp(t0 + ms(2)), t0 + ms(100));
-        assert_eq!(s.next(), Some(t0 + ms(150)));
-        // A frame after its slot goes now, and the grid starts there.
-        assert_eq!(s.stamp(t0 + ms(400)), t0 + ms(400));
-        assert_eq!(s.stamp(t0 + ms(410)), t0 + ms(450));
-    }
+    use std::time::Duration;
 
     #[test]
     fn timestamps_are_on_the_monotonic_clock() {
