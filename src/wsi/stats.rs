@@ -231,8 +231,8 @@ impl Stats {
                 .percentile(p)
                 .map_or("null".to_string(), |v| v.to_string())
         };
-        let cpu_us = |p| {
-            self.layer_cpu_ns
+        let us_of = |samples: &Samples, p| {
+            samples
                 .percentile(p)
                 .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
         };
@@ -247,11 +247,6 @@ impl Stats {
             }
         };
         let cpu_mean = mean(self.layer_cpu_total_ns);
-        let us_of = |samples: &Samples, p| {
-            samples
-                .percentile(p)
-                .map_or("null".to_string(), |v| format!("{:.1}", v as f64 / 1000.0))
-        };
         let shown_us = |p| {
             self.display_latency_us
                 .percentile(p)
@@ -288,9 +283,9 @@ impl Stats {
             pct(90.0),
             pct(99.0),
             cpu_mean,
-            cpu_us(50.0),
-            cpu_us(90.0),
-            cpu_us(99.0),
+            us_of(&self.layer_cpu_ns, 50.0),
+            us_of(&self.layer_cpu_ns, 90.0),
+            us_of(&self.layer_cpu_ns, 99.0),
             wait,
             handoff,
             if self.layer_cpu_frames > 0 {
