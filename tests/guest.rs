@@ -331,7 +331,12 @@ fn real_path_explicit_sync_tests_pass_in_the_guest() {
         &test_exe("guest_real"),
         &["explicit_"],
         &["--virtio-gpu"],
-        &["tests/guest/compositor.sh", "--real", "--conformance"],
+        &[
+            "tests/guest/compositor.sh",
+            "--real",
+            "--conformance",
+            "--x11-relay",
+        ],
         &[
             ("SYNCBRIDGE_GUEST_TIMEOUT", "900"),
             ("RUST_TEST_NOCAPTURE", "1"),

@@ -15,7 +15,7 @@ mod common;
 
 use common::image::{is_cube_grey, is_logo_teal, Rgb};
 use common::stats::json_number;
-use common::{clean_command, probe_exe, profile_dir, run, Manifests, Output, TempDir};
+use common::{clean_command, probe_exe, profile_dir, run, x11_relay, Manifests, Output, TempDir};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -196,7 +196,8 @@ fn assert_validation_quiet(out: &Output) -> usize {
     let messages: Vec<&str> = out
         .stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("probe: validation_message="))
+        // (A test child's first line follows libtest's `test NAME ... `.)
+        .filter_map(|l| l.split_once("probe: validation_message=").map(|(_, m)| m))
         .collect();
     let lavapipe_list2 = |m: &&str| {
         m.contains("vkCmdClearColorImage()")
@@ -1581,6 +1582,42 @@ fn syscalls_per_frame(m: &Manifests, tmp: &Path, sync: &str, args: &[&str]) -> (
     };
     let (a, b) = (count(30), count(90));
     ((b.0 - a.0) / 60.0, (b.1 - a.1) / 60.0)
+}
+
+/// DRI3 1.4 explicit sync on X11 with trixie's lavapipe (SYNC_FD): the X11
+/// test client through the layer on the relay `compositor.sh --x11-relay`
+/// starts in front of Xvfb, outside the chroot. The render semaphore's
+/// sync_file goes into each acquire point, the release point's sync_file
+/// into the application's semaphore and fence; validation (below the
+/// layer) quiet.
+#[test]
+#[ignore = "needs the test guest's trixie chroot with virtio-gpu and the X11 relay (tests/guest.rs runs it)"]
+fn explicit_x11_sync_file_in_the_acquire_point() {
+    let (display, log) = x11_relay::Log::from_env();
+    let m = Manifests::new();
+    let out = run(
+        x11_relay::client(&m, &display, "clear", &[("SB_VALIDATION", "1")]),
+        Duration::from_secs(300),
+    );
+    let done = log.wait_for_clients(2, Duration::from_secs(20));
+    let lines = log.lines();
+    assert!(
+        done,
+        "the relay did not see the connections end:\n{}\n{out}",
+        log.text()
+    );
+    x11_relay::assert_synced_presents(&out, &lines, 30);
+    assert!(
+        out.stderr
+            .contains("on xcb: DmaBuf buffers, present ExplicitSyncobj, acquire ImportSyncFile"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("acquire points: the render semaphore's sync_file"),
+        "{out}"
+    );
+    assert_validation_quiet(&out);
 }
 
 /// The benchmark of explicit against implicit sync on one compositor (the

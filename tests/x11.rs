@@ -340,6 +340,10 @@ fn server_death_is_an_error_not_a_hang() {
 
 // ---------------------------------------------------------------- the child
 
+/// The validation layer's findings (`SB_VALIDATION=1`).
+static VALIDATION: common::vkapp::Listener =
+    common::vkapp::Listener::new("probe: validation_message=", false);
+
 /// The colour the clients clear to (B8G8R8A8_UNORM, exact in 8 bits).
 const COLOUR: [f32; 4] = [1.0, 0.0, 1.0, 1.0];
 
@@ -419,8 +423,23 @@ impl Gpu {
                     ash::khr::xcb_surface::NAME
                 },
             ];
-            let app = common::vkapp::App::new(c"x11-test", vk::API_VERSION_1_1, &exts, &[], None)
-                .expect("instance");
+            // SB_VALIDATION=1: the Khronos validation layer below the
+            // layer under test, its findings printed and counted as the
+            // probe's are (`probe: validation_message=`).
+            let validation = std::env::var_os("SB_VALIDATION").is_some();
+            let layers: &[&std::ffi::CStr] = if validation {
+                &[c"VK_LAYER_KHRONOS_validation"]
+            } else {
+                &[]
+            };
+            let app = common::vkapp::App::new(
+                c"x11-test",
+                vk::API_VERSION_1_1,
+                &exts,
+                layers,
+                validation.then_some(&VALIDATION),
+            )
+            .expect("instance");
             let (entry, instance) = (&app.entry, &app.instance);
             let surface = if wsi == "xlib" {
                 ash::khr::xlib_surface::Instance::new(entry, instance)
@@ -717,6 +736,9 @@ fn child() -> i32 {
     drop(gpu);
     drop(xcb);
     drop(xlib);
+    if std::env::var_os("SB_VALIDATION").is_some() {
+        println!("probe: validation_messages={}", VALIDATION.count());
+    }
     code
 }
 

@@ -31,7 +31,7 @@
 //! before the image is free.
 
 use crate::kernel::{self, SyncFile, Syncobj, SyncobjDevice};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,6 +241,96 @@ impl ExplicitSync {
                 _ => Err(e),
             },
         }
+    }
+}
+
+/// How often a release point is looked at where the kernel gives no
+/// eventfd for it.
+pub const RELEASE_POLL: Duration = Duration::from_millis(1);
+
+/// The release points a backend handed the window system and that have not
+/// come yet, watched on the presenter thread: each with the eventfd that
+/// becomes readable when it comes (in the backend's poll set), or looked at
+/// every [`RELEASE_POLL`] where the kernel has no syncobj eventfd. The same
+/// for `wp_linux_drm_syncobj_v1` and DRI3 1.4.
+pub struct ReleaseWatch {
+    sync: Arc<ExplicitSync>,
+    /// Image, point, and the eventfd (`None`: polled).
+    pending: Vec<(usize, u64, Option<OwnedFd>)>,
+}
+
+impl ReleaseWatch {
+    pub fn new(sync: Arc<ExplicitSync>) -> Self {
+        Self {
+            sync,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn sync(&self) -> &Arc<ExplicitSync> {
+        &self.sync
+    }
+
+    /// The release point of a new commit of image `index`, watched from
+    /// now on.
+    pub fn next(&mut self, index: usize) -> u64 {
+        let sync = &self.sync;
+        let point = sync.next_release(index);
+        let efd = match sync.release_eventfd(index, point, sync.wait_available) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                crate::warn_once!(
+                    "no eventfd for release points ({e}); looking at them every {} ms",
+                    RELEASE_POLL.as_millis()
+                );
+                None
+            }
+        };
+        // A point of the same image not come yet cannot be (the image is
+        // presented again only after its release), but keep one per image.
+        self.pending.retain(|(i, _, _)| *i != index);
+        self.pending.push((index, point, efd));
+        point
+    }
+
+    /// Calls `released` with each image whose release point came (or
+    /// cannot be waited for: the image is given back, as a window system
+    /// that is gone would).
+    pub fn collect(&mut self, mut released: impl FnMut(usize)) {
+        let sync = &self.sync;
+        self.pending.retain(|(index, point, _)| {
+            match sync.release_ready(*index, *point, sync.wait_available) {
+                Ok(false) => true,
+                Ok(true) => {
+                    released(*index);
+                    false
+                }
+                Err(e) => {
+                    log::warn!("waiting for the release point of image {index}: {e}");
+                    released(*index);
+                    false
+                }
+            }
+        });
+    }
+
+    /// The eventfds to poll, and the deadline by which the points without
+    /// one are to be looked at again.
+    pub fn poll_set(&self) -> (Vec<BorrowedFd<'_>>, Option<std::time::Instant>) {
+        let mut fds = Vec::new();
+        let mut due = None;
+        for (_, _, efd) in &self.pending {
+            match efd {
+                Some(fd) => fds.push(fd.as_fd()),
+                None => due = Some(std::time::Instant::now() + RELEASE_POLL),
+            }
+        }
+        (fds, due)
+    }
+
+    /// Whether a release point is still to come.
+    pub fn is_waiting(&self) -> bool {
+        !self.pending.is_empty()
     }
 }
 

@@ -753,3 +753,4 @@ pub mod image;
 pub mod stats;
 pub mod vkapp;
 pub mod weston;
+pub mod x11_relay;

@@ -31,6 +31,13 @@
 #                 --real (give it after --real) CMD runs in the chroot on
 #                 trixie's lavapipe as with weston. No screenshots: its log
 #                 has every frame's pixels.
+#   --x11-relay   with --conformance: also an X server with DRI3 1.4
+#                 explicit sync: the guest's Xvfb (bookworm's, outside the
+#                 chroot) and the relay in front of it (dri3-syncobj-proxy,
+#                 beside the compositor's binary; see
+#                 tests/conformance-compositor/README.md), as root on the
+#                 same render node; exports DISPLAY (the relay) and
+#                 SYNCBRIDGE_X11_RELAY_LOGFILE (its lines)
 #   --xwayland    also start Xwayland (weston --xwayland / sway "xwayland enable")
 #                 and export DISPLAY; root may connect (xhost si:localuser:root)
 #   --real        the real path (TESTBED.md): weston 14 GL with the guest's
@@ -64,6 +71,8 @@
 #       writes a screenshot of the output: PNG for weston, PPM for sway)
 #   SYNCBRIDGE_COMPOSITOR_LOGFILE=/run/sbwl/compositor.log
 #   SYNCBRIDGE_COMPOSITOR_PID      the compositor's process id
+#   with --x11-relay also DISPLAY=:91 and
+#       SYNCBRIDGE_X11_RELAY_LOGFILE=/run/sbwl/x11-relay.log
 #   with --real also SYNCBRIDGE_LAYER_DIR=/tmp/syncbridge (VK_LAYER_PATH for
 #       the layer) and SYNCBRIDGE_REAL_PATH=1
 # The compositor runs as nobody (sway refuses root) in the chroot; the
@@ -89,6 +98,7 @@ set -uo pipefail
 
 KIND="${SYNCBRIDGE_COMPOSITOR:-weston}"
 XWAYLAND=0
+X11RELAY=0
 REAL=0
 OUTSIDE=0
 while [ $# -gt 0 ]; do
@@ -96,6 +106,7 @@ while [ $# -gt 0 ]; do
         --weston) KIND=weston; shift ;;
         --sway) KIND=sway; shift ;;
         --xwayland) XWAYLAND=1; shift ;;
+        --x11-relay) X11RELAY=1; shift ;;
         --real) REAL=1; KIND=weston; shift ;;
         --mutter) REAL=1; KIND=mutter; shift ;;
         --outside) OUTSIDE=1; shift ;;
@@ -104,7 +115,7 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway|--mutter|--conformance] [--xwayland] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--weston|--sway|--mutter|--conformance] [--xwayland] [--x11-relay] [--real] [--] CMD [ARGS...]" >&2; exit 2; }
 log() { echo "compositor.sh: $*" >&2; }
 ROOT="${SYNCBRIDGE_COMPOSITOR_ROOT:-$HOME/.cache/syncbridge-guest/trixie-root}"
 TIMEOUT="${SYNCBRIDGE_COMPOSITOR_TIMEOUT:-240}"
@@ -140,6 +151,7 @@ MOUNTS=()
 mnt() { mount "$@" && MOUNTS=("${!#}" "${MOUNTS[@]}"); }
 cleanup() {
     [ -n "${CPID:-}" ] && kill -0 "$CPID" 2>/dev/null && { kill "$CPID"; sleep 1; kill -9 "$CPID" 2>/dev/null; }
+    for p in ${RELAYPID:-} ${XVFBPID:-}; do kill "$p" 2>/dev/null; done
     for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
 }
 trap cleanup EXIT
@@ -297,6 +309,25 @@ if [ "$XWAYLAND" = 1 ]; then
         done
         log "Xwayland on $DISPLAY after $(elapsed) s"
     fi
+fi
+
+if [ "$X11RELAY" = 1 ]; then
+    RELAYBIN="$(dirname "${CCBIN:-$PWD/tests/conformance-compositor/target/debug/x}")/dri3-syncobj-proxy"
+    [ -x "$RELAYBIN" ] || { log "no $RELAYBIN: build tests/conformance-compositor on the host"; exit 2; }
+    Xvfb :90 -screen 0 640x480x24 -nolisten tcp -ac >>"$RT/xvfb.log" 2>&1 &
+    XVFBPID=$!
+    until [ -S /tmp/.X11-unix/X90 ]; do
+        if [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then log "Xvfb did not start"; break; fi
+        sleep 0.2
+    done
+    "$RELAYBIN" --display 91 --upstream 90 >>"$RT/x11-relay.log" 2>&1 &
+    RELAYPID=$!
+    until grep -q "listening on" "$RT/x11-relay.log" 2>/dev/null; do
+        if [ "$(echo "$(elapsed) > $TIMEOUT" | bc)" = 1 ]; then log "the X11 relay did not start"; cat "$RT/x11-relay.log" >&2; break; fi
+        sleep 0.2
+    done
+    export DISPLAY=:91 SYNCBRIDGE_X11_RELAY_LOGFILE=$RT/x11-relay.log
+    log "X11 relay on $DISPLAY (Xvfb :90) after $(elapsed) s"
 fi
 
 if [ "$REAL" = 1 ] && [ "$OUTSIDE" = 0 ]; then

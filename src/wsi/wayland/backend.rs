@@ -3,12 +3,12 @@
 use super::conn::{self, Woken};
 use super::formats;
 use super::Globals;
-use crate::sync::explicit::ExplicitSync;
+use crate::sync::explicit::{ExplicitSync, ReleaseWatch};
 use crate::sync::BufferKind;
 use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
 use ash::vk;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_registry, wl_shm, wl_shm_pool, wl_surface,
@@ -253,19 +253,13 @@ struct Explicit {
     /// Per image, its acquire and release timelines as the compositor
     /// imported them.
     timelines: Vec<(SyncobjTimeline, SyncobjTimeline)>,
-    /// Release points committed and not yet come: image, point, and the
-    /// eventfd that becomes readable then (`None`: the kernel has no
-    /// syncobj eventfd, the point is looked at every [`RELEASE_POLL`]).
-    pending: Vec<(usize, u64, Option<OwnedFd>)>,
+    /// Release points committed and not yet come.
+    watch: ReleaseWatch,
 }
 
 /// How long a new swapchain waits for the socket to take the requests
 /// queued before it ([`conn::drain`]).
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
-
-/// How often a release point is looked at where the kernel gives no
-/// eventfd for it.
-const RELEASE_POLL: Duration = Duration::from_millis(1);
 
 impl Explicit {
     /// Binds the manager, makes (or reuses) the surface's syncobj object
@@ -319,7 +313,7 @@ impl Explicit {
             sync: sync.clone(),
             surface: syncobj,
             timelines,
-            pending: Vec::new(),
+            watch: ReleaseWatch::new(sync.clone()),
         })
     }
 
@@ -334,49 +328,16 @@ impl Explicit {
         };
         let (acquire_tl, release_tl) = &self.timelines[index];
         let acquire = self.sync.acquire_point(index);
-        let release = self.sync.next_release(index);
+        let release = self.watch.next(index);
         surface.set_acquire_point(acquire_tl, (acquire >> 32) as u32, acquire as u32);
         surface.set_release_point(release_tl, (release >> 32) as u32, release as u32);
-        drop(guard);
-        let efd = match self
-            .sync
-            .release_eventfd(index, release, self.sync.wait_available)
-        {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                crate::warn_once!(
-                    "no eventfd for release points ({e}); looking at them every {} ms",
-                    RELEASE_POLL.as_millis()
-                );
-                None
-            }
-        };
-        // A point of the same image not come yet cannot be (the image is
-        // committed again only after its release), but keep one per image.
-        self.pending.retain(|(i, _, _)| *i != index);
-        self.pending.push((index, release, efd));
         true
     }
 
     /// Reports the release points that came.
     fn collect(&mut self, events: &mut Vec<BackendEvent>) {
-        let sync = &self.sync;
-        self.pending.retain(|(index, point, _)| {
-            match sync.release_ready(*index, *point, sync.wait_available) {
-                Ok(false) => true,
-                Ok(true) => {
-                    events.push(BackendEvent::Released(*index));
-                    false
-                }
-                Err(e) => {
-                    // Not a point the layer can wait for: the buffer is
-                    // given back, as a compositor that is gone would.
-                    log::warn!("waiting for the release point of image {index}: {e}");
-                    events.push(BackendEvent::Released(*index));
-                    false
-                }
-            }
-        });
+        self.watch
+            .collect(|index| events.push(BackendEvent::Released(index)));
     }
 }
 
@@ -841,14 +802,10 @@ impl Backend for WaylandBackend {
         let mut fds = vec![wake];
         if let Some(ex) = &mut self.explicit {
             ex.collect(&mut self.state.events);
-            for (_, _, efd) in &ex.pending {
-                match efd {
-                    Some(fd) => fds.push(fd.as_fd()),
-                    None => {
-                        let poll = Instant::now() + RELEASE_POLL;
-                        deadline = Some(deadline.map_or(poll, |d| d.min(poll)));
-                    }
-                }
+            let (release_fds, due) = ex.watch.poll_set();
+            fds.extend(release_fds);
+            if let Some(due) = due {
+                deadline = Some(deadline.map_or(due, |d| d.min(due)));
             }
         }
         let r = conn::dispatch_until(&mut self.queue, &mut self.state, &fds, deadline, |s| {

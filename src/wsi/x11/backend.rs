@@ -10,6 +10,14 @@
 //!   thread. The server says when it is done with a pixmap (`IdleNotify`:
 //!   the image is released) and when a frame was shown (`CompleteNotify`:
 //!   the FIFO pacing).
+//! - **DRI3 1.4 + Present 1.4 explicit sync** (the same pixmaps, where the
+//!   server has `PresentCapabilitySyncobj`): each image's acquire and
+//!   release timelines are imported once (`DRI3ImportSyncobj`), and
+//!   `PresentPixmapSynced` carries the frame's acquire point (the server
+//!   waits for it before it reads the pixmap) and a release point (the
+//!   server signals it when it is done with the pixmap). The release
+//!   point, not `IdleNotify`, gives the image back, watched by its eventfd
+//!   in the presenter's poll set, as on Wayland.
 //! - **Shared memory** (`ShmPutImage`, or `PutImage` bands) after the GPU
 //!   is done, with Present `NotifyMSC` (or a timer) pacing FIFO.
 //!
@@ -20,6 +28,7 @@
 
 use super::conn::{self, SpecialEvents, XErr, ROUNDTRIP_TIMEOUT, SLICE};
 use super::Probe;
+use crate::sync::explicit::{ExplicitSync, ReleaseWatch};
 use crate::sync::BufferKind;
 use crate::wsi::image::SwapImage;
 use crate::wsi::platform::{Backend, BackendEvent, BackendParams};
@@ -108,6 +117,18 @@ pub(super) struct X11Backend {
     /// Present serials whose `CompleteNotify` is a frame's feedback, with
     /// the frame's tag.
     feedback_serials: Vec<(u32, u64)>,
+    /// Explicit sync: the swapchain's timelines (until `import_images`
+    /// imports them into the server as `syncobjs`).
+    explicit: Option<Arc<ExplicitSync>>,
+    syncobjs: Option<Syncobjs>,
+}
+
+/// The server's imports of a swapchain's timelines (DRI3 1.4).
+struct Syncobjs {
+    /// Per image, the XIDs of its acquire and release timelines.
+    xids: Vec<(u32, u32)>,
+    /// Release points sent and not yet come.
+    watch: ReleaseWatch,
 }
 
 /// `DRM_FORMAT_MOD_LINEAR`: the swapchain's dma-bufs are linear.
@@ -245,7 +266,67 @@ impl X11Backend {
             mode: params.present_mode,
             feedback_seq: None,
             feedback_serials: Vec::new(),
+            explicit: params
+                .explicit
+                .clone()
+                .filter(|_| params.buffers == BufferKind::DmaBuf),
+            syncobjs: None,
         })
+    }
+
+    /// `DRI3ImportSyncobj` of each image's acquire and release timelines
+    /// (checked: a server that refuses one fails swapchain creation, with
+    /// nothing left imported).
+    fn import_syncobjs(&self, timelines: &Arc<ExplicitSync>) -> Result<Syncobjs, XErr> {
+        let c = &*self.conn;
+        let fds = (0..timelines.image_count())
+            .map(|i| timelines.timeline_fds(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                log::error!("x11: exporting a swapchain timeline for the server: {e}");
+                XErr::Conn
+            })?;
+        let mut xids = Vec::new();
+        let mut seqs = Vec::new();
+        let mut res = Ok(());
+        for (a, r) in fds {
+            let (Ok(xa), Ok(xr)) = (c.generate_id(), c.generate_id()) else {
+                res = Err(XErr::Conn);
+                break;
+            };
+            // x11rb sends the fds and closes them once sent.
+            for (xid, fd) in [(xa, a), (xr, r)] {
+                match sent(dri3::import_syncobj(c, xid, self.window, fd)) {
+                    Ok(cookie) => seqs.push(conn::keep(cookie)),
+                    Err(e) => res = Err(e),
+                }
+            }
+            xids.push((xa, xr));
+            if res.is_err() {
+                break;
+            }
+        }
+        if res.is_ok() {
+            res = sync(c);
+        }
+        for seq in seqs {
+            if let Err(e) = conn::void_result(c, seq) {
+                res = res.and(Err(e));
+            }
+        }
+        match res {
+            Ok(()) => Ok(Syncobjs {
+                xids,
+                watch: ReleaseWatch::new(timelines.clone()),
+            }),
+            Err(e) => {
+                for (a, r) in xids {
+                    let _ = dri3::free_syncobj(c, a);
+                    let _ = dri3::free_syncobj(c, r);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Makes a pixmap of each image's dma-buf. The server imports the
@@ -405,13 +486,18 @@ impl X11Backend {
             Path::Dri3 {
                 version: (a, b), ..
             } => format!(
-                "DRI3 {a}.{b} pixmaps of the dma-bufs ({}), PresentPixmap, released on IdleNotify",
+                "DRI3 {a}.{b} pixmaps of the dma-bufs ({}), {}",
                 if (*a, *b) >= (1, 2) && self.dri3_modifiers {
                     "PixmapFromBuffers, LINEAR"
                 } else if (*a, *b) >= (1, 2) {
                     "PixmapFromBuffer: the server lists no modifiers"
                 } else {
                     "PixmapFromBuffer"
+                },
+                if self.syncobjs.is_some() {
+                    "PresentPixmapSynced with syncobj timeline points (DRI3ImportSyncobj), released by release points"
+                } else {
+                    "PresentPixmap, released on IdleNotify"
                 }
             ),
         };
@@ -523,25 +609,55 @@ impl X11Backend {
                     }
                     _ => (present::Option::NONE, 0),
                 };
-                voids.push(conn::keep(sent(present::pixmap(
-                    c,
-                    self.window,
-                    pixmaps[index],
-                    *serial,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    options.into(),
-                    target_msc,
-                    0,
-                    0,
-                    &[],
-                ))?));
-                held[index] = true;
+                let cookie = match &mut self.syncobjs {
+                    Some(so) => {
+                        let (acquire_xid, release_xid) = so.xids[index];
+                        let acquire = so.watch.sync().acquire_point(index);
+                        let release = so.watch.next(index);
+                        present::pixmap_synced(
+                            c,
+                            self.window,
+                            pixmaps[index],
+                            *serial,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            acquire_xid,
+                            release_xid,
+                            acquire,
+                            release,
+                            options.into(),
+                            target_msc,
+                            0,
+                            0,
+                            &[],
+                        )
+                    }
+                    None => {
+                        held[index] = true;
+                        present::pixmap(
+                            c,
+                            self.window,
+                            pixmaps[index],
+                            *serial,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            options.into(),
+                            target_msc,
+                            0,
+                            0,
+                            &[],
+                        )
+                    }
+                };
+                voids.push(conn::keep(sent(cookie)?));
                 *waiting = want_frame_event.then_some(*serial);
                 if let Some(seq) = self.feedback_seq.take() {
                     self.feedback_serials.push((*serial, seq));
@@ -630,6 +746,15 @@ impl Backend for X11Backend {
                 held: vec![false; pixmaps.len()],
                 pixmaps,
             };
+            if let Some(sync) = self.explicit.clone() {
+                match self.import_syncobjs(&sync) {
+                    Ok(so) => self.syncobjs = Some(so),
+                    Err(e) => {
+                        log::error!("x11: the server refused the swapchain's timelines (DRI3ImportSyncobj: {e:?})");
+                        return Err(e.vk("DRI3 syncobj import"));
+                    }
+                }
+            }
         } else if self.want_shm {
             match self.attach_all(images) {
                 Ok(segs) => self.path = Path::Shm(segs),
@@ -696,6 +821,9 @@ impl Backend for X11Backend {
         }
         let mut conn_idle = false;
         loop {
+            if let Some(so) = &mut self.syncobjs {
+                so.watch.collect(|i| events.push(BackendEvent::Released(i)));
+            }
             let now = Instant::now();
             match &mut self.pacing {
                 Pacing::Msc {
@@ -762,10 +890,19 @@ impl Backend for X11Backend {
                 events.push(BackendEvent::Lost);
                 return Err(XErr::Conn.vk("waiting for the X server"));
             }
+            let (release_fds, release_due) = self
+                .syncobjs
+                .as_ref()
+                .map_or((Vec::new(), None), |so| so.watch.poll_set());
             let left = match deadline {
                 Some(d) if d <= now => return Ok(()),
                 Some(d) => Some(d - now),
                 None => None,
+            };
+            // A release point without an eventfd is looked at again soon.
+            let left = match (left, release_due) {
+                (l, Some(due)) => Some(l.map_or(due - now, |l| l.min(due - now))),
+                (l, None) => l,
             };
             // Present events may come: a frame's completion, or (DRI3) a
             // pixmap going idle.
@@ -783,7 +920,8 @@ impl Backend for X11Backend {
                     // The event may arrive on the socket: wait on it too, in
                     // slices (the application may read it first).
                     let t = left.map_or(SLICE, |l| l.min(SLICE));
-                    let (readable, woken) = conn::conn_readable(&self.conn, Some(wake), t);
+                    let (readable, woken) =
+                        conn::conn_readable(&self.conn, Some(wake), &release_fds, t);
                     if woken {
                         return Ok(());
                     }
@@ -794,18 +932,18 @@ impl Backend for X11Backend {
                 Pacing::Msc { .. } if expecting => {
                     conn_idle = false;
                     let t = left.map_or(SLICE, |l| l.min(SLICE));
-                    if conn::wait_wake(wake, Some(t)) {
+                    if conn::wait_wake(wake, &release_fds, Some(t)) {
                         return Ok(());
                     }
                 }
                 Pacing::Timer { due: Some(d), .. } => {
                     let t = d.saturating_duration_since(now);
-                    if conn::wait_wake(wake, Some(left.map_or(t, |l| l.min(t)))) {
+                    if conn::wait_wake(wake, &release_fds, Some(left.map_or(t, |l| l.min(t)))) {
                         return Ok(());
                     }
                 }
                 _ => {
-                    if conn::wait_wake(wake, left) {
+                    if conn::wait_wake(wake, &release_fds, left) {
                         return Ok(());
                     }
                 }
@@ -835,6 +973,14 @@ impl Drop for X11Backend {
                 }
             }
             Path::PutImage => {}
+        }
+        // The server keeps its own reference to a timeline a present it
+        // has not run yet uses.
+        if let Some(so) = &self.syncobjs {
+            for (a, r) in &so.xids {
+                let _ = dri3::free_syncobj(c, *a);
+                let _ = dri3::free_syncobj(c, *r);
+            }
         }
         let _ = c.free_gc(self.gc);
         if let Pacing::Msc { eid, .. } = &self.pacing {

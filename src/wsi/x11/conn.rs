@@ -189,7 +189,7 @@ fn wait_raw(conn: &XCBConnection, seq: u64, deadline: Instant) -> Result<Option<
             unsafe { xcb_discard_reply64(c, seq) };
             return Err(XErr::Timeout);
         }
-        let _ = conn_readable(conn, None, (deadline - now).min(SLICE));
+        let _ = conn_readable(conn, None, &[], (deadline - now).min(SLICE));
     }
 }
 
@@ -244,11 +244,13 @@ pub fn flush(conn: &XCBConnection) -> Result<(), XErr> {
     conn.flush().map_err(|_| XErr::Conn)
 }
 
-/// Polls the connection fd (and `wake`) for at most `timeout`. Returns
-/// `(conn_readable_or_hung_up, wake_readable)`.
+/// Polls the connection fd (and `wake`, and `extra`) for at most
+/// `timeout`. Returns `(conn_readable_or_hung_up, woken)`: `woken` when
+/// `wake` or one of `extra` is readable.
 pub fn conn_readable(
     conn: &XCBConnection,
     wake: Option<BorrowedFd<'_>>,
+    extra: &[BorrowedFd<'_>],
     timeout: Duration,
 ) -> (bool, bool) {
     use std::os::fd::AsFd;
@@ -257,20 +259,26 @@ pub fn conn_readable(
     if let Some(w) = &wake {
         fds.push(PollFd::new(w, PollFlags::IN));
     }
+    fds.extend(extra.iter().map(|f| PollFd::new(f, PollFlags::IN)));
     let ts = rustix::time::Timespec::try_from(timeout).ok();
     if poll(&mut fds, ts.as_ref()).is_err() {
         return (false, false);
     }
     (
         !fds[0].revents().is_empty(),
-        fds.get(1).is_some_and(|f| !f.revents().is_empty()),
+        fds[1..].iter().any(|f| !f.revents().is_empty()),
     )
 }
 
-/// Polls `wake` alone for at most `timeout` (or forever with `None`).
-/// Returns whether it became readable.
-pub fn wait_wake(wake: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
-    let mut fds = [PollFd::new(&wake, PollFlags::IN)];
+/// Polls `wake` (and `extra`) for at most `timeout` (or forever with
+/// `None`). Returns whether one became readable.
+pub fn wait_wake(
+    wake: BorrowedFd<'_>,
+    extra: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> bool {
+    let mut fds = vec![PollFd::new(&wake, PollFlags::IN)];
+    fds.extend(extra.iter().map(|f| PollFd::new(f, PollFlags::IN)));
     let ts = timeout.and_then(|t| rustix::time::Timespec::try_from(t).ok());
     matches!(poll(&mut fds, ts.as_ref()), Ok(n) if n > 0)
 }

@@ -28,8 +28,9 @@ use x11rb::xcb_ffi::XCBConnection;
 /// done with one (`IdleNotify`); and `SYNCBRIDGE_BUFFERS=dmabuf` must ask
 /// for it. The path is verified up to the server importing the images,
 /// but no X server here can show a dma-buf (see tests/guest/README.md), so
-/// MIT-SHM stays the default. DRI3 1.4's syncobjs (`PresentPixmapSynced`)
-/// need a driver that exports sync_files; not wired in.
+/// MIT-SHM stays the default. Where the server speaks DRI3 1.4 with
+/// syncobjs ([`Probe::explicit`]), the dma-buf path is explicitly synced
+/// (`PresentPixmapSynced`, see `backend.rs`).
 pub fn takes_dma_bufs(dri3: bool, present: bool) -> bool {
     dri3 && present && crate::config::get().buffers == crate::config::BufferMode::DmaBuf
 }
@@ -71,6 +72,9 @@ pub struct Probe {
     pub present: Option<(u32, u32)>,
     /// DRI3 version, if the extension is there.
     pub dri3: Option<(u32, u32)>,
+    /// Present `QueryCapabilities` for the window (asked only where DRI3
+    /// and Present are both 1.4).
+    pub present_caps: u32,
     /// Refresh rate of the screen (RandR; 60 when unknown).
     pub refresh_hz: u32,
 }
@@ -79,6 +83,15 @@ impl Probe {
     /// MIT-SHM with fd passing (1.2).
     pub fn shm_fd(&self) -> bool {
         self.shm.is_some_and(|v| v >= (1, 2))
+    }
+
+    /// DRI3 1.4 and Present 1.4 with `PresentCapabilitySyncobj`: the
+    /// server takes `PresentPixmapSynced` with syncobj timeline points
+    /// (what Mesa's WSI checks too).
+    pub fn explicit(&self) -> bool {
+        self.dri3.is_some_and(|v| v >= (1, 4))
+            && self.present.is_some_and(|v| v >= (1, 4))
+            && self.present_caps & u32::from(u8::from(present::Capability::SYNCOBJ)) != 0
     }
 
     /// The Vulkan format that matches the window's visual byte for byte.
@@ -128,15 +141,26 @@ fn probe(c: &XCBConnection, window: u32) -> Result<Probe, XErr> {
         .then(|| conn::roundtrip(c, shm::query_version(c)).ok())
         .flatten()
         .map(|r| (r.major_version, r.minor_version));
+    // 1.4: PresentPixmapSynced.
     let present = ext(present::X11_EXTENSION_NAME)
-        .then(|| conn::roundtrip(c, present::query_version(c, 1, 2)).ok())
+        .then(|| conn::roundtrip(c, present::query_version(c, 1, 4)).ok())
         .flatten()
         .map(|r| (r.major_version, r.minor_version));
-    // 1.2: PixmapFromBuffers, with a modifier and a plane offset.
+    // 1.2: PixmapFromBuffers, with a modifier and a plane offset; 1.4:
+    // ImportSyncobj.
     let dri3 = ext(dri3::X11_EXTENSION_NAME)
-        .then(|| conn::roundtrip(c, dri3::query_version(c, 1, 2)).ok())
+        .then(|| conn::roundtrip(c, dri3::query_version(c, 1, 4)).ok())
         .flatten()
         .map(|r| (r.major_version, r.minor_version));
+    // Whether the server takes syncobj points for this window (a server
+    // may speak the 1.4 protocols and still not, e.g. Xwayland on a
+    // compositor without wp_linux_drm_syncobj_v1).
+    let present_caps = if dri3.is_some_and(|v| v >= (1, 4)) && present.is_some_and(|v| v >= (1, 4))
+    {
+        conn::roundtrip(c, present::query_capabilities(c, window)).map_or(0, |r| r.capabilities)
+    } else {
+        0
+    };
     let refresh_hz = if ext(randr::X11_EXTENSION_NAME) {
         refresh_rate(c, geo.root)
     } else {
@@ -152,6 +176,7 @@ fn probe(c: &XCBConnection, window: u32) -> Result<Probe, XErr> {
         shm,
         present,
         dri3,
+        present_caps,
         refresh_hz: if (1..=1000).contains(&refresh_hz) {
             refresh_hz
         } else {
@@ -284,6 +309,7 @@ impl PlatformSurface for X11Surface {
             // always take pixels from memory.
             server_shm: true,
             server_dma_buf: takes_dma_bufs(p.dri3.is_some(), p.present.is_some()),
+            server_explicit: p.explicit(),
             ..Offer::default()
         })
     }
