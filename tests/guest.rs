@@ -316,7 +316,9 @@ fn wayland_explicit_sync_tests_pass_in_the_guest() {
 /// conformance compositor with trixie's lavapipe (SYNC_FD: the render
 /// semaphore's sync_file in each acquire point), as root in the chroot, in
 /// a guest with virtio-gpu (its render node has the timelines); the
-/// compositor runs outside the chroot (`compositor.sh --conformance`).
+/// compositor runs outside the chroot (`compositor.sh --conformance`), and
+/// so do Xvfb and the DRI3 1.4 relay in front of it for the X11 test
+/// (`--x11-relay`).
 #[test]
 fn real_path_explicit_sync_tests_pass_in_the_guest() {
     if skip_or_require_guest() {
@@ -502,7 +504,8 @@ fn conformance_compositor_tests_pass_in_the_guest() {
     // The fixture is its own crate (tests/conformance-compositor, its own
     // lock file and target directory): built here, on the host, because
     // the guest sees the host's file system read-only. virtio-gpu's render
-    // node has the timelines its syncobj global needs.
+    // node has the timelines its syncobj global needs (and the X11 relay's,
+    // `dri3-syncobj-proxy`, for the `x11_` tests).
     common::conformance::build();
     run_in_guest(
         &test_exe("guest_conformance"),

@@ -71,6 +71,12 @@ fn json_report_describes_this_system_and_the_path() {
     );
     assert!(x11["mit_shm"].as_str().is_some(), "{x11}");
     assert_eq!(x11["dri3"], Value::Null, "{x11}");
+    assert!(
+        x11["explicit_sync"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("not offered by the server")),
+        "{x11}"
+    );
     // The host kernel makes no dma-buf.
     assert_eq!(
         v["kernel"]["dma_buf_sources"],

@@ -699,6 +699,47 @@ fn child() -> i32 {
                 1
             }
         }
+        "recreate" => {
+            // SB_RECREATE swapchains in turn (default 200), each made from
+            // the one before and given a frame; the process's fds counted
+            // after the 50th and at the end (every swapchain's images and,
+            // on DRI3 1.4, its timelines pass through the server).
+            let n: usize = std::env::var("SB_RECREATE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(200);
+            let fds = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+            let mut at_50 = 0;
+            let mut failed = None;
+            for i in 0..n {
+                let old = chain;
+                chain = match gpu.chain(old.sc) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        println!("recreate {i} failed: {e:?}");
+                        return 1;
+                    }
+                };
+                gpu.drop_chain(old);
+                if let Err(e) = gpu.frame(&chain) {
+                    failed = Some(e);
+                    break;
+                }
+                if i + 1 == 50 {
+                    at_50 = fds();
+                }
+            }
+            match failed {
+                Some(e) => {
+                    println!("frame failed: {e:?}");
+                    1
+                }
+                None => {
+                    println!("RECREATED {n} fds_50={at_50} fds_end={}", fds());
+                    0
+                }
+            }
+        }
         "create" => {
             // The swapchain is made (its images imported by the server, on
             // DRI3) and destroyed without a present.

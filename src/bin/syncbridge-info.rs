@@ -225,6 +225,7 @@ fn x11_report() -> (Value, Option<Offer>) {
         Err(e) => return (json!({ "display": name, "error": e.to_string() }), None),
     };
     let present = |ext: &'static str| conn.extension_information(ext).ok().flatten().is_some();
+    let version = |v: (u32, u32)| format!("{}.{}", v.0, v.1);
     let dri3 = present("DRI3")
         .then(|| {
             x11rb::protocol::dri3::query_version(&conn, 1, 4)
@@ -232,7 +233,7 @@ fn x11_report() -> (Value, Option<Offer>) {
                 .and_then(|c| c.reply().ok())
         })
         .flatten()
-        .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+        .map(|r| (r.major_version, r.minor_version));
     let pres = present("Present")
         .then(|| {
             x11rb::protocol::present::query_version(&conn, 1, 4)
@@ -240,7 +241,7 @@ fn x11_report() -> (Value, Option<Offer>) {
                 .and_then(|c| c.reply().ok())
         })
         .flatten()
-        .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+        .map(|r| (r.major_version, r.minor_version));
     let shm = present("MIT-SHM")
         .then(|| {
             x11rb::protocol::shm::query_version(&conn)
@@ -249,12 +250,39 @@ fn x11_report() -> (Value, Option<Offer>) {
         })
         .flatten()
         .map(|r| format!("{}.{}", r.major_version, r.minor_version));
+    // The capabilities of the first screen's root window (the layer asks
+    // for each swapchain's window).
+    let root = x11rb::connection::Connection::setup(&conn).roots[0].root;
+    let caps = pres
+        .and_then(|_| x11rb::protocol::present::query_capabilities(&conn, root).ok())
+        .and_then(|c| c.reply().ok())
+        .map_or(0, |r| r.capabilities);
+    let server_explicit = sb::wsi::x11::speaks_explicit(dri3, pres, caps);
     let offer = Offer {
         server_shm: true,
         server_dma_buf: sb::wsi::x11::takes_dma_bufs(dri3.is_some(), pres.is_some()),
+        server_explicit,
         ..Offer::default()
     };
-    let report = json!({ "display": name, "dri3": dri3, "present": pres, "mit_shm": shm });
+    let report = json!({
+        "display": name,
+        "dri3": dri3.map(version),
+        "present": pres.map(version),
+        "present_capabilities": caps,
+        "mit_shm": shm,
+        "explicit_sync": if server_explicit {
+            match kernel::SyncobjDevice::preferred(None) {
+                Ok(d) => format!(
+                    "DRI3 1.4 syncobjs (PresentPixmapSynced), timelines on {} ({}); taken with SYNCBRIDGE_BUFFERS=dmabuf",
+                    d.path().display(),
+                    d.driver()
+                ),
+                Err(e) => format!("offered, but no DRM node with timeline syncobjs ({e})"),
+            }
+        } else {
+            "not offered by the server (DRI3 1.4, Present 1.4 and PresentCapabilitySyncobj needed)".to_string()
+        },
+    });
     (report, Some(offer))
 }
 

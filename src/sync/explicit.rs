@@ -1,5 +1,5 @@
 //! Explicit sync with the window system: DRM syncobj timeline points
-//! (`wp_linux_drm_syncobj_v1`).
+//! (`wp_linux_drm_syncobj_v1`, DRI3 1.4 `PresentPixmapSynced`).
 //!
 //! With explicit sync a commit carries two points: an *acquire* point the
 //! compositor waits for before it reads the buffer, and a *release* point it

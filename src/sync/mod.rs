@@ -14,7 +14,7 @@
 //!
 //! | present side ([`PresentSync`]) | needs |
 //! |---|---|
-//! | `ExplicitSyncobj`: each commit carries an acquire point of a DRM syncobj timeline (`wp_linux_drm_syncobj_v1`): the render semaphore's sync_file imported into it, or (no SYNC_FD export) signalled by a worker thread when the GPU is done ([`explicit`]) | the protocol, a DRM node with timeline syncobjs, dma-buf images |
+//! | `ExplicitSyncobj`: each commit carries an acquire point of a DRM syncobj timeline (`wp_linux_drm_syncobj_v1`, DRI3 1.4 `PresentPixmapSynced`): the render semaphore's sync_file imported into it, or (no SYNC_FD export) signalled by a worker thread when the GPU is done ([`explicit`]) | the protocol, a DRM node with timeline syncobjs, dma-buf images |
 //! | `ImplicitSyncFile`: the render semaphore's sync_file is imported into the dma-buf as a write fence (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`) | SYNC_FD export, the kernel ioctls, dma-buf images |
 //! | `ImplicitSoftFence`: a userspace-signalled kernel fence is imported into the dma-buf now and signalled by a worker thread when the GPU is done | the kernel ioctls, a soft-fence source, dma-buf images |
 //! | `WorkerWait`: a worker thread waits for the GPU, then hands the buffer over | nothing |
@@ -159,7 +159,7 @@ pub fn acquire_point_source(cfg: &Config, caps: &DeviceCaps) -> explicit::Acquir
 /// gets.
 fn explicit_missing(offer: &Offer, dma: bool) -> &'static str {
     if !offer.server_explicit {
-        "the window system does not speak explicit sync (no wp_linux_drm_syncobj_manager_v1)"
+        "the window system does not speak explicit sync (no wp_linux_drm_syncobj_manager_v1, no DRI3 1.4 syncobjs)"
     } else if !dma {
         "shared-memory buffers carry no sync points"
     } else if !offer.kernel_syncobj {

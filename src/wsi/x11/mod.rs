@@ -35,6 +35,15 @@ pub fn takes_dma_bufs(dri3: bool, present: bool) -> bool {
     dri3 && present && crate::config::get().buffers == crate::config::BufferMode::DmaBuf
 }
 
+/// Whether a server with these DRI3 and Present versions and Present
+/// capabilities takes `PresentPixmapSynced`: DRI3 1.4 (`ImportSyncobj`),
+/// Present 1.4 and `PresentCapabilitySyncobj`.
+pub fn speaks_explicit(dri3: Option<(u32, u32)>, present: Option<(u32, u32)>, caps: u32) -> bool {
+    dri3.is_some_and(|v| v >= (1, 4))
+        && present.is_some_and(|v| v >= (1, 4))
+        && caps & u32::from(u8::from(present::Capability::SYNCOBJ)) != 0
+}
+
 /// DRI3 1.2 `GetSupportedModifiers` for the window's depth and bpp: the
 /// window's and the screen's lists. Empty before 1.2, when the request
 /// fails, and where the server lists none: Xorg 21's glamor answers no
@@ -89,9 +98,7 @@ impl Probe {
     /// server takes `PresentPixmapSynced` with syncobj timeline points
     /// (what Mesa's WSI checks too).
     pub fn explicit(&self) -> bool {
-        self.dri3.is_some_and(|v| v >= (1, 4))
-            && self.present.is_some_and(|v| v >= (1, 4))
-            && self.present_caps & u32::from(u8::from(present::Capability::SYNCOBJ)) != 0
+        speaks_explicit(self.dri3, self.present, self.present_caps)
     }
 
     /// The Vulkan format that matches the window's visual byte for byte.
