@@ -1554,19 +1554,43 @@ fn explicit_fds_flat_over_10000_frames() {
 /// `strace -ff` of 30 and 90 frames, the difference divided by 60, so
 /// start-up and teardown do not count.
 fn syscalls_per_frame(m: &Manifests, tmp: &Path, sync: &str, args: &[&str]) -> (f64, f64) {
-    let count = |frames: u32| -> (f64, f64) {
-        let dir = tmp.join(format!("strace-{sync}-{frames}"));
-        std::fs::create_dir_all(&dir).unwrap();
+    syscalls_per_frame_of(tmp, sync, 0, |frames| {
         let mut cmd = client("strace", m, true);
-        cmd.args(["-ff", "-qq", "-o"])
-            .arg(dir.join("t"))
-            .arg(probe_exe())
+        cmd.arg(probe_exe())
             .args(["bench", "--frames", &frames.to_string()])
             .args(args)
             .env("SYNCBRIDGE_SYNC", sync);
+        (cmd, "probe: result=ok")
+    })
+}
+
+/// [`syscalls_per_frame`] of any client: `make(frames)` gives `strace`
+/// with the client after it (its `-o` arguments are put first) and what
+/// its output must say; `app` is the rank, by thread id, of the thread
+/// that presents (0: the main thread).
+fn syscalls_per_frame_of(
+    tmp: &Path,
+    tag: &str,
+    app: usize,
+    make: impl Fn(u32) -> (Command, &'static str),
+) -> (f64, f64) {
+    let count = |frames: u32| -> (f64, f64) {
+        let dir = tmp.join(format!("strace-{tag}-{frames}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (client, ok) = make(frames);
+        let mut cmd = Command::new(client.get_program());
+        cmd.args(["-ff", "-qq", "-o"])
+            .arg(dir.join("t"))
+            .args(client.get_args());
+        cmd.env_clear();
+        for (k, v) in client.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
         let out = run(cmd, Duration::from_secs(300));
         out.assert_success();
-        assert!(out.stdout.contains("probe: result=ok"), "{out}");
+        assert!(out.stdout.contains(ok), "{out}");
         let mut files: Vec<(u32, usize)> = std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| {
@@ -1576,7 +1600,7 @@ fn syscalls_per_frame(m: &Manifests, tmp: &Path, sync: &str, args: &[&str]) -> (
             })
             .collect();
         files.sort();
-        let main = files.first().expect("strace output").1 as f64;
+        let main = files.get(app).expect("strace output").1 as f64;
         let all = files.iter().map(|f| f.1).sum::<usize>() as f64;
         (main, all)
     };
@@ -1618,6 +1642,85 @@ fn explicit_x11_sync_file_in_the_acquire_point() {
         "{out}"
     );
     assert_validation_quiet(&out);
+}
+
+/// The benchmark of DRI3 1.4 explicit sync against implicit sync on one X
+/// server (the relay in front of Xvfb, `compositor.sh --x11-relay`):
+/// the X11 test client, FIFO at Xvfb's 60 Hz, 320x240, with each forced
+/// by `SYNCBRIDGE_SYNC`; the system calls per frame of the thread that
+/// presents (libtest runs the client's test on a thread of its own, the
+/// second by id) and of the whole process, and the layer's CPU time per
+/// frame (its statistics, a 300-frame run without strace). The numbers go
+/// to BENCHMARKS.md.
+#[test]
+#[ignore = "needs the test guest's trixie chroot with virtio-gpu and the X11 relay (tests/guest.rs runs it)"]
+fn explicit_x11_against_implicit_syscalls_and_layer_cpu() {
+    let (display, log) = x11_relay::Log::from_env();
+    let m = Manifests::for_library(common::shipped_layer_library());
+    let tmp = TempDir::new("explicit-x11-bench");
+    let mut report = String::new();
+    for (sync, plan) in [
+        (
+            "explicit",
+            "present ExplicitSyncobj, acquire ImportSyncFile",
+        ),
+        (
+            "implicit",
+            "present ImplicitSyncFile, acquire ImportSyncFile",
+        ),
+    ] {
+        let stats = tmp.path().join(format!("x11-{sync}.jsonl"));
+        let env = |frames: u32, stats: Option<&Path>| {
+            let frames = frames.to_string();
+            let mut e: Vec<(String, String)> = vec![
+                ("SYNCBRIDGE_SYNC".into(), sync.into()),
+                ("SB_FRAMES".into(), frames),
+            ];
+            if let Some(s) = stats {
+                e.push(("SYNCBRIDGE_STATS".into(), s.display().to_string()));
+            }
+            e
+        };
+        let client = |frames: u32, stats: Option<&Path>| {
+            let e = env(frames, stats);
+            let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            x11_relay::client(&m, &display, "frames", &refs)
+        };
+        let out = run(client(300, Some(&stats)), Duration::from_secs(300));
+        out.assert_success();
+        assert!(out.stdout.contains("FRAMES 300"), "{out}");
+        assert!(out.stderr.contains(plan), "{sync}: {out}");
+        let line = std::fs::read_to_string(&stats).unwrap_or_default();
+        assert!(line.contains(&format!("\"sync\":\"{sync}\"")), "{line}");
+        let (main, all) = syscalls_per_frame_of(tmp.path(), &format!("x11-{sync}"), 1, |frames| {
+            let c = client(frames, None);
+            let mut s = Command::new("strace");
+            s.arg(c.get_program()).args(c.get_args());
+            for (k, v) in c.get_envs() {
+                if let Some(v) = v {
+                    s.env(k, v);
+                }
+            }
+            s.env("PATH", "/usr/bin:/bin");
+            (s, "FRAMES ")
+        });
+        assert!(
+            main > 0.0 && all >= main,
+            "{sync}: {main} / {all} syscalls per frame"
+        );
+        report.push_str(&format!(
+            " {sync}_syscalls_app={main:.1} {sync}_syscalls_process={all:.1} {sync}_layer_cpu_mean={} {sync}_layer_cpu_p99={} {sync}_fps={}",
+            json_number(&line[line.find("\"layer_cpu_us\"").unwrap_or(0)..], "mean"),
+            common::stats::json_percentile(&line, "layer_cpu_us", "p99"),
+            json_number(&line, "fps"),
+        ));
+    }
+    let text = log.text();
+    assert!(!text.contains("error:"), "the relay saw misuse:\n{text}");
+    println!(
+        "@@ real name=explicit_x11_vs_implicit layer_build={}{report}",
+        layer_build(&m)
+    );
 }
 
 /// The benchmark of explicit against implicit sync on one compositor (the

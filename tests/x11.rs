@@ -699,6 +699,19 @@ fn child() -> i32 {
                 1
             }
         }
+        "frames" => {
+            // SB_FRAMES frames (default 30), nothing read back (the
+            // benchmarks count what the frames cost).
+            let n: usize = std::env::var("SB_FRAMES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30);
+            for _ in 0..n {
+                let _ = gpu.frame(&chain).expect("frame");
+            }
+            println!("FRAMES {n}");
+            0
+        }
         "recreate" => {
             // SB_RECREATE swapchains in turn (default 200), each made from
             // the one before and given a frame; the process's fds counted
