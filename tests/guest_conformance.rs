@@ -414,3 +414,32 @@ fn x11_syncbridge_info_reports_dri3_explicit_sync() {
         "{v}"
     );
 }
+
+#[test]
+#[ignore = "needs the test guest (tests/guest.rs runs it)"]
+fn x11_every_present_mode_goes_by_syncobj_points() {
+    // The client asks for FIFO; SYNCBRIDGE_PRESENT_MODE makes it each of
+    // the others. IMMEDIATE goes with PresentOptionAsync, every frame to
+    // the server; FIFO_RELAXED too, async only once a vblank has passed;
+    // MAILBOX hands over only the newest frame the presenter has when it
+    // gets to it (12 and 14 of 30 in two runs), the replaced ones never reach the
+    // server, and none is async.
+    for mode in ["immediate", "mailbox", "fifo_relaxed"] {
+        let (out, lines) = x11_client_on_relay(&[], &[("SYNCBRIDGE_PRESENT_MODE", mode)]);
+        let at_least = if mode == "mailbox" { 2 } else { 30 };
+        let presents = x11_relay::assert_synced_presents(&out, &lines, at_least);
+        let asynced = presents
+            .iter()
+            .filter(|p| p.number("options").is_some_and(|o| o & 1 != 0))
+            .count();
+        match mode {
+            "immediate" => assert_eq!(asynced, presents.len(), "{mode}: {out}"),
+            "mailbox" => assert_eq!(asynced, 0, "{mode}: {out}"),
+            _ => {}
+        }
+        eprintln!(
+            "{mode}: {} synced presents, {asynced} async",
+            presents.len()
+        );
+    }
+}
