@@ -1608,6 +1608,19 @@ fn syscalls_per_frame_of(
     ((b.0 - a.0) / 60.0, (b.1 - a.1) / 60.0)
 }
 
+/// `SYNCBRIDGE_SYNC` values the benchmarks compare, and the plan each gives
+/// with trixie's lavapipe.
+const SYNC_PLANS: [(&str, &str); 2] = [
+    (
+        "explicit",
+        "present ExplicitSyncobj, acquire ImportSyncFile",
+    ),
+    (
+        "implicit",
+        "present ImplicitSyncFile, acquire ImportSyncFile",
+    ),
+];
+
 /// DRI3 1.4 explicit sync on X11 with trixie's lavapipe (SYNC_FD): the X11
 /// test client through the layer on the relay `compositor.sh --x11-relay`
 /// starts in front of Xvfb, outside the chroot. The render semaphore's
@@ -1659,16 +1672,7 @@ fn explicit_x11_against_implicit_syscalls_and_layer_cpu() {
     let m = Manifests::for_library(common::shipped_layer_library());
     let tmp = TempDir::new("explicit-x11-bench");
     let mut report = String::new();
-    for (sync, plan) in [
-        (
-            "explicit",
-            "present ExplicitSyncobj, acquire ImportSyncFile",
-        ),
-        (
-            "implicit",
-            "present ImplicitSyncFile, acquire ImportSyncFile",
-        ),
-    ] {
+    for (sync, plan) in SYNC_PLANS {
         let stats = tmp.path().join(format!("x11-{sync}.jsonl"));
         let env = |frames: u32, stats: Option<&Path>| {
             let frames = frames.to_string();
@@ -1743,16 +1747,7 @@ fn explicit_against_implicit_syscalls_and_layer_cpu() {
     let tmp = TempDir::new("explicit-bench");
     let args = ["--mode", "immediate", "--size", "64x64", "--pace-fps", "30"];
     let mut report = String::new();
-    for (sync, plan) in [
-        (
-            "explicit",
-            "present ExplicitSyncobj, acquire ImportSyncFile",
-        ),
-        (
-            "implicit",
-            "present ImplicitSyncFile, acquire ImportSyncFile",
-        ),
-    ] {
+    for (sync, plan) in SYNC_PLANS {
         let stats = tmp.path().join(format!("{sync}.jsonl"));
         let mut full = vec!["bench", "--frames", "300"];
         full.extend_from_slice(&args);

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{child_command_of, run, test_exe, Manifests, Output};
+use common::{run, x11_relay, Manifests, Output};
 use std::time::Duration;
 
 /// The X11 test client through the layer on the guest's Xwayland: makes a
@@ -21,13 +21,7 @@ use std::time::Duration;
 fn create_swapchain(m: &Manifests, buffers: &str) -> Output {
     let display = std::env::var("DISPLAY")
         .expect("DISPLAY is not set: run under tests/guest/compositor.sh --xwayland");
-    let mut cmd = child_command_of(test_exe("x11"), "child_client", m);
-    m.enable_layer(&mut cmd);
-    cmd.env("DISPLAY", display)
-        .env("SYNCBRIDGE_LOG", "info")
-        .env("SYNCBRIDGE_BUFFERS", buffers)
-        .env("SB_WSI", "xcb")
-        .env("SB_MODE", "create");
+    let cmd = x11_relay::client(m, &display, "create", &[("SYNCBRIDGE_BUFFERS", buffers)]);
     run(cmd, Duration::from_secs(300))
 }
 

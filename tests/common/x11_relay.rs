@@ -154,7 +154,8 @@ impl Relay {
 
 /// The X11 test client (`tests/x11.rs`, `SB_MODE=mode`: `clear` is 30
 /// magenta frames, then the window read back with `GetImage`) through the
-/// layer on `display`, with the dma-buf path asked for.
+/// layer on `display` (the relay's, or any X server's), with the dma-buf
+/// path asked for unless `env` says otherwise.
 pub fn client(
     m: &Manifests,
     display: &str,

@@ -187,6 +187,18 @@ fn sync(c: &XCBConnection) -> Result<(), XErr> {
     conn::roundtrip(c, c.get_input_focus()).map(|_| ())
 }
 
+/// After the checked requests `seqs` (sent while `res` held): a round
+/// trip, then the first error of any of them.
+fn settle(c: &XCBConnection, res: Result<(), XErr>, seqs: Vec<u64>) -> Result<(), XErr> {
+    let mut res = res.and_then(|()| sync(c));
+    for seq in seqs {
+        if let Err(e) = conn::void_result(c, seq) {
+            res = res.and(Err(e));
+        }
+    }
+    res
+}
+
 impl X11Backend {
     pub(super) fn new(
         c: Arc<XCBConnection>,
@@ -306,15 +318,7 @@ impl X11Backend {
                 break;
             }
         }
-        if res.is_ok() {
-            res = sync(c);
-        }
-        for seq in seqs {
-            if let Err(e) = conn::void_result(c, seq) {
-                res = res.and(Err(e));
-            }
-        }
-        match res {
+        match settle(c, res, seqs) {
             Ok(()) => Ok(Syncobjs {
                 xids,
                 watch: ReleaseWatch::new(timelines.clone()),
@@ -428,15 +432,7 @@ impl X11Backend {
                 }
             }
         }
-        if res.is_ok() {
-            res = sync(c);
-        }
-        for seq in seqs {
-            if let Err(e) = conn::void_result(c, seq) {
-                res = res.and(Err(e));
-            }
-        }
-        match res {
+        match settle(c, res, seqs) {
             Ok(()) => Ok(pixmaps),
             Err(e) => {
                 for p in pixmaps {
