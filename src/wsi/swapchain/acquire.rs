@@ -66,9 +66,12 @@ impl Swapchain {
                         vk::Result::TIMEOUT
                     };
                 }
-                st.acquire_waiters += 1;
+                // Only a waiter that may take an image early wants to
+                // hear of a frame shown (`begin_show`).
+                let early_ok = u32::from(can_wait_on_gpu);
+                st.early_waiters += early_ok;
                 st = cpu_time::blocking(|| self.shared.wait(st, deadline));
-                st.acquire_waiters -= 1;
+                st.early_waiters -= early_ok;
             }
         };
         let signalled = match (early, &self.timelines) {

@@ -437,7 +437,7 @@ impl Swapchain {
                         | vk::PresentModeKHR::FIFO_RELAXED
                         | super::FIFO_LATEST_READY
                 ),
-                acquire_waiters: 0,
+                early_waiters: 0,
                 status: vk::Result::SUCCESS,
                 retired: false,
                 retire_flushed: false,

@@ -56,8 +56,11 @@ pub(super) struct State {
     /// shown). Not in FIFO, where it would let the application run one
     /// more frame ahead of the display.
     pub(super) queued_replaces: bool,
-    /// Acquires waiting on `cond`: showing a frame wakes them only then.
-    pub(super) acquire_waiters: u32,
+    /// Acquires waiting on `cond` that may take an image early (a
+    /// fence-only acquire, release timelines made): showing a frame wakes
+    /// only these. An acquire with a semaphore waits for a release, and a
+    /// wake-up for each frame shown would be one more for nothing.
+    pub(super) early_waiters: u32,
     /// `SUCCESS`, `SUBOPTIMAL_KHR` or the error every later call returns.
     pub(super) status: vk::Result,
     pub(super) retired: bool,
@@ -202,7 +205,7 @@ impl Shared {
         log::debug!("image {index}: shown");
         st.last_shown += 1;
         st.shown_seq[index] = st.last_shown;
-        if st.acquire_waiters > 0 {
+        if st.early_waiters > 0 {
             // The image shown before may now be handed out early.
             self.cond.notify_all();
         }
