@@ -117,8 +117,8 @@ pub(super) struct X11Backend {
     /// Present serials whose `CompleteNotify` is a frame's feedback, with
     /// the frame's tag.
     feedback_serials: Vec<(u32, u64)>,
-    /// Explicit sync: the swapchain's timelines (until `import_images`
-    /// imports them into the server as `syncobjs`).
+    /// Explicit sync: the swapchain's timelines, until `import_images`
+    /// has the server import them (`syncobjs`).
     explicit: Option<Arc<ExplicitSync>>,
     syncobjs: Option<Syncobjs>,
 }
@@ -288,15 +288,15 @@ impl X11Backend {
 
     /// `DRI3ImportSyncobj` of each image's acquire and release timelines
     /// (checked: a server that refuses one fails swapchain creation, with
-    /// nothing left imported).
-    fn import_syncobjs(&self, timelines: &Arc<ExplicitSync>) -> Result<Syncobjs, XErr> {
+    /// one line and nothing left imported).
+    fn import_syncobjs(&self, timelines: &Arc<ExplicitSync>) -> Result<Syncobjs, vk::Result> {
         let c = &*self.conn;
         let fds = (0..timelines.image_count())
             .map(|i| timelines.timeline_fds(i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| {
                 log::error!("x11: exporting a swapchain timeline for the server: {e}");
-                XErr::Conn
+                vk::Result::ERROR_INITIALIZATION_FAILED
             })?;
         let mut xids = Vec::new();
         let mut seqs = Vec::new();
@@ -328,7 +328,7 @@ impl X11Backend {
                     let _ = dri3::free_syncobj(c, a);
                     let _ = dri3::free_syncobj(c, r);
                 }
-                Err(e)
+                Err(e.vk("DRI3ImportSyncobj of the swapchain's timelines"))
             }
         }
     }
@@ -742,14 +742,8 @@ impl Backend for X11Backend {
                 held: vec![false; pixmaps.len()],
                 pixmaps,
             };
-            if let Some(sync) = self.explicit.clone() {
-                match self.import_syncobjs(&sync) {
-                    Ok(so) => self.syncobjs = Some(so),
-                    Err(e) => {
-                        log::error!("x11: the server refused the swapchain's timelines (DRI3ImportSyncobj: {e:?})");
-                        return Err(e.vk("DRI3 syncobj import"));
-                    }
-                }
+            if let Some(sync) = self.explicit.take() {
+                self.syncobjs = Some(self.import_syncobjs(&sync)?);
             }
         } else if self.want_shm {
             match self.attach_all(images) {
