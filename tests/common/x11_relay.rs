@@ -5,7 +5,7 @@
 //! taken off, then `kind key=value...`).
 
 use super::conformance::{crate_dir, Line};
-use super::{child_command_of, test_exe, Manifests, Output};
+use super::{child_command_of, test_exe, Manifests, Output, Xvfb};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,10 +15,12 @@ pub fn exe() -> PathBuf {
     crate_dir().join("target/debug/dri3-syncobj-proxy")
 }
 
-/// Xvfb at `:N` and the relay at `:N+1`, until dropped.
+/// Xvfb (on the display it picks) and the relay in front of it, until
+/// dropped.
 pub struct Relay {
-    xvfb: Child,
     proxy: Child,
+    // Dropped after the relay: the relay's connections go first.
+    _xvfb: Xvfb,
     pub log: Log,
     pub display: String,
 }
@@ -90,38 +92,19 @@ fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
 }
 
 impl Relay {
-    /// Starts both (the relay with `args`), each waited for (60 s at most:
-    /// Xvfb under TCG).
+    /// Starts both (the relay with `args`, on the first display from 50 up
+    /// with no socket), each waited for.
     pub fn start(args: &[&str]) -> Relay {
-        static NEXT: AtomicU32 = AtomicU32::new(40);
-        let n = NEXT.fetch_add(2, Ordering::SeqCst);
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let xvfb = Xvfb::start();
+        let upstream = xvfb.display.trim_start_matches(':').to_string();
         let dir = Path::new("/tmp/.X11-unix");
-        let _ = std::fs::create_dir_all(dir);
-        let _ = Command::new("chmod").arg("1777").arg(dir).status();
-        let xvfb = Command::new("Xvfb")
-            .args([
-                &format!(":{n}"),
-                "-screen",
-                "0",
-                "640x480x24",
-                "-nolisten",
-                "tcp",
-                "-ac",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start Xvfb");
-        assert!(
-            wait_for(Duration::from_secs(60), || dir
-                .join(format!("X{n}"))
-                .exists()),
-            "Xvfb :{n} did not start"
-        );
+        let n = (50 + NEXT.fetch_add(1, Ordering::SeqCst)..)
+            .find(|n| !dir.join(format!("X{n}")).exists())
+            .unwrap();
         let log = std::env::temp_dir().join(format!("sb-x11-relay-{}-{n}.log", std::process::id()));
         let proxy = Command::new(exe())
-            .args(["--display", &(n + 1).to_string(), "--upstream", &n.to_string()])
+            .args(["--display", &n.to_string(), "--upstream", &upstream])
             .args(args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
@@ -129,10 +112,10 @@ impl Relay {
             .spawn()
             .expect("start dri3-syncobj-proxy (cargo build --manifest-path tests/conformance-compositor/Cargo.toml)");
         let r = Relay {
-            xvfb,
             proxy,
+            _xvfb: xvfb,
             log: Log { path: log, from: 0 },
-            display: format!(":{}", n + 1),
+            display: format!(":{n}"),
         };
         assert!(
             wait_for(Duration::from_secs(30), || r
@@ -238,9 +221,6 @@ pub fn centre(l: &Line) -> Option<u32> {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        let _ = self.proxy.kill();
-        let _ = self.proxy.wait();
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
+        self.kill();
     }
 }
