@@ -561,7 +561,7 @@ fn explicit_sync_timelines_from_both_sides() {
     let before = fd_count();
     for round in 0..20 {
         let ex = ExplicitSync::new(main.clone(), 3, AcquirePoint::SyncFile, true).unwrap();
-        let (acq_fd, rel_fd) = ex.timeline_fds(1).unwrap();
+        let (acq_fd, rel_fd) = ex.timeline_fds().unwrap().swap_remove(1);
         let compositor_acq = main.import(acq_fd.as_fd()).unwrap();
         let compositor_rel = main.import(rel_fd.as_fd()).unwrap();
         drop((acq_fd, rel_fd));

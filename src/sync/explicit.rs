@@ -126,11 +126,18 @@ impl ExplicitSync {
         self.images.len()
     }
 
-    /// Image `index`'s acquire and release timelines as fds, for the
-    /// compositor to import (`import_timeline`).
-    pub fn timeline_fds(&self, index: usize) -> kernel::Result<(OwnedFd, OwnedFd)> {
-        let t = &self.images[index];
-        Ok((t.acquire.export_fd()?, t.release.export_fd()?))
+    /// Every image's acquire and release timelines as fds, for the window
+    /// system to import (`import_timeline`, `DRI3ImportSyncobj`). A
+    /// kernel that refuses one gives one error line.
+    pub fn timeline_fds(&self) -> Result<Vec<(OwnedFd, OwnedFd)>, ash::vk::Result> {
+        self.images
+            .iter()
+            .map(|t| Ok((t.acquire.export_fd()?, t.release.export_fd()?)))
+            .collect::<kernel::Result<Vec<_>>>()
+            .map_err(|e| {
+                log::error!("exporting a swapchain timeline for the window system: {e}");
+                ash::vk::Result::ERROR_INITIALIZATION_FAILED
+            })
     }
 
     /// The acquire point of a new frame of image `index` (application

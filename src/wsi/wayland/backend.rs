@@ -277,13 +277,7 @@ impl Explicit {
             .get("wp_linux_drm_syncobj_manager_v1")
             .ok_or(vk::Result::ERROR_INITIALIZATION_FAILED)?;
         // The fds first: a kernel that refuses them leaves nothing sent.
-        let fds = (0..sync.image_count())
-            .map(|i| sync.timeline_fds(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                log::error!("exporting a swapchain timeline for the compositor: {e}");
-                vk::Result::ERROR_INITIALIZATION_FAILED
-            })?;
+        let fds = sync.timeline_fds()?;
         let manager = registry
             .bind::<wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1, _, _>(
                 g.name,

@@ -291,13 +291,7 @@ impl X11Backend {
     /// one line and nothing left imported).
     fn import_syncobjs(&self, timelines: &Arc<ExplicitSync>) -> Result<Syncobjs, vk::Result> {
         let c = &*self.conn;
-        let fds = (0..timelines.image_count())
-            .map(|i| timelines.timeline_fds(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                log::error!("x11: exporting a swapchain timeline for the server: {e}");
-                vk::Result::ERROR_INITIALIZATION_FAILED
-            })?;
+        let fds = timelines.timeline_fds()?;
         let mut xids = Vec::new();
         let mut seqs = Vec::new();
         let mut res = Ok(());
