@@ -575,6 +575,14 @@ impl Gpu {
         }
     }
 
+    /// A new swapchain made from `old` (its `oldSwapchain`), then `old`
+    /// destroyed. On failure `old` is destroyed too.
+    fn recreate(&self, old: Chain) -> Result<Chain, vk::Result> {
+        let new = self.chain(old.sc);
+        self.drop_chain(old);
+        new
+    }
+
     fn drop_chain(&self, chain: Chain) {
         // SAFETY: the queue is idle; the objects are ours.
         unsafe {
@@ -675,15 +683,13 @@ fn child() -> i32 {
                 return 1;
             };
             println!("RESIZED {r:?}");
-            let old = chain;
-            chain = match gpu.chain(old.sc) {
+            chain = match gpu.recreate(chain) {
                 Ok(c) => c,
                 Err(e) => {
                     println!("recreate failed: {e:?}");
                     return 1;
                 }
             };
-            gpu.drop_chain(old);
             println!("RECREATED {}x{}", chain.extent.width, chain.extent.height);
             for _ in 0..20 {
                 if let Err(e) = gpu.frame(&chain) {
@@ -731,15 +737,13 @@ fn child() -> i32 {
             let mut at_50 = 0;
             let mut failed = None;
             for i in 0..n {
-                let old = chain;
-                chain = match gpu.chain(old.sc) {
+                chain = match gpu.recreate(chain) {
                     Ok(c) => c,
                     Err(e) => {
                         println!("recreate {i} failed: {e:?}");
                         return 1;
                     }
                 };
-                gpu.drop_chain(old);
                 if let Err(e) = gpu.frame(&chain) {
                     failed = Some(e);
                     break;
